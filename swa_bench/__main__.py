@@ -1,0 +1,3 @@
+from swa_bench.cli import main
+
+main()

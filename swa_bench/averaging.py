@@ -1,0 +1,84 @@
+"""Stochastic weight averaging and BatchNorm recomputation (SPEC §1, §2).
+
+Written here rather than taken from torch.optim.swa_utils for two reasons:
+- AveragedModel keeps its count as a device tensor and branches on it, which syncs the device on
+  every update; the count here is a host int and the update is one fused foreach op.
+- update_bn weights every batch equally; the reference weights each batch by its size
+  (momentum b / (n + b)), an exact per-sample average. Setting the momentum per batch from host
+  ints gives that exactly, with no device syncs.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn as nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+
+class WeightAverage:
+    """Equal-weight running average of a model's parameters: w <- w + (w_new - w) / (n + 1).
+
+    Only parameters are averaged (BN affine weights included); BN running statistics of `module`
+    are stale until `recompute_bn` runs on it.
+    """
+
+    def __init__(self, model: nn.Module):
+        self.module = copy.deepcopy(model)
+        self.module.requires_grad_(False)
+        self.count = 0
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        averaged = list(self.module.parameters())
+        current = [p.detach() for p in model.parameters()]
+        if self.count == 0:
+            # The first collection copies: the starting point is not part of the average.
+            for a, c in zip(averaged, current):
+                a.copy_(c)
+        else:
+            torch._foreach_lerp_(averaged, current, 1.0 / (self.count + 1))
+        self.count += 1
+
+    def state_dict(self) -> dict:
+        return {"module": self.module.state_dict(), "count": self.count}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.module.load_state_dict(state["module"])
+        self.count = int(state["count"])
+
+
+def has_batchnorm(model: nn.Module) -> bool:
+    return any(isinstance(m, _BatchNorm) for m in model.modules())
+
+
+@torch.no_grad()
+def recompute_bn(model: nn.Module, loader, device: torch.device, progress=None) -> int:
+    """Reset BN running statistics and recompute them in one train-mode pass over `loader`.
+
+    After the pass, running_mean is the exact per-sample mean over all samples seen, and
+    running_var the batch-size-weighted mean of the per-batch (unbiased) variances: the reference's
+    bn_update. Returns the number of samples seen (0 when the model has no BN, e.g. VGG-16).
+    """
+    layers = [m for m in model.modules() if isinstance(m, _BatchNorm)]
+    if not layers:
+        return 0
+    momenta = [m.momentum for m in layers]
+    was_training = model.training
+    for m in layers:
+        m.reset_running_stats()
+    model.train()
+    seen = 0
+    for inputs, _ in loader:
+        batch = inputs.size(0)
+        for m in layers:
+            m.momentum = batch / (seen + batch)
+        model(inputs.to(device, non_blocking=True))
+        seen += batch
+        if progress is not None:
+            progress.update(1)
+    for m, momentum in zip(layers, momenta):
+        m.momentum = momentum
+    model.train(was_training)
+    return seen

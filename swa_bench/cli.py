@@ -1,0 +1,149 @@
+"""The `swa-bench` command line: parses arguments and calls library functions, nothing more."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+
+import click
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+def _user_errors(fn):
+    """Bad input (config, data, run directory, device) -> one line on stderr and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from swa_bench.config import ConfigError
+        from swa_bench.data import DataError
+        from swa_bench.records import RunMismatchError
+        from swa_bench.trainer import DeviceError
+
+        try:
+            return fn(*args, **kwargs)
+        except (ConfigError, DataError, RunMismatchError, DeviceError) as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="swa-bench")
+def main():
+    """Reproduce Stochastic Weight Averaging (Izmailov et al., UAI 2018).
+
+    \b
+    Example:
+      swa-bench list
+      swa-bench train --config configs/cifar10/vgg16.yaml --method swa --data-path data/cifar10
+      swa-bench table runs
+    """
+
+
+@main.command()
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
+              help="YAML config of one paper row, e.g. configs/cifar10/vgg16.yaml.")
+@click.option("--method", type=click.Choice(["sgd", "swa"]), help="SGD baseline or SWA (sets run.method).")
+@click.option("--seed", type=int, help="Run seed (sets run.seed).")
+@click.option("--data-path", type=click.Path(file_okay=False),
+              help="Dataset root: torchvision's CIFAR files, or an ImageFolder tree with train/ and test/.")
+@click.option("--download", is_flag=True, help="Download CIFAR with torchvision if it is missing.")
+@click.option("--out", default="runs", show_default=True, type=click.Path(file_okay=False),
+              help="Runs go to OUT/<dataset>/<model>/<method>/seed<k>/.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Where to train (sets run.device).")
+@click.option("--budget-scale", type=float,
+              help="Multiply every epoch count (budget, swa_start, evaluation points), for quick runs.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Override any config key, e.g. --set data.train_subset=5000 (repeatable).")
+@click.option("--quiet", is_flag=True, help="No per-epoch lines or progress bars.")
+@_user_errors
+def train(config_path, method, seed, data_path, download, out, device, budget_scale, sets, quiet):
+    """Train one SGD or SWA run; re-running the same command resumes it.
+
+    An SWA run reports the averaged model (BN recomputed) at 1, 1.25 and 1.5 budgets. A run that
+    has finished is reported and not retrained.
+
+    \b
+    Example (a quick run on the JPEG copy of CIFAR-10, 5000 training images):
+      swa-bench train --config configs/cifar10/vgg16.yaml --method swa \\
+          --data-path data/cifar10-jpg --budget-scale 0.02 --set data.train_subset=5000
+    """
+    from swa_bench.config import load_config, parse_set_option
+    from swa_bench.records import run_dir_for
+    from swa_bench.trainer import train_run
+
+    flags = {
+        "run.method": method,
+        "run.seed": seed,
+        "data.path": data_path,
+        "data.download": True if download else None,
+        "run.device": device,
+        "run.budget_scale": budget_scale,
+    }
+    overrides = {k: v for k, v in flags.items() if v is not None}
+    overrides.update(parse_set_option(item) for item in sets)
+    cfg = load_config(config_path, overrides)
+    run_dir = run_dir_for(out, cfg.data.dataset, cfg.model.name, cfg.run.method, cfg.run.seed)
+    train_run(cfg, run_dir, overrides=overrides, progress=not quiet)
+
+
+@main.command()
+@click.argument("runs_dir", default="runs", type=click.Path(file_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["markdown", "latex", "csv"]), default="markdown", show_default=True)
+@click.option("--paper-dir", type=click.Path(file_okay=False), help="Folder of the paper's CSVs (default: results/paper).")
+@_user_errors
+def table(runs_dir, fmt, paper_dir):
+    """Print the paper's tables from the finished runs under RUNS_DIR.
+
+    Each cell is mean ± std over seeds (n = number of seeds), then the paper's value and the
+    difference. Runs that differ from the paper's protocol (other data, budget scale, subset,
+    changed keys) get rows of their own, labelled in the "setting" column.
+
+    \b
+    Example:
+      swa-bench table runs --format latex
+    """
+    from swa_bench.tables import PAPER_DIR, build_table, render
+
+    if not Path(runs_dir).is_dir():
+        click.echo(f"error: {runs_dir}: no such runs directory", err=True)
+        sys.exit(2)
+    result = build_table(runs_dir, paper_dir or PAPER_DIR)
+    if result.empty:
+        click.echo(f"{runs_dir}: no finished runs yet", err=True)
+        sys.exit(1)
+    click.echo(render(result, fmt), nl=False)
+
+
+@main.command(name="list")
+@_user_errors
+def list_(config_dir: Path = CONFIG_DIR):
+    """Show the shipped configs and the registered models.
+
+    \b
+    Example:
+      swa-bench list
+    """
+    from tabulate import tabulate
+
+    from swa_bench.config import load_config
+    from swa_bench.models import count_parameters, create_model, get_model_entry, model_names
+
+    rows = []
+    for path in sorted(config_dir.rglob("*.yaml")):
+        cfg = load_config(path)
+        rows.append([
+            str(path.relative_to(config_dir.parent)), cfg.data.dataset, cfg.model.name, cfg.schedule.budget,
+            cfg.optim.lr_init, cfg.swa.lr, cfg.swa.start, cfg.optim.weight_decay,
+        ])
+    click.echo("Configs:")
+    click.echo(tabulate(rows, headers=["config", "dataset", "model", "budget", "lr_init", "swa_lr", "swa_start", "wd"]))
+    click.echo("\nModels (parameters for 10 classes):")
+    models = [
+        [name, f"{count_parameters(create_model(name, 10)):,}", get_model_entry(name).description]
+        for name in model_names()
+    ]
+    click.echo(tabulate(models, headers=["model", "params", "description"], disable_numparse=True))

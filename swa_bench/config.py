@@ -1,0 +1,325 @@
+"""Run configuration: YAML files (one per paper row) loaded once into typed, frozen dataclasses.
+
+Every problem is reported as one `ConfigError` line naming the file (or `--set`) and the dotted key.
+The CLI turns it into exit code 2. Validation happens here and nowhere else: the rest of the code
+trusts a `Config`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from swa_bench.models import get_model_entry, model_names
+
+
+class ConfigError(ValueError):
+    """A config problem, already phrased as one line for the user."""
+
+
+# --------------------------------------------------------------------------------------------------
+# The schema. Defaults are SPEC §2's; the YAML files in configs/ spell out every per-row value.
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: Literal["cifar10", "cifar100", "digits"]
+    # Normalisation and augmentation are per model family in the reference (SPEC §2), so each row's
+    # config names them. `augment` is applied in the listed order.
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    augment: tuple[Literal["crop", "flip"], ...] = ("crop", "flip")
+    crop_padding: int = 4
+    path: str = "data"
+    # auto: an ImageFolder tree if PATH/train and PATH/test exist, else torchvision's files.
+    format: Literal["auto", "torchvision", "imagefolder"] = "auto"
+    download: bool = False
+    verify_checksums: bool = True
+    # Train on a random subset of N training images (None = all); the subset depends only on
+    # subset_seed, so every seed of a comparison sees the same images.
+    train_subset: int | None = None
+    subset_seed: int = 0
+    workers: int = 4
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str
+    options: dict = field(default_factory=dict)  # keyword options of the registered builder
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    lr_init: float
+    weight_decay: float
+    momentum: float = 0.9
+    nesterov: bool = False
+    batch_size: int = 128
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    budget: int  # B: epochs conventional SGD needs; an SGD run trains for B epochs
+    sgd_final_ratio: float = 0.01  # r of the SGD baseline's schedule
+    eval_every: int = 5  # the reference's evaluation cadence (plus the first and last epoch)
+
+
+@dataclass(frozen=True)
+class SWAConfig:
+    lr: float  # swa_lr: the constant rate the schedule ends at
+    start: int  # swa_start: first collection after this many epochs
+    c_epochs: int = 1  # collect every c epochs
+    budgets: tuple[float, ...] = (1.0, 1.25, 1.5)  # where the averaged model is reported, in units of B
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    method: Literal["sgd", "swa"] = "sgd"
+    seed: int = 0
+    budget_scale: float = 1.0  # multiplies every epoch count of the protocol, for quick runs
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    checkpoint_every: int = 1  # epochs between rolling checkpoints (budget points always save)
+
+
+@dataclass(frozen=True)
+class Config:
+    data: DataConfig
+    model: ModelConfig
+    optim: OptimConfig
+    schedule: ScheduleConfig
+    swa: SWAConfig
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def to_dict(self) -> dict:
+        return _plain(dataclasses.asdict(self))
+
+
+# Keys that change where or how fast a run goes, never its numbers: they may differ on resume and
+# do not make a run a deviation from the paper's protocol.
+RUNTIME_KEYS = frozenset(
+    {"data.path", "data.download", "data.verify_checksums", "data.workers", "run.device", "run.checkpoint_every"}
+)
+
+NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "digits": 10}
+IN_CHANNELS = {"cifar10": 3, "cifar100": 3, "digits": 1}
+
+
+# --------------------------------------------------------------------------------------------------
+# Loading
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
+    """Read a YAML config, apply dotted-key overrides (from CLI flags and --set), validate."""
+    path = Path(path)
+    where = str(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{where}: cannot read config file ({e.__class__.__name__})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{where}: not valid YAML{at}: {problem}") from None
+    if raw is None:
+        raise ConfigError(f"{where}: config file is empty")
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: top level must be a mapping of sections, got {type(raw).__name__}")
+    for key, value in (overrides or {}).items():
+        _set_dotted(raw, key, value, where)
+    return config_from_dict(raw, where)
+
+
+def config_from_dict(raw: dict, where: str) -> Config:
+    cfg = _build(Config, raw, where, prefix="")
+    _check_semantics(cfg, where)
+    return cfg
+
+
+def parse_set_option(item: str) -> tuple[str, Any]:
+    """`a.b=value` -> ("a.b", value), the value parsed as a YAML scalar (so 0.1, 5, null, true)."""
+    if "=" not in item:
+        raise ConfigError(f"--set {item}: expected dotted.key=value")
+    key, _, text = item.partition("=")
+    try:
+        value = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError:
+        value = text
+    return key.strip(), value
+
+
+def _set_dotted(raw: dict, key: str, value: Any, where: str) -> None:
+    parts = key.split(".")
+    node = raw
+    for part in parts[:-1]:
+        nxt = node.setdefault(part, {})
+        if not isinstance(nxt, dict):
+            raise ConfigError(f"{where}: {key}: cannot set inside {part!r}, which is not a section")
+        node = nxt
+    node[parts[-1]] = value
+
+
+# --------------------------------------------------------------------------------------------------
+# Generic typed construction from the dataclass annotations.
+
+_FLOAT_TEXT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def _build(cls, raw: Any, where: str, prefix: str):
+    if not isinstance(raw, dict):
+        label = prefix.rstrip(".") or "top level"
+        raise ConfigError(f"{where}: {label}: expected a mapping, got {_type_name(raw)}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        key = f"{prefix}{unknown[0]}"
+        raise ConfigError(f"{where}: {key}: unknown key (known here: {', '.join(fields)})")
+    values = {}
+    for name, f in fields.items():
+        key = f"{prefix}{name}"
+        if name not in raw:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ConfigError(f"{where}: {key}: missing value")
+            continue
+        values[name] = _coerce(hints[name], raw[name], where, key)
+    return cls(**values)
+
+
+def _coerce(tp, value: Any, where: str, key: str):
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, where, prefix=f"{key}.")
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce(inner, value, where, key)
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{where}: {key}: must be one of {', '.join(map(str, args))}, got {value!r}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: {key}: expected a list, got {_type_name(value)}")
+        return tuple(_coerce(args[0], v, where, f"{key}[{i}]") for i, v in enumerate(value))
+    if tp is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: {key}: expected a mapping, got {_type_name(value)}")
+        return dict(value)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: {key}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: {key}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        # PyYAML reads `5e-4` (no dot) as a string; accept number-like text rather than surprise users.
+        if isinstance(value, str) and _FLOAT_TEXT.match(value.strip()):
+            value = float(value)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: {key}: expected a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{where}: {key}: must be finite, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: {key}: expected a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported config type {tp!r} for {key}")  # a schema bug, not user input
+
+
+def _type_name(value: Any) -> str:
+    return "nothing" if value is None else type(value).__name__
+
+
+def _plain(obj):
+    """Tuples to lists, so the resolved config is plain YAML/JSON."""
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+# --------------------------------------------------------------------------------------------------
+# Checks across fields: impossible values and combinations.
+
+
+def _check_semantics(cfg: Config, where: str) -> None:
+    def fail(key: str, msg: str):
+        raise ConfigError(f"{where}: {key}: {msg}")
+
+    def positive(key: str, value, allow_zero: bool = False):
+        if value < 0 or (value == 0 and not allow_zero):
+            fail(key, f"must be {'non-negative' if allow_zero else 'positive'}, got {value}")
+
+    d, m, o, s, w, r = cfg.data, cfg.model, cfg.optim, cfg.schedule, cfg.swa, cfg.run
+    channels = IN_CHANNELS[d.dataset]
+    for key, stats in (("data.mean", d.mean), ("data.std", d.std)):
+        if len(stats) != channels:
+            fail(key, f"{d.dataset} images have {channels} channel(s), got {len(stats)} values")
+    if any(v <= 0 for v in d.std):
+        fail("data.std", "values must be positive")
+    if len(set(d.augment)) != len(d.augment):
+        fail("data.augment", "each augmentation may appear once")
+    positive("data.crop_padding", d.crop_padding, allow_zero=True)
+    if d.train_subset is not None:
+        positive("data.train_subset", d.train_subset)
+    positive("data.workers", d.workers, allow_zero=True)
+
+    try:
+        entry = get_model_entry(m.name)
+    except KeyError:
+        fail("model.name", f"unknown model {m.name!r} (known: {', '.join(model_names())})")
+    allowed = entry.options()
+    for opt in m.options:
+        if opt not in allowed:
+            known = ", ".join(allowed) or "none"
+            fail(f"model.options.{opt}", f"not an option of {m.name} (options: {known})")
+    if m.name == "digits_cnn" and d.dataset != "digits" or d.dataset == "digits" and m.name != "digits_cnn":
+        fail("model.name", f"{m.name} does not take {d.dataset} images")
+
+    positive("optim.lr_init", o.lr_init)
+    positive("optim.weight_decay", o.weight_decay, allow_zero=True)
+    if not 0 <= o.momentum < 1:
+        fail("optim.momentum", f"must be in [0, 1), got {o.momentum}")
+    if o.nesterov and o.momentum == 0:
+        fail("optim.nesterov", "Nesterov momentum needs optim.momentum > 0")
+    positive("optim.batch_size", o.batch_size)
+
+    positive("schedule.budget", s.budget)
+    positive("schedule.eval_every", s.eval_every)
+    if not 0 < s.sgd_final_ratio <= 1:
+        fail("schedule.sgd_final_ratio", f"must be in (0, 1], got {s.sgd_final_ratio}")
+
+    positive("swa.lr", w.lr)
+    positive("swa.start", w.start)
+    positive("swa.c_epochs", w.c_epochs)
+    if not w.budgets:
+        fail("swa.budgets", "needs at least one budget")
+    if any(b <= 0 for b in w.budgets) or list(w.budgets) != sorted(set(w.budgets)):
+        fail("swa.budgets", f"must be positive and increasing, got {list(w.budgets)}")
+    if w.start > s.budget * w.budgets[0]:
+        fail("swa.start", f"{w.start} is beyond the first SWA budget point ({s.budget * w.budgets[0]:g} epochs)")
+
+    if not 0 < r.budget_scale <= 1000:
+        fail("run.budget_scale", f"must be in (0, 1000], got {r.budget_scale}")
+    positive("run.checkpoint_every", r.checkpoint_every)
+    if s.budget * max(w.budgets) * r.budget_scale > 100_000:
+        fail("schedule.budget", "the run would exceed 100000 epochs")

@@ -1,0 +1,225 @@
+"""Where the images come from.
+
+Every source ends up as the same thing: uint8 images in memory (N, H, W, C) with integer labels,
+served through PIL and the SPEC §2 transforms, as torchvision's CIFAR classes do. That keeps one
+transform path for the pickle batches, an ImageFolder copy and the digits demo.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset, Subset
+
+from swa_bench.config import NUM_CLASSES, DataConfig
+from swa_bench.data.transforms import build_transforms
+
+
+class DataError(RuntimeError):
+    """A missing or malformed dataset, phrased as one line naming what was expected where."""
+
+
+class ImageArrayDataset(Dataset):
+    def __init__(self, images: np.ndarray, targets: np.ndarray, transform):
+        self.images = images
+        self.targets = targets
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, index: int):
+        image = self.images[index]
+        pil = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
+        return self.transform(pil), int(self.targets[index])
+
+
+@dataclass
+class DatasetBundle:
+    train: Dataset
+    test: Dataset
+    num_classes: int
+    source: dict  # what the images are: {"format", "path", "description"}
+    train_size_full: int
+
+
+def build_datasets(cfg: DataConfig, progress: bool = True) -> DatasetBundle:
+    """Load train and test sets for `cfg`, apply transforms and the optional training subset."""
+    if cfg.dataset == "digits":
+        arrays, source = _load_digits()
+    else:
+        fmt = _resolve_format(cfg)
+        if fmt == "imagefolder":
+            arrays, source = _load_imagefolder(cfg, progress)
+        else:
+            arrays, source = _load_torchvision_cifar(cfg)
+    (train_x, train_y), (test_x, test_y) = arrays
+    num_classes = NUM_CLASSES[cfg.dataset]
+    for split, labels in (("train", train_y), ("test", test_y)):
+        if len(labels) == 0:
+            raise DataError(f"{source['path']}: the {split} split has no images")
+        if labels.min() < 0 or labels.max() >= num_classes:
+            raise DataError(
+                f"{source['path']}: {split} labels span {labels.min()}..{labels.max()}, "
+                f"but {cfg.dataset} has {num_classes} classes"
+            )
+    if train_x.shape[1:] != test_x.shape[1:]:
+        raise DataError(f"{source['path']}: train images are {train_x.shape[1:]} but test images are {test_x.shape[1:]}")
+
+    train_tf, test_tf = build_transforms(cfg, image_size=train_x.shape[1])
+    train: Dataset = ImageArrayDataset(train_x, train_y, train_tf)
+    test = ImageArrayDataset(test_x, test_y, test_tf)
+    full = len(train)
+    if cfg.train_subset is not None:
+        if cfg.train_subset > full:
+            raise DataError(f"data.train_subset={cfg.train_subset} exceeds the {full} training images in {source['path']}")
+        gen = torch.Generator().manual_seed(cfg.subset_seed)
+        indices = torch.randperm(full, generator=gen)[: cfg.train_subset].sort().values.tolist()
+        train = Subset(train, indices)
+    return DatasetBundle(train, test, num_classes, source, full)
+
+
+# --------------------------------------------------------------------------------------------------
+# CIFAR as torchvision's pickle batches
+
+
+_TV_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
+
+
+def _resolve_format(cfg: DataConfig) -> str:
+    if cfg.format != "auto":
+        return cfg.format
+    root = Path(cfg.path)
+    if (root / "train").is_dir() and (root / "test").is_dir():
+        return "imagefolder"
+    return "torchvision"
+
+
+def _load_torchvision_cifar(cfg: DataConfig):
+    from torchvision.datasets import CIFAR10, CIFAR100
+
+    root = Path(cfg.path)
+    folder = root / _TV_FOLDERS[cfg.dataset]
+    cls = CIFAR10 if cfg.dataset == "cifar10" else CIFAR100
+    if not cfg.verify_checksums:
+        # Tests and hand-made copies: check the files are there, skip torchvision's md5 sums.
+        cls = type(f"{cls.__name__}Unverified", (cls,), {"_check_integrity": _files_present})
+    if not folder.is_dir() and not cfg.download:
+        raise DataError(
+            f"{cfg.dataset} not found: expected torchvision's {folder.name}/ under {root} "
+            f"(or an ImageFolder tree {root}/train and {root}/test); pass --download to fetch it"
+        )
+    try:
+        splits = [cls(str(root), train=train, download=cfg.download) for train in (True, False)]
+    except RuntimeError as e:
+        raise DataError(f"{folder}: {e} (expected torchvision's {cfg.dataset} pickle batches)") from None
+    except Exception as e:  # truncated or foreign pickle files
+        raise DataError(f"{folder}: cannot read the {cfg.dataset} batches ({e.__class__.__name__}: {e})") from None
+    arrays = [(np.asarray(ds.data, dtype=np.uint8), np.asarray(ds.targets, dtype=np.int64)) for ds in splits]
+    source = {
+        "format": "torchvision",
+        "path": str(folder.resolve()),
+        "description": f"{cfg.dataset} pickle batches (torchvision)",
+    }
+    return arrays, source
+
+
+def _files_present(self) -> bool:
+    folder = Path(self.root) / self.base_folder
+    return all((folder / name).is_file() for name, _ in self.train_list + self.test_list)
+
+
+# --------------------------------------------------------------------------------------------------
+# Any ImageFolder tree with train/ and test/ (e.g. the JPEG copy of CIFAR-10)
+
+
+def _load_imagefolder(cfg: DataConfig, progress: bool):
+    from torchvision.datasets.folder import IMG_EXTENSIONS, make_dataset
+
+    root = Path(cfg.path)
+    splits = {}
+    classes = None
+    for split in ("train", "test"):
+        folder = root / split
+        if not folder.is_dir():
+            raise DataError(f"{folder}: missing; an ImageFolder dataset needs {root}/train/<class>/ and {root}/test/<class>/")
+        found = sorted(e.name for e in os.scandir(folder) if e.is_dir())
+        if not found:
+            raise DataError(f"{folder}: no class folders found")
+        if classes is None:
+            classes = found
+            if len(classes) != NUM_CLASSES[cfg.dataset]:
+                raise DataError(
+                    f"{folder}: {len(classes)} class folders, but {cfg.dataset} has {NUM_CLASSES[cfg.dataset]} classes"
+                )
+        elif found != classes:
+            raise DataError(f"{folder}: class folders differ from {root / 'train'}")
+        index = {c: i for i, c in enumerate(classes)}
+        try:
+            samples = make_dataset(str(folder), index, extensions=IMG_EXTENSIONS)
+        except FileNotFoundError as e:  # raised for an empty class folder
+            raise DataError(f"{folder}: {e}") from None
+        splits[split] = samples
+
+    arrays = []
+    for split in ("train", "test"):
+        images = _decode_all([path for path, _ in splits[split]], f"decoding {root.name}/{split}", progress)
+        labels = np.asarray([label for _, label in splits[split]], dtype=np.int64)
+        arrays.append((images, labels))
+    source = {
+        "format": "imagefolder",
+        "path": str(root.resolve()),
+        "description": f"ImageFolder copy of {cfg.dataset} at {root}",
+    }
+    return arrays, source
+
+
+def _decode_one(path: str) -> np.ndarray:
+    try:
+        with Image.open(path) as img:
+            return np.asarray(img.convert("RGB"), dtype=np.uint8)
+    except Exception as e:
+        raise DataError(f"{path}: unreadable image ({e.__class__.__name__})") from None
+
+
+def _decode_all(paths: list[str], label: str, progress: bool) -> np.ndarray:
+    from tqdm import tqdm
+
+    # PIL releases the GIL while decoding, so threads use every core.
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        decoded = list(
+            tqdm(pool.map(_decode_one, paths, chunksize=256), total=len(paths), desc=label, disable=not progress, leave=False)
+        )
+    shapes = {a.shape for a in decoded}
+    if len(shapes) != 1:
+        first = decoded[0].shape
+        odd = next(p for p, a in zip(paths, decoded) if a.shape != first)
+        raise DataError(f"{odd}: image is {decoded[paths.index(odd)].shape[:2]}, others are {first[:2]}")
+    return np.stack(decoded)
+
+
+# --------------------------------------------------------------------------------------------------
+# scikit-learn's 8x8 handwritten digits: a real dataset shipped inside a package, for the demo
+
+
+def _load_digits():
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise DataError("the digits demo needs scikit-learn: pip install 'swa-bench[demo]'") from None
+    digits = load_digits()
+    # Pixel values are 0..16; scale to 0..255 grey levels so they pass through the PIL path.
+    images = np.rint(digits.images * (255.0 / 16.0)).astype(np.uint8)[..., None]
+    labels = digits.target.astype(np.int64)
+    # A fixed random split, 80% train and 20% test, the same for every run seed.
+    order = np.random.default_rng(0).permutation(len(labels))
+    cut = int(0.8 * len(labels))
+    train, test = order[:cut], order[cut:]
+    source = {"format": "sklearn", "path": "sklearn.datasets.load_digits", "description": "scikit-learn 8x8 digits"}
+    return [(images[train], labels[train]), (images[test], labels[test])], source

@@ -1,0 +1,12 @@
+"""Architectures of the paper, registered by name (see registry.py)."""
+
+from swa_bench.models.registry import (  # noqa: F401
+    count_parameters,
+    create_model,
+    get_model_entry,
+    model_names,
+    register_model,
+)
+
+# Importing a module registers its models.
+from swa_bench.models import digits_cnn, preresnet, vgg, wide_resnet  # noqa: F401,E402

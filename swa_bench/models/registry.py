@@ -1,0 +1,53 @@
+"""Models by name: `register_model` decorates a builder, `create_model` calls it."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Callable
+
+import torch.nn as nn
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    builder: Callable[..., nn.Module]
+    description: str
+
+    def options(self) -> dict[str, inspect.Parameter]:
+        """Keyword options a config may set under `model:` (everything but num_classes)."""
+        params = inspect.signature(self.builder).parameters
+        return {k: p for k, p in params.items() if k != "num_classes"}
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+
+
+def register_model(name: str, description: str):
+    def wrap(builder):
+        if name in _REGISTRY:
+            raise ValueError(f"model {name!r} registered twice")
+        _REGISTRY[name] = ModelEntry(name, builder, description)
+        return builder
+
+    return wrap
+
+
+def model_names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def get_model_entry(name: str) -> ModelEntry:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown model {name!r}; known: {', '.join(model_names())}") from None
+
+
+def create_model(name: str, num_classes: int, **options) -> nn.Module:
+    return get_model_entry(name).builder(num_classes=num_classes, **options)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,167 @@
+"""The paper's tables from finished runs: mean ± std over seeds beside the paper's numbers.
+
+A row is (dataset, model, setting). The setting names everything that makes a run differ from the
+paper's protocol (data other than the original files, a budget scale, a training subset, changed
+hyperparameters), so such runs sit in rows of their own and never merge into a paper row.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import pandas as pd
+from tabulate import tabulate
+
+from swa_bench.config import RUNTIME_KEYS
+
+PAPER_DIR = Path(__file__).resolve().parent.parent / "results" / "paper"
+PAPER_SETTING = "paper protocol"
+CSV_COLUMNS = ["dataset", "model", "column", "mean", "std", "n", "paper_mean", "paper_std", "setting"]
+
+DATASET_TITLES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet": "ImageNet", "digits": "Digits 8x8 (demo)"}
+MODEL_LABELS = {
+    "vgg16": "VGG-16",
+    "preresnet164": "PreResNet-164",
+    "preresnet110": "PreResNet-110",
+    "wrn28x10": "WRN-28-10",
+    "pyramidnet272": "PyramidNet-272",
+    "shakeshake26_2x64d": "Shake-Shake-2x64d",
+    "resnet50": "ResNet-50",
+    "resnet152": "ResNet-152",
+    "densenet161": "DenseNet-161",
+    "digits_cnn": "digits CNN",
+}
+# Keys a run sets as part of the protocol's own knobs; they are labelled separately or are the
+# identity of the run, not deviations.
+_IDENTITY_KEYS = {"run.method", "run.seed", "run.budget_scale", "data.train_subset"}
+
+
+def column_title(column: str) -> str:
+    if column == "sgd":
+        return "SGD"
+    k = column.removeprefix("swa_")
+    if k.endswith("ep"):
+        return f"SWA {k[:-2]} epochs"
+    return f"SWA {k} budget" + ("" if float(k) == 1 else "s")
+
+
+def _column_order(column: str) -> tuple:
+    if column == "sgd":
+        return (0, 0.0)
+    k = column.removeprefix("swa_")
+    return (1, float(k.removesuffix("ep")))
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading
+
+
+def find_summaries(runs_dir: str | Path) -> list[dict]:
+    """Summaries of the finished runs under `runs_dir`; a run still going has none yet."""
+    summaries = []
+    for path in sorted(Path(runs_dir).rglob("summary.json")):
+        try:
+            summary = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            warnings.warn(f"{path}: skipped, unreadable ({e.__class__.__name__})")
+            continue
+        if summary.get("status") == "finished":
+            summaries.append(summary)
+    return summaries
+
+
+def setting_label(summary: dict) -> str:
+    parts = []
+    data_format = summary["data"]["format"]
+    if data_format == "imagefolder":
+        parts.append("ImageFolder copy")
+    elif data_format != "torchvision":
+        parts.append(summary["data"]["description"])
+    if summary["budget_scale"] != 1:
+        parts.append(f"budget x{summary['budget_scale']:g}")
+    if summary.get("train_subset"):
+        parts.append(f"{summary['train_subset']} train images")
+    changed = {k: v for k, v in summary.get("overrides", {}).items() if k not in RUNTIME_KEYS | _IDENTITY_KEYS}
+    parts += [f"{k}={v}" for k, v in sorted(changed.items())]
+    return "; ".join(parts) or PAPER_SETTING
+
+
+def load_paper(paper_dir: str | Path = PAPER_DIR) -> pd.DataFrame:
+    files = sorted(Path(paper_dir).glob("*.csv"))
+    if not files:
+        warnings.warn(f"{paper_dir}: no paper CSV files; the table shows measured numbers only")
+        return pd.DataFrame(columns=["dataset", "model", "budget", "column", "mean", "std"])
+    return pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# Aggregating
+
+
+def aggregate(summaries: list[dict], paper: pd.DataFrame) -> pd.DataFrame:
+    """One row per (dataset, model, setting, column): mean, sample std (ddof=1) and n over seeds,
+    with the paper's mean and std where the paper has that cell."""
+    records = [
+        {
+            "dataset": s["dataset"],
+            "model": s["model"],
+            "budget": s["budget"],
+            "setting": setting_label(s),
+            "column": column,
+            "value": value,
+        }
+        for s in summaries
+        for column, value in s["results"].items()
+    ]
+    if not records:
+        return pd.DataFrame(columns=CSV_COLUMNS + ["budget"])
+    runs = pd.DataFrame(records)
+    keys = ["dataset", "model", "budget", "setting", "column"]
+    stats = runs.groupby(keys, sort=False)["value"].agg(mean="mean", std="std", n="count").reset_index()
+    paper = paper.rename(columns={"mean": "paper_mean", "std": "paper_std"})[
+        ["dataset", "model", "column", "paper_mean", "paper_std"]
+    ]
+    return stats.merge(paper, on=["dataset", "model", "column"], how="left")
+
+
+# --------------------------------------------------------------------------------------------------
+# Formatting
+
+
+def _number(value: float, std: float | None = None) -> str:
+    if pd.isna(value):
+        return "–"
+    return f"{value:.2f}" if std is None or pd.isna(std) else f"{value:.2f} ± {std:.2f}"
+
+
+def _cell(row: pd.Series) -> str:
+    text = f"{_number(row['mean'], row['std'])} (n={int(row['n'])})"
+    if not pd.isna(row["paper_mean"]):
+        text += f"; paper {_number(row['paper_mean'], row['paper_std'])}; Δ {row['mean'] - row['paper_mean']:+.2f}"
+    return text
+
+
+def render(table: pd.DataFrame, fmt: str = "markdown") -> str:
+    if fmt == "csv":
+        return table[CSV_COLUMNS].to_csv(index=False, float_format="%.4f")
+    tablefmt = {"markdown": "github", "latex": "latex"}[fmt]
+    blocks = []
+    for dataset, part in table.groupby("dataset", sort=True):
+        columns = sorted(part["column"].unique(), key=_column_order)
+        lines = []
+        for (model, budget, setting), row_part in part.groupby(["model", "budget", "setting"], sort=True):
+            cells = {r["column"]: _cell(r) for _, r in row_part.iterrows()}
+            label = f"{MODEL_LABELS.get(model, model)} ({budget})"
+            lines.append([label, setting] + [cells.get(c, "–") for c in columns])
+        headers = ["model (budget)", "setting"] + [column_title(c) for c in columns]
+        title = DATASET_TITLES.get(dataset, dataset)
+        body = tabulate(lines, headers=headers, tablefmt=tablefmt, disable_numparse=True)
+        heading = f"## {title}" if fmt == "markdown" else f"% {title}"
+        blocks.append(f"{heading}\n\n{body}")
+    return "\n\n".join(blocks) + "\n"
+
+
+def build_table(runs_dir: str | Path, paper_dir: str | Path = PAPER_DIR) -> pd.DataFrame:
+    return aggregate(find_summaries(runs_dir), load_paper(paper_dir))

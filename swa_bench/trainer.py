@@ -1,0 +1,273 @@
+"""The training loop of SPEC §2: SGD or SWA, one run, resumable.
+
+Randomness is re-derived at the start of every epoch from (seed, epoch): the shuffling generator,
+the global torch RNG (augmentation in the main process, dropout) and Python's and NumPy's. An
+epoch's data and noise therefore do not depend on what ran before it in this process, so a run
+resumed from the checkpoint after epoch k repeats epochs k+1.. exactly; no RNG state needs saving.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from swa_bench.averaging import WeightAverage, has_batchnorm, recompute_bn
+from swa_bench.config import Config
+from swa_bench.data import build_datasets, make_loader
+from swa_bench.models import create_model
+from swa_bench.protocol import Protocol, resolve_protocol
+from swa_bench.provenance import environment
+from swa_bench.records import RunRecords
+
+# Independent random streams within an epoch.
+_STREAM_TRAIN, _STREAM_BN = 0, 1
+
+
+class DeviceError(RuntimeError):
+    pass
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise DeviceError("run.device: cuda was asked for, but torch sees no CUDA device (use --device cpu or auto)")
+    return torch.device(name)
+
+
+def seed_epoch(seed: int, epoch: int, stream: int, generator: torch.Generator) -> None:
+    state = np.random.SeedSequence([seed, epoch, stream]).generate_state(2)
+    value = int(state[0]) << 32 | int(state[1])
+    generator.manual_seed(value)
+    torch.manual_seed(value)  # also seeds every CUDA device
+    random.seed(value)
+    np.random.seed(int(state[0]))
+
+
+def resolved_config(cfg: Config, overrides: dict | None = None) -> dict:
+    """What config.yaml holds: the validated config, the protocol it implies, and the overrides
+    (CLI flags and --set) that produced it from the file."""
+    return {
+        "config": cfg.to_dict(),
+        "protocol": resolve_protocol(cfg).to_dict(),
+        "overrides": dict(overrides or {}),
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# One pass of training, one pass of evaluation
+
+
+def train_one_epoch(model, loader, optimizer, device, bar) -> dict:
+    model.train()
+    # Sums stay on the device: reading them each step would sync it every step.
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    seen = 0
+    for inputs, targets in loader:
+        inputs = inputs.to(device, non_blocking=True)
+        targets = targets.to(device, non_blocking=True)
+        logits = model(inputs)
+        loss = F.cross_entropy(logits, targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        loss_sum += loss.detach() * inputs.size(0)
+        correct += (logits.argmax(1) == targets).sum()
+        seen += inputs.size(0)
+        bar.update(1)
+    return {"train_loss": loss_sum.item() / seen, "train_acc": 100.0 * correct.item() / seen}
+
+
+@torch.no_grad()
+def evaluate(model, loader, device) -> dict:
+    model.eval()
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    seen = 0
+    for inputs, targets in loader:
+        inputs = inputs.to(device, non_blocking=True)
+        targets = targets.to(device, non_blocking=True)
+        logits = model(inputs)
+        loss_sum += F.cross_entropy(logits, targets, reduction="sum")
+        correct += (logits.argmax(1) == targets).sum()
+        seen += inputs.size(0)
+    return {"loss": loss_sum.item() / seen, "acc": 100.0 * correct.item() / seen}
+
+
+# --------------------------------------------------------------------------------------------------
+# A whole run
+
+
+@dataclass
+class RunOutcome:
+    run_dir: Path
+    summary: dict
+    status: str  # "trained", "resumed", "already finished"
+
+
+def train_run(cfg: Config, run_dir: str | Path, overrides: dict | None = None, progress: bool = True) -> RunOutcome:
+    """Train (or resume, or report) the run of `cfg` in `run_dir`."""
+    proto = resolve_protocol(cfg)
+    records = RunRecords(run_dir)
+    records.claim(resolved_config(cfg, overrides))
+    if records.is_finished():
+        _say(f"{records.dir}: already finished; not retrained (delete summary.json to re-run)")
+        return RunOutcome(records.dir, records.read_summary(), "already finished")
+
+    device = resolve_device(cfg.run.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # as the reference
+    data = build_datasets(cfg.data, progress=progress)
+
+    torch.manual_seed(cfg.run.seed)  # the initial weights depend on the seed only
+    model = create_model(cfg.model.name, data.num_classes, **cfg.model.options).to(device)
+    optimizer = torch.optim.SGD(
+        model.parameters(),
+        lr=cfg.optim.lr_init,
+        momentum=cfg.optim.momentum,
+        nesterov=cfg.optim.nesterov,
+        weight_decay=cfg.optim.weight_decay,
+    )
+    average = WeightAverage(model) if proto.method == "swa" else None
+
+    start = 0
+    checkpoint = records.load_checkpoint("last", map_location=device)
+    if checkpoint is not None:
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        if average is not None:
+            average.load_state_dict(checkpoint["average"])
+        start = checkpoint["epoch"]
+        _say(f"{records.dir}: resuming after epoch {start} of {proto.epochs}")
+    records.keep_metrics_through(start)
+
+    batch, workers = cfg.optim.batch_size, cfg.data.workers
+    train_gen, bn_gen = torch.Generator(), torch.Generator()
+    train_loader = make_loader(data.train, batch, shuffle=True, workers=workers, device=device, generator=train_gen)
+    bn_loader = make_loader(data.train, batch, shuffle=True, workers=workers, device=device, generator=bn_gen)
+    test_loader = make_loader(data.test, batch, shuffle=False, workers=workers, device=device)
+    bn_needed = average is not None and has_batchnorm(average.module)
+
+    _say(
+        f"{records.dir}: {proto.method.upper()} {cfg.model.name} on {data.source['description']}, "
+        f"{len(data.train)} train / {len(data.test)} test images, {proto.epochs} epochs on {device}"
+    )
+    epoch_times: list[float] = []
+    for epoch in range(start, proto.epochs):
+        began = time.time()
+        seed_epoch(cfg.run.seed, epoch, _STREAM_TRAIN, train_gen)
+        lr = proto.lr(epoch)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+
+        with tqdm(total=len(train_loader), desc=f"epoch {epoch + 1}/{proto.epochs}", leave=False,
+                  disable=not progress or None, file=sys.stderr) as bar:
+            row = {"epoch": epoch + 1, "lr": lr, **train_one_epoch(model, train_loader, optimizer, device, bar)}
+
+        if average is not None and proto.collects_after(epoch):
+            average.update(model)
+        if proto.evaluates_after(epoch):
+            row.update(_prefixed("test_", evaluate(model, test_loader, device)))
+            if average is not None and average.count:
+                if bn_needed:
+                    seed_epoch(cfg.run.seed, epoch, _STREAM_BN, bn_gen)
+                    recompute_bn(average.module, bn_loader, device)
+                row.update(_prefixed("swa_test_", evaluate(average.module, test_loader, device)))
+                row["swa_count"] = average.count
+        reported = [col for col, at in proto.report_points.items() if at == epoch + 1]
+        if reported:
+            row["report"] = reported
+        row["seconds"] = time.time() - began
+
+        # Metrics first, then the checkpoint: on resume, rows past the checkpoint are dropped and
+        # their epochs re-run, so neither a lost nor a doubled row is possible.
+        records.append_metrics(row)
+        done = epoch + 1
+        if done % cfg.run.checkpoint_every == 0 or reported or done == proto.epochs:
+            records.save_checkpoint(
+                {
+                    "epoch": done,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "average": average.state_dict() if average is not None else None,
+                }
+            )
+        for col in reported:  # the weights behind each table cell, for later analysis
+            weights = average.module if col.startswith("swa") else model
+            records.save_checkpoint({"epoch": done, "column": col, "model": weights.state_dict()}, col)
+
+        epoch_times.append(row["seconds"])
+        if progress:
+            _say(_epoch_line(row, proto, epoch_times))
+
+    summary = build_summary(cfg, proto, records, data, device)
+    records.write_summary(summary)
+    _say(f"{records.dir}: finished: " + ", ".join(f"{k} {v:.2f}%" for k, v in summary["results"].items()))
+    return RunOutcome(records.dir, summary, "resumed" if start else "trained")
+
+
+def build_summary(cfg: Config, proto: Protocol, records: RunRecords, data, device) -> dict:
+    rows = records.read_metrics()
+    results = {}
+    for row in rows:
+        for col in row.get("report", []):
+            results[col] = row["swa_test_acc"] if col.startswith("swa") else row["test_acc"]
+    last = rows[-1]
+    return {
+        "status": "finished",
+        "dataset": cfg.data.dataset,
+        "model": cfg.model.name,
+        "method": proto.method,
+        "seed": cfg.run.seed,
+        "budget": cfg.schedule.budget,
+        "budget_scale": cfg.run.budget_scale,
+        "epochs": proto.epochs,
+        "train_subset": cfg.data.train_subset,
+        "train_images": len(data.train),
+        "test_images": len(data.test),
+        "data": data.source,
+        "overrides": records.stored_config().get("overrides", {}),
+        "results": results,
+        "final_test_acc": last["test_acc"],
+        "wall_seconds": sum(r["seconds"] for r in rows),
+        **environment(device),
+    }
+
+
+def _prefixed(prefix: str, metrics: dict) -> dict:
+    return {prefix + k: v for k, v in metrics.items()}
+
+
+def _epoch_line(row: dict, proto: Protocol, epoch_times: list[float]) -> str:
+    remaining = (proto.epochs - row["epoch"]) * sum(epoch_times) / len(epoch_times)
+    parts = [
+        f"epoch {row['epoch']:>4}/{proto.epochs}",
+        f"lr {row['lr']:.4g}",
+        f"train loss {row['train_loss']:.4f} acc {row['train_acc']:6.2f}",
+    ]
+    if "test_acc" in row:
+        parts.append(f"test acc {row['test_acc']:6.2f}")
+    if "swa_test_acc" in row:
+        parts.append(f"swa acc {row['swa_test_acc']:6.2f} (n={row['swa_count']})")
+    parts.append(f"{row['seconds']:.1f}s, eta {_duration(remaining)}")
+    return " | ".join(parts)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+def _say(line: str) -> None:
+    tqdm.write(line)
