@@ -144,8 +144,26 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Co
 
 def config_from_dict(raw: dict, where: str) -> Config:
     cfg = _build(Config, raw, where, prefix="")
+    cfg = dataclasses.replace(cfg, model=_typed_model_options(cfg.model, where))
     _check_semantics(cfg, where)
     return cfg
+
+
+def _typed_model_options(model: ModelConfig, where: str) -> ModelConfig:
+    """Check `model.options` against the registered builder's keyword arguments and their types."""
+    try:
+        entry = get_model_entry(model.name)
+    except KeyError:
+        raise ConfigError(f"{where}: model.name: unknown model {model.name!r} (known: {', '.join(model_names())})") from None
+    allowed = entry.options()
+    hints = typing.get_type_hints(entry.builder)
+    options = {}
+    for opt, value in model.options.items():
+        key = f"model.options.{opt}"
+        if opt not in allowed:
+            raise ConfigError(f"{where}: {key}: not an option of {model.name} (options: {', '.join(allowed) or 'none'})")
+        options[opt] = _coerce(hints.get(opt, type(allowed[opt].default)), value, where, key)
+    return dataclasses.replace(model, options=options)
 
 
 def parse_set_option(item: str) -> tuple[str, Any]:
@@ -183,9 +201,9 @@ def _build(cls, raw: Any, where: str, prefix: str):
         raise ConfigError(f"{where}: {label}: expected a mapping, got {_type_name(raw)}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - set(fields))
+    unknown = sorted(set(raw) - set(fields), key=str)
     if unknown:
-        key = f"{prefix}{unknown[0]}"
+        key = f"{prefix}{unknown[0]}".encode("unicode_escape").decode()  # keep the error on one line
         raise ConfigError(f"{where}: {key}: unknown key (known here: {', '.join(fields)})")
     values = {}
     for name, f in fields.items():
@@ -283,15 +301,6 @@ def _check_semantics(cfg: Config, where: str) -> None:
         positive("data.train_subset", d.train_subset)
     positive("data.workers", d.workers, allow_zero=True)
 
-    try:
-        entry = get_model_entry(m.name)
-    except KeyError:
-        fail("model.name", f"unknown model {m.name!r} (known: {', '.join(model_names())})")
-    allowed = entry.options()
-    for opt in m.options:
-        if opt not in allowed:
-            known = ", ".join(allowed) or "none"
-            fail(f"model.options.{opt}", f"not an option of {m.name} (options: {known})")
     if m.name == "digits_cnn" and d.dataset != "digits" or d.dataset == "digits" and m.name != "digits_cnn":
         fail("model.name", f"{m.name} does not take {d.dataset} images")
 

@@ -103,24 +103,41 @@ def _resolve_format(cfg: DataConfig) -> str:
 
 def _load_torchvision_cifar(cfg: DataConfig):
     from torchvision.datasets import CIFAR10, CIFAR100
+    from torchvision.datasets.utils import check_integrity
 
     root = Path(cfg.path)
     folder = root / _TV_FOLDERS[cfg.dataset]
     cls = CIFAR10 if cfg.dataset == "cifar10" else CIFAR100
-    if not cfg.verify_checksums:
-        # Tests and hand-made copies: check the files are there, skip torchvision's md5 sums.
-        cls = type(f"{cls.__name__}Unverified", (cls,), {"_check_integrity": _files_present})
-    if not folder.is_dir() and not cfg.download:
+    if cfg.download:
+        cls(str(root), train=True, download=True)
+    if not folder.is_dir():
         raise DataError(
             f"{cfg.dataset} not found: expected torchvision's {folder.name}/ under {root} "
             f"(or an ImageFolder tree {root}/train and {root}/test); pass --download to fetch it"
         )
+    # Check every file here, so an error names it; then let torchvision read them unchecked
+    # (it only tests that a file exists when its md5 is None).
+    files = cls.train_list + cls.test_list + [(cls.meta["filename"], cls.meta["md5"])]
+    for name, md5 in files:
+        path = folder / name
+        if not path.is_file():
+            raise DataError(f"{path}: missing from torchvision's {cfg.dataset} files")
+        if cfg.verify_checksums and not check_integrity(str(path), md5):
+            raise DataError(
+                f"{path}: md5 differs from the official {cfg.dataset} file; re-fetch with --download, "
+                f"or --set data.verify_checksums=false for a copy you made yourself"
+            )
+    unchecked = {
+        "train_list": [(name, None) for name, _ in cls.train_list],
+        "test_list": [(name, None) for name, _ in cls.test_list],
+        "meta": {**cls.meta, "md5": None},
+    }
+    reader = type(f"{cls.__name__}Unchecked", (cls,), unchecked)
     try:
-        splits = [cls(str(root), train=train, download=cfg.download) for train in (True, False)]
-    except RuntimeError as e:
-        raise DataError(f"{folder}: {e} (expected torchvision's {cfg.dataset} pickle batches)") from None
+        splits = [reader(str(root), train=train) for train in (True, False)]
     except Exception as e:  # truncated or foreign pickle files
-        raise DataError(f"{folder}: cannot read the {cfg.dataset} batches ({e.__class__.__name__}: {e})") from None
+        raise DataError(f"{_unreadable_pickle(folder, files) or folder}: not a readable {cfg.dataset} batch "
+                        f"({e.__class__.__name__})") from None
     arrays = [(np.asarray(ds.data, dtype=np.uint8), np.asarray(ds.targets, dtype=np.int64)) for ds in splits]
     source = {
         "format": "torchvision",
@@ -130,9 +147,19 @@ def _load_torchvision_cifar(cfg: DataConfig):
     return arrays, source
 
 
-def _files_present(self) -> bool:
-    folder = Path(self.root) / self.base_folder
-    return all((folder / name).is_file() for name, _ in self.train_list + self.test_list)
+def _unreadable_pickle(folder: Path, files) -> Path | None:
+    """The first file in `files` that does not unpickle to a dict with image data (error path only)."""
+    import pickle
+
+    for name, _ in files:
+        try:
+            with open(folder / name, "rb") as f:
+                entry = pickle.load(f, encoding="latin1")
+            if name != files[-1][0]:
+                np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+        except Exception:
+            return folder / name
+    return None
 
 
 # --------------------------------------------------------------------------------------------------

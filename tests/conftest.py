@@ -1,0 +1,110 @@
+"""Shared fixtures: tiny datasets written in the real on-disk formats."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parent.parent
+
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+N_PER_BATCH = 20
+N_TEST = 30
+
+
+def write_cifar10(root: Path, n_per_batch: int = N_PER_BATCH, n_test: int = N_TEST, seed: int = 0) -> dict:
+    """ROOT/cifar-10-batches-py as the official archive has it: data_batch_1..5, test_batch,
+    batches.meta. The files were pickled by Python 2 with str keys, which torchvision reads back
+    (encoding="latin1") as str: 'data' (N x 3072 uint8, rows channel-major R..G..B), 'labels'."""
+    rng = np.random.default_rng(seed)
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True, exist_ok=True)
+    written = {"train_data": [], "train_labels": [], "folder": folder}
+
+    def batch(n: int, label: str) -> dict:
+        return {
+            "batch_label": label,
+            "labels": rng.integers(0, 10, n).tolist(),
+            "data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+            "filenames": [f"img_{label.replace(' ', '_')}_{i}.png" for i in range(n)],
+        }
+
+    for i in range(1, 6):
+        b = batch(n_per_batch, f"training batch {i} of 5")
+        written["train_data"].append(b["data"])
+        written["train_labels"].extend(b["labels"])
+        (folder / f"data_batch_{i}").write_bytes(pickle.dumps(b, protocol=2))
+    test = batch(n_test, "testing batch 1 of 1")
+    (folder / "test_batch").write_bytes(pickle.dumps(test, protocol=2))
+    meta = {"num_cases_per_batch": n_per_batch, "label_names": CIFAR10_CLASSES, "num_vis": 3072}
+    (folder / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
+    written["train_data"] = np.concatenate(written["train_data"])
+    written["test_data"] = test["data"]
+    written["test_labels"] = test["labels"]
+    return written
+
+
+def write_cifar100(root: Path, n_train: int = 60, n_test: int = 25, seed: int = 1) -> dict:
+    """ROOT/cifar-100-python/{train,test,meta}: 'data', 'fine_labels', 'coarse_labels';
+    meta has 'fine_label_names' and 'coarse_label_names'."""
+    rng = np.random.default_rng(seed)
+    folder = root / "cifar-100-python"
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def split(n: int, label: str) -> dict:
+        return {
+            "filenames": [f"{label}_{i}.png" for i in range(n)],
+            "batch_label": label,
+            "fine_labels": rng.integers(0, 100, n).tolist(),
+            "coarse_labels": rng.integers(0, 20, n).tolist(),
+            "data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+        }
+
+    train, test = split(n_train, "training batch 1 of 1"), split(n_test, "testing batch 1 of 1")
+    (folder / "train").write_bytes(pickle.dumps(train, protocol=2))
+    (folder / "test").write_bytes(pickle.dumps(test, protocol=2))
+    meta = {"fine_label_names": [f"fine{i}" for i in range(100)], "coarse_label_names": [f"c{i}" for i in range(20)]}
+    (folder / "meta").write_bytes(pickle.dumps(meta, protocol=2))
+    return {"train": train, "test": test, "folder": folder}
+
+
+def write_imagefolder(root: Path, classes: list[str], n_train: int = 2, n_test: int = 1, size: int = 32, seed: int = 0):
+    """ROOT/{train,test}/<class>/NNNN.png; returns {split: {image bytes: class name}}."""
+    rng = np.random.default_rng(seed)
+    written: dict[str, dict[bytes, str]] = {"train": {}, "test": {}}
+    for split, n in (("train", n_train), ("test", n_test)):
+        for name in classes:
+            folder = root / split / name
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                pixels = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(folder / f"{i:04d}.png")
+                written[split][pixels.tobytes()] = name
+    return written
+
+
+
+@pytest.fixture
+def tiny_cifar10(tmp_path) -> Path:
+    """A data path holding a 100-train / 30-test CIFAR-10 in torchvision's pickle format."""
+    root = tmp_path / "cifar10"
+    write_cifar10(root)
+    return root
+
+
+@pytest.fixture
+def tiny_cifar100(tmp_path) -> Path:
+    root = tmp_path / "cifar100"
+    write_cifar100(root)
+    return root
+
+
+@pytest.fixture
+def tiny_imagefolder(tmp_path) -> Path:
+    root = tmp_path / "folder"
+    write_imagefolder(root, CIFAR10_CLASSES, n_train=4, n_test=2)
+    return root

@@ -1,0 +1,96 @@
+import math
+
+import pytest
+
+from swa_bench.config import load_config
+from swa_bench.protocol import resolve_protocol, scale_epochs
+from swa_bench.schedules import piecewise_linear_lr
+
+from conftest import REPO
+
+ROWS = ["cifar10/vgg16", "cifar100/vgg16", "cifar10/preresnet164", "cifar100/preresnet164",
+        "cifar10/wrn28x10", "cifar100/wrn28x10"]
+
+
+def spec_lr(e, lr_init, D, r):
+    """SPEC §2, transcribed: t = e / D; f = 1 | 1 - (1 - r)(t - 0.5)/0.4 | r."""
+    t = e / D
+    if t <= 0.5:
+        f = 1.0
+    elif t <= 0.9:
+        f = 1 - (1 - r) * (t - 0.5) / 0.4
+    else:
+        f = r
+    return lr_init * f
+
+
+def boundary_epochs(D, total):
+    half, ninety = D * 0.5, D * 0.9
+    picks = {0, math.floor(half), math.floor(half) + 1, math.ceil(ninety) - 1, math.ceil(ninety), total - 1}
+    return sorted(e for e in picks if 0 <= e < total)
+
+
+@pytest.mark.parametrize("row", ROWS)
+@pytest.mark.parametrize("method", ["sgd", "swa"])
+def test_schedule_matches_spec_at_boundaries(row, method):
+    cfg = load_config(REPO / "configs" / f"{row}.yaml", {"run.method": method})
+    proto = resolve_protocol(cfg)
+    if method == "sgd":
+        D, r = cfg.schedule.budget, 0.01
+    else:
+        D, r = cfg.swa.start, cfg.swa.lr / cfg.optim.lr_init
+    for e in boundary_epochs(D, proto.epochs):
+        assert proto.lr(e) == pytest.approx(spec_lr(e, cfg.optim.lr_init, D, r), rel=1e-12), (row, method, e)
+
+
+def test_schedule_literal_values():
+    # VGG-16 SGD: flat 0.05 through epoch 100 (t = 0.5), 0.0005 from t = 0.9 on.
+    assert piecewise_linear_lr(100, 0.05, 200, 0.01) == pytest.approx(0.05)
+    assert piecewise_linear_lr(101, 0.05, 200, 0.01) == pytest.approx(0.04938125)
+    assert piecewise_linear_lr(180, 0.05, 200, 0.01) == pytest.approx(0.0005)
+    # PreResNet-164 CIFAR-10 SWA: D = 126, swa_lr 0.01 reached at epoch 114 (t = 0.905).
+    assert piecewise_linear_lr(113, 0.1, 126, 0.1) == pytest.approx(0.1 * (1 - 0.9 * (113 / 126 - 0.5) / 0.4))
+    assert piecewise_linear_lr(114, 0.1, 126, 0.1) == pytest.approx(0.01)
+    assert piecewise_linear_lr(224, 0.1, 126, 0.1) == pytest.approx(0.01)
+
+
+@pytest.mark.parametrize(
+    "row,points,start",
+    [("cifar10/vgg16", (200, 250, 300), 161), ("cifar100/preresnet164", (150, 188, 225), 126),
+     ("cifar10/wrn28x10", (200, 250, 300), 161)],
+)
+def test_swa_budget_points(row, points, start):
+    proto = resolve_protocol(load_config(REPO / "configs" / f"{row}.yaml", {"run.method": "swa"}))
+    assert tuple(proto.report_points.values()) == points
+    assert list(proto.report_points) == ["swa_1", "swa_1.25", "swa_1.5"]
+    assert proto.epochs == points[-1] and proto.swa_start == start and proto.schedule_length == start
+
+
+def test_sgd_protocol():
+    proto = resolve_protocol(load_config(REPO / "configs/cifar10/vgg16.yaml", {"run.method": "sgd"}))
+    assert proto.epochs == 200 and proto.report_points == {"sgd": 200} and proto.swa_start is None
+    assert not any(proto.collects_after(e) for e in range(200))
+
+
+def test_collection_epochs_follow_reference():
+    proto = resolve_protocol(load_config(REPO / "configs/cifar10/vgg16.yaml", {"run.method": "swa"}))
+    collected = [e for e in range(proto.epochs) if proto.collects_after(e)]
+    assert collected[0] == 160 and collected == list(range(160, 300))  # after epoch 161 (1-based) on
+    every2 = resolve_protocol(load_config(REPO / "configs/cifar10/vgg16.yaml",
+                                          {"run.method": "swa", "swa.c_epochs": 2}))
+    assert [e + 1 for e in range(300) if every2.collects_after(e)][:3] == [161, 163, 165]
+
+
+def test_evaluation_cadence():
+    proto = resolve_protocol(load_config(REPO / "configs/cifar100/preresnet164.yaml", {"run.method": "swa"}))
+    evaluated = [e + 1 for e in range(proto.epochs) if proto.evaluates_after(e)]
+    assert evaluated[:4] == [1, 5, 10, 15]
+    assert {150, 188, 225} <= set(evaluated)  # every report point, 188 off the 5-epoch grid
+
+
+def test_budget_scale_applies_to_every_epoch_count():
+    assert scale_epochs(187.5, 1) == 188 and scale_epochs(0.2, 1) == 1
+    proto = resolve_protocol(load_config(REPO / "configs/cifar10/vgg16.yaml",
+                                         {"run.method": "swa", "run.budget_scale": 0.02}))
+    assert proto.report_points == {"swa_1": 4, "swa_1.25": 5, "swa_1.5": 6}
+    assert proto.swa_start == 3 and proto.eval_every == 1 and proto.epochs == 6

@@ -1,0 +1,160 @@
+"""End-to-end training through the CLI on tiny data in the real formats."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from click.testing import CliRunner
+
+from swa_bench.cli import main
+from swa_bench.records import RunRecords
+
+from conftest import REPO
+
+TINY = ["--budget-scale", "0.02", "--device", "cpu", "--quiet",
+        "--set", "data.verify_checksums=false", "--set", "data.workers=0"]
+
+
+def train(config, method, data_path, out, *extra):
+    args = ["train", "--config", str(REPO / "configs" / config), "--method", method,
+            "--data-path", str(data_path), "--out", str(out), *TINY, *extra]
+    return CliRunner().invoke(main, args)
+
+
+def metrics_without_time(run_dir):
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in RunRecords(run_dir).read_metrics()]
+
+
+@pytest.mark.parametrize(
+    "config,method,epochs,columns",
+    [
+        ("cifar10/vgg16.yaml", "sgd", 4, ["sgd"]),
+        ("cifar10/vgg16.yaml", "swa", 6, ["swa_1", "swa_1.25", "swa_1.5"]),
+        ("cifar100/preresnet164.yaml", "swa", 5, ["swa_1", "swa_1.25", "swa_1.5"]),
+    ],
+)
+def test_train_writes_complete_run_records(tmp_path, request, config, method, epochs, columns):
+    dataset, model = config.removesuffix(".yaml").split("/")
+    data_path = request.getfixturevalue(f"tiny_{dataset}")
+    result = train(config, method, data_path, tmp_path / "runs")
+    assert result.exit_code == 0, result.output
+    run_dir = tmp_path / "runs" / dataset / model / method / "seed0"
+
+    resolved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert resolved["config"]["run"]["budget_scale"] == 0.02
+    assert resolved["protocol"]["epochs"] == epochs
+
+    rows = RunRecords(run_dir).read_metrics()
+    assert [r["epoch"] for r in rows] == list(range(1, epochs + 1))
+    assert {"lr", "train_loss", "train_acc", "seconds"} <= set(rows[0])
+    assert all("test_acc" in r for r in rows)  # eval_every scales to 1 at this budget
+    if method == "swa":
+        first = resolved["protocol"]["swa_start"]
+        assert [r.get("swa_count") for r in rows] == [None] * (first - 1) + list(range(1, epochs - first + 2))
+
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert list(summary["results"]) == columns
+    assert summary["data"]["format"] == "torchvision" and summary["budget_scale"] == 0.02
+    assert summary["versions"]["torch"] == torch.__version__
+    for col in columns:
+        reported = next(r for r in rows if col in r.get("report", []))
+        key = "test_acc" if col == "sgd" else "swa_test_acc"
+        assert summary["results"][col] == reported[key]
+        assert (run_dir / "checkpoints" / f"{col}.pt").exists()
+    assert (run_dir / "checkpoints" / "last.pt").exists()
+
+
+def test_swa_with_bn_model_on_imagefolder(tmp_path, tiny_imagefolder):
+    result = train("cifar10/preresnet164.yaml", "swa", tiny_imagefolder, tmp_path / "runs")
+    assert result.exit_code == 0, result.output
+    run_dir = tmp_path / "runs/cifar10/preresnet164/swa/seed0"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["data"]["format"] == "imagefolder"
+    assert list(summary["results"]) == ["swa_1", "swa_1.25", "swa_1.5"]
+    # The averaged checkpoint carries BN statistics recomputed for the averaged weights.
+    state = torch.load(run_dir / "checkpoints" / "swa_1.5.pt", weights_only=True)["model"]
+    assert any(k.endswith("running_mean") and v.abs().sum() > 0 for k, v in state.items())
+
+
+def test_finished_run_is_reported_not_retrained(tmp_path, tiny_cifar10):
+    assert train("cifar10/vgg16.yaml", "sgd", tiny_cifar10, tmp_path / "runs").exit_code == 0
+    run_dir = tmp_path / "runs/cifar10/vgg16/sgd/seed0"
+    before = (run_dir / "metrics.jsonl").read_text()
+    # Runtime-only keys (here: workers, progress) may differ between invocations.
+    again = train("cifar10/vgg16.yaml", "sgd", tiny_cifar10, tmp_path / "runs", "--set", "data.workers=2")
+    assert again.exit_code == 0 and "already finished" in again.output
+    assert (run_dir / "metrics.jsonl").read_text() == before
+
+
+@pytest.mark.parametrize("change", [["--budget-scale", "0.03"], ["--set", "data.train_subset=40"],
+                                    ["--set", "optim.lr_init=0.1"]])
+def test_run_directory_refuses_a_different_config(tmp_path, tiny_cifar10, change):
+    out = tmp_path / "runs"
+    first = train("cifar10/vgg16.yaml", "sgd", tiny_cifar10, out, "--budget-scale", "0.01")
+    assert first.exit_code == 0, first.output
+    second = train("cifar10/vgg16.yaml", "sgd", tiny_cifar10, out, "--budget-scale", "0.01", *change)
+    assert second.exit_code == 2
+    line = second.output.strip()
+    assert line.startswith("error: ") and "\n" not in line and "Traceback" not in line
+    assert any(key in line for key in ("run.budget_scale", "data.train_subset", "optim.lr_init"))
+
+
+def test_missing_cuda_is_a_clear_error(tmp_path, tiny_cifar10):
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    result = train("cifar10/vgg16.yaml", "sgd", tiny_cifar10, tmp_path / "runs", "--device", "cuda")
+    assert result.exit_code == 2 and "cuda" in result.output and "Traceback" not in result.output
+
+
+def test_missing_dataset_is_a_clear_error(tmp_path):
+    result = train("cifar10/vgg16.yaml", "sgd", tmp_path / "nowhere", tmp_path / "runs")
+    assert result.exit_code == 2
+    assert "cifar-10-batches-py" in result.output and "--download" in result.output
+
+
+# --------------------------------------------------------------------------------------------------
+# Kill and resume: a real SIGKILL in a separate process, twice, then the metrics of the resumed run
+# must equal those of an uninterrupted one exactly (CPU, same seed).
+
+
+def _cli(out, *extra):
+    return [sys.executable, "-m", "swa_bench", "train", "--config", str(REPO / "configs/demo/digits.yaml"),
+            "--method", "swa", "--seed", "3", "--out", str(out), "--budget-scale", "0.5", "--quiet", *extra]
+
+
+def _run_until_rows(out, rows, timeout=120):
+    metrics = Path(out) / "digits/digits_cnn/swa/seed3/metrics.jsonl"
+    proc = subprocess.Popen(_cli(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        if metrics.exists() and len(metrics.read_text().splitlines()) >= rows:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def test_killed_run_resumes_to_identical_metrics(tmp_path):
+    reference, killed = tmp_path / "reference", tmp_path / "killed"
+    subprocess.run(_cli(reference), check=True, capture_output=True)
+    _run_until_rows(killed, 3)  # before SWA starts
+    _run_until_rows(killed, 11)  # after it started: the average must survive the kill
+    done = subprocess.run(_cli(killed), check=True, capture_output=True, text=True)
+    run_ref = reference / "digits/digits_cnn/swa/seed3"
+    run_killed = killed / "digits/digits_cnn/swa/seed3"
+    assert metrics_without_time(run_killed) == metrics_without_time(run_ref)
+    ref_summary = json.loads((run_ref / "summary.json").read_text())
+    killed_summary = json.loads((run_killed / "summary.json").read_text())
+    assert killed_summary["results"] == ref_summary["results"]
+    state_ref = torch.load(run_ref / "checkpoints/swa_1.5.pt", weights_only=True)["model"]
+    state_killed = torch.load(run_killed / "checkpoints/swa_1.5.pt", weights_only=True)["model"]
+    assert all(torch.equal(state_ref[k], state_killed[k]) for k in state_ref)
+    assert done.returncode == 0
