@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import warnings
 from pathlib import Path
 
 import click
@@ -111,7 +112,11 @@ def table(runs_dir, fmt, paper_dir):
     if not Path(runs_dir).is_dir():
         click.echo(f"error: {runs_dir}: no such runs directory", err=True)
         sys.exit(2)
-    result = build_table(runs_dir, paper_dir or PAPER_DIR)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = build_table(runs_dir, paper_dir or PAPER_DIR)
+    for w in caught:
+        click.echo(f"warning: {w.message}", err=True)
     if result.empty:
         click.echo(f"{runs_dir}: no finished runs yet", err=True)
         sys.exit(1)

@@ -170,7 +170,7 @@ def train_run(cfg: Config, run_dir: str | Path, overrides: dict | None = None, p
             group["lr"] = lr
 
         with tqdm(total=len(train_loader), desc=f"epoch {epoch + 1}/{proto.epochs}", leave=False,
-                  disable=not progress or None, file=sys.stderr) as bar:
+                  disable=None if progress else True, file=sys.stderr) as bar:
             row = {"epoch": epoch + 1, "lr": lr, **train_one_epoch(model, train_loader, optimizer, device, bar)}
 
         if average is not None and proto.collects_after(epoch):

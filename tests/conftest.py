@@ -108,3 +108,15 @@ def tiny_imagefolder(tmp_path) -> Path:
     root = tmp_path / "folder"
     write_imagefolder(root, CIFAR10_CLASSES, n_train=4, n_test=2)
     return root
+
+
+def pytest_collection_modifyitems(config, items):
+    """Real-data runs (marker `slow`) take minutes: run them with `make test-slow`."""
+    import os
+
+    if os.environ.get("SWA_BENCH_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="slow real-data check; set SWA_BENCH_SLOW=1 (make test-slow)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

@@ -218,11 +218,10 @@ def _decode_one(path: str) -> np.ndarray:
 def _decode_all(paths: list[str], label: str, progress: bool) -> np.ndarray:
     from tqdm import tqdm
 
-    # PIL releases the GIL while decoding, so threads use every core.
+    # PIL releases the GIL while decoding, so threads use every core. The bar shows on a terminal only.
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        decoded = list(
-            tqdm(pool.map(_decode_one, paths, chunksize=256), total=len(paths), desc=label, disable=not progress, leave=False)
-        )
+        images = pool.map(_decode_one, paths, chunksize=256)
+        decoded = list(tqdm(images, total=len(paths), desc=label, disable=None if progress else True, leave=False))
     shapes = {a.shape for a in decoded}
     if len(shapes) != 1:
         first = decoded[0].shape
