@@ -11,7 +11,6 @@ install: $(BIN)/swa-bench
 
 $(BIN)/swa-bench: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --upgrade --quiet pip
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 

@@ -88,7 +88,11 @@ def train(config_path, method, seed, data_path, download, out, device, budget_sc
     overrides.update(parse_set_option(item) for item in sets)
     cfg = load_config(config_path, overrides)
     run_dir = run_dir_for(out, cfg.data.dataset, cfg.model.name, cfg.run.method, cfg.run.seed)
-    train_run(cfg, run_dir, overrides=overrides, progress=not quiet)
+    try:
+        train_run(cfg, run_dir, overrides=overrides, progress=not quiet)
+    except KeyboardInterrupt:
+        click.echo(f"\ninterrupted: {run_dir} keeps its last checkpoint; run the same command to resume", err=True)
+        sys.exit(130)
 
 
 @main.command()

@@ -377,3 +377,15 @@ def test_digits_dataset(tmp_path):
     assert set(np.unique(first.train.targets)) == set(range(10))
     # Test images are exactly the stored grey levels after undoing Normalize.
     np.testing.assert_array_equal(unnormalise(xt, cfg.mean, cfg.std)[..., 0], first.test.images[0][..., 0])
+
+
+def test_failed_download_is_one_line(tmp_path, monkeypatch):
+    from torchvision.datasets import CIFAR10
+
+    def offline(self):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(CIFAR10, "download", offline)
+    with pytest.raises(DataError) as err:
+        build_datasets(cfg_for(tmp_path, download=True), progress=False)
+    assert_one_line(err, str(tmp_path), "downloading cifar10 failed", "network is unreachable")

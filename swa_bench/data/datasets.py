@@ -109,7 +109,10 @@ def _load_torchvision_cifar(cfg: DataConfig):
     folder = root / _TV_FOLDERS[cfg.dataset]
     cls = CIFAR10 if cfg.dataset == "cifar10" else CIFAR100
     if cfg.download:
-        cls(str(root), train=True, download=True)
+        try:
+            cls(str(root), train=True, download=True)
+        except Exception as e:  # no network, a proxy, a full disk...
+            raise DataError(f"{root}: downloading {cfg.dataset} failed ({e.__class__.__name__}: {e})") from None
     if not folder.is_dir():
         raise DataError(
             f"{cfg.dataset} not found: expected torchvision's {folder.name}/ under {root} "
