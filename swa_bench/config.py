@@ -193,6 +193,13 @@ def _set_dotted(raw: dict, key: str, value: Any, where: str) -> None:
 # Generic typed construction from the dataclass annotations.
 
 _FLOAT_TEXT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+_INT_LIMIT = 2**31  # beyond any sensible epoch count, batch size or seed
+_SCALARS = {
+    bool: ("true or false", lambda v: isinstance(v, bool)),
+    int: (f"an integer below {_INT_LIMIT}", lambda v: type(v) is int and abs(v) < _INT_LIMIT),
+    float: ("a finite number", lambda v: isinstance(v, float) and math.isfinite(v)),
+    str: ("a string", lambda v: isinstance(v, str)),
+}
 
 
 def _build(cls, raw: Any, where: str, prefix: str):
@@ -238,26 +245,16 @@ def _coerce(tp, value: Any, where: str, key: str):
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: {key}: expected a mapping, got {_type_name(value)}")
         return dict(value)
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where}: {key}: expected true or false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: {key}: expected an integer, got {value!r}")
-        return value
     if tp is float:
         # PyYAML reads `5e-4` (no dot) as a string; accept number-like text rather than surprise users.
         if isinstance(value, str) and _FLOAT_TEXT.match(value.strip()):
             value = float(value)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}: {key}: expected a number, got {value!r}")
-        if not math.isfinite(value):
-            raise ConfigError(f"{where}: {key}: must be finite, got {value!r}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}: {key}: expected a string, got {value!r}")
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+    if tp in _SCALARS:
+        expected, valid = _SCALARS[tp]
+        if not valid(value):
+            raise ConfigError(f"{where}: {key}: expected {expected}, got {value!r}")
         return value
     raise TypeError(f"unsupported config type {tp!r} for {key}")  # a schema bug, not user input
 

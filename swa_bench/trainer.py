@@ -66,41 +66,53 @@ def resolved_config(cfg: Config, overrides: dict | None = None) -> dict:
 # One pass of training, one pass of evaluation
 
 
+class _Tally:
+    """Loss and accuracy sums kept on the device and read once at the end: reading them every step
+    would sync the device every step."""
+
+    def __init__(self, device):
+        self.loss = torch.zeros((), device=device)
+        self.correct = torch.zeros((), device=device, dtype=torch.long)
+        self.seen = 0
+
+    def add(self, loss_sum, logits, targets) -> None:
+        self.loss += loss_sum
+        self.correct += (logits.argmax(1) == targets).sum()
+        self.seen += targets.size(0)
+
+    def means(self) -> tuple[float, float]:
+        return self.loss.item() / self.seen, 100.0 * self.correct.item() / self.seen
+
+
+def _batches(loader, device):
+    for inputs, targets in loader:
+        yield inputs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
+
+
 def train_one_epoch(model, loader, optimizer, device, bar) -> dict:
     model.train()
-    # Sums stay on the device: reading them each step would sync it every step.
-    loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), device=device, dtype=torch.long)
-    seen = 0
-    for inputs, targets in loader:
-        inputs = inputs.to(device, non_blocking=True)
-        targets = targets.to(device, non_blocking=True)
+    tally = _Tally(device)
+    for inputs, targets in _batches(loader, device):
         logits = model(inputs)
         loss = F.cross_entropy(logits, targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        loss_sum += loss.detach() * inputs.size(0)
-        correct += (logits.argmax(1) == targets).sum()
-        seen += inputs.size(0)
+        tally.add(loss.detach() * targets.size(0), logits, targets)
         bar.update(1)
-    return {"train_loss": loss_sum.item() / seen, "train_acc": 100.0 * correct.item() / seen}
+    loss, acc = tally.means()
+    return {"train_loss": loss, "train_acc": acc}
 
 
 @torch.no_grad()
 def evaluate(model, loader, device) -> dict:
     model.eval()
-    loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), device=device, dtype=torch.long)
-    seen = 0
-    for inputs, targets in loader:
-        inputs = inputs.to(device, non_blocking=True)
-        targets = targets.to(device, non_blocking=True)
+    tally = _Tally(device)
+    for inputs, targets in _batches(loader, device):
         logits = model(inputs)
-        loss_sum += F.cross_entropy(logits, targets, reduction="sum")
-        correct += (logits.argmax(1) == targets).sum()
-        seen += inputs.size(0)
-    return {"loss": loss_sum.item() / seen, "acc": 100.0 * correct.item() / seen}
+        tally.add(F.cross_entropy(logits, targets, reduction="sum"), logits, targets)
+    loss, acc = tally.means()
+    return {"loss": loss, "acc": acc}
 
 
 # --------------------------------------------------------------------------------------------------
