@@ -11,6 +11,6 @@ if [ ! -d "$data/train" ]; then
 fi
 for method in swa sgd; do
   swa-bench train --config configs/cifar10/vgg16.yaml --method "$method" --data-path "$data" \
-    --budget-scale 0.02 --set data.train_subset=5000 --out "$out"
+    --budget-scale 0.02 --set data.train_subset=5000 --set data.workers=1 --out "$out"
 done
 swa-bench table "$out"
