@@ -3,9 +3,9 @@
 Written here rather than taken from torch.optim.swa_utils for two reasons:
 - AveragedModel keeps its count as a device tensor and branches on it, which syncs the device on
   every update; the count here is a host int and the update is one fused foreach op.
-- update_bn weights every batch equally; the reference weights each batch by its size
-  (momentum b / (n + b)), an exact per-sample average. Setting the momentum per batch from host
-  ints gives that exactly, with no device syncs.
+- update_bn (momentum=None) weights every batch equally, where the reference weights each batch by
+  its size (momentum b / (n + b)), an exact per-sample average; and it syncs the device once per BN
+  layer per batch. `recompute_bn` gives the reference's statistics with no syncs at all.
 """
 
 from __future__ import annotations
@@ -54,30 +54,40 @@ def has_batchnorm(model: nn.Module) -> bool:
 
 
 @torch.no_grad()
-def recompute_bn(model: nn.Module, loader, device: torch.device, progress=None) -> int:
+def recompute_bn(model: nn.Module, loader, device: torch.device, progress=None, forward=None) -> int:
     """Reset BN running statistics and recompute them in one train-mode pass over `loader`.
 
-    After the pass, running_mean is the exact per-sample mean over all samples seen, and
-    running_var the batch-size-weighted mean of the per-batch (unbiased) variances: the reference's
-    bn_update. Returns the number of samples seen (0 when the model has no BN, e.g. VGG-16).
+    The result is the reference's bn_update: running_mean is the exact per-sample mean over all
+    samples seen, running_var the batch-size-weighted mean of the per-batch (unbiased) variances.
+    It is computed without device syncs and without touching module attributes per batch (which
+    would make a compiled model recompile): with momentum 1.0 each forward leaves exactly the batch
+    statistics in the running buffers, which are summed weighted by the (host-side) batch size and
+    divided by the sample count at the end. `forward` runs the model (e.g. its compiled form;
+    default `model` itself). Returns the number of samples seen (0 without BN).
     """
-    layers = [m for m in model.modules() if isinstance(m, _BatchNorm)]
+    layers = [m for m in model.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
     if not layers:
         return 0
     momenta = [m.momentum for m in layers]
     was_training = model.training
     for m in layers:
         m.reset_running_stats()
+        m.momentum = 1.0
+    running = [buf for m in layers for buf in (m.running_mean, m.running_var)]
+    sums = [torch.zeros_like(buf) for buf in running]
     model.train()
+    forward = forward or model
     seen = 0
     for inputs, _ in loader:
+        forward(inputs.to(device, non_blocking=True))
         batch = inputs.size(0)
-        for m in layers:
-            m.momentum = batch / (seen + batch)
-        model(inputs.to(device, non_blocking=True))
+        torch._foreach_add_(sums, running, alpha=batch)
         seen += batch
         if progress is not None:
             progress.update(1)
+    torch._foreach_div_(sums, float(seen))
+    for buf, mean in zip(running, sums):
+        buf.copy_(mean)
     for m, momentum in zip(layers, momenta):
         m.momentum = momentum
     model.train(was_training)

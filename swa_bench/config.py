@@ -48,6 +48,9 @@ class DataConfig:
     train_subset: int | None = None
     subset_seed: int = 0
     workers: int = 4
+    # torch: DataLoader with per-image PIL transforms (the reference's path); device: the image set
+    # on the device, augmented per batch there (same distribution); auto: device on CUDA.
+    loader: Literal["auto", "torch", "device"] = "auto"
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,11 @@ class RunConfig:
     budget_scale: float = 1.0  # multiplies every epoch count of the protocol, for quick runs
     device: Literal["auto", "cpu", "cuda"] = "auto"
     checkpoint_every: int = 1  # epochs between rolling checkpoints (budget points always save)
+    # Speed (docs/PERFORMANCE.md). Master weights and the optimizer stay fp32 whatever the precision:
+    # tf32 lets CUDA matmuls/convs use TF32; bf16 runs forward/backward under bf16 autocast.
+    precision: Literal["fp32", "tf32", "bf16"] = "fp32"
+    channels_last: bool = False
+    compile: Literal["none", "default", "reduce-overhead", "max-autotune"] = "none"
 
 
 @dataclass(frozen=True)
@@ -105,7 +113,10 @@ class Config:
 # Keys that change where or how fast a run goes, never its numbers: they may differ on resume and
 # do not make a run a deviation from the paper's protocol.
 RUNTIME_KEYS = frozenset(
-    {"data.path", "data.download", "data.verify_checksums", "data.workers", "run.device", "run.checkpoint_every"}
+    {
+        "data.path", "data.download", "data.verify_checksums", "data.workers", "data.loader",
+        "run.device", "run.checkpoint_every", "run.channels_last", "run.compile",
+    }
 )
 
 NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "digits": 10}

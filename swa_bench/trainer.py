@@ -22,6 +22,8 @@ from tqdm import tqdm
 from swa_bench.averaging import WeightAverage, has_batchnorm, recompute_bn
 from swa_bench.config import Config
 from swa_bench.data import build_datasets, make_loader
+from swa_bench.data.loaders import resolve_loader_kind
+from swa_bench.execution import Execution
 from swa_bench.models import create_model
 from swa_bench.protocol import Protocol, resolve_protocol
 from swa_bench.provenance import environment
@@ -84,17 +86,14 @@ class _Tally:
         return self.loss.item() / self.seen, 100.0 * self.correct.item() / self.seen
 
 
-def _batches(loader, device):
-    for inputs, targets in loader:
-        yield inputs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
-
-
-def train_one_epoch(model, loader, optimizer, device, bar) -> dict:
+def train_one_epoch(model, loader, optimizer, execution: Execution, bar) -> dict:
+    """One pass over `loader`; `model` may be the compiled form of the module being trained."""
     model.train()
-    tally = _Tally(device)
-    for inputs, targets in _batches(loader, device):
-        logits = model(inputs)
-        loss = F.cross_entropy(logits, targets)
+    tally = _Tally(execution.device)
+    for inputs, targets in execution.batches(loader):
+        with execution.autocast():
+            logits = model(inputs)
+            loss = F.cross_entropy(logits, targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -105,12 +104,13 @@ def train_one_epoch(model, loader, optimizer, device, bar) -> dict:
 
 
 @torch.no_grad()
-def evaluate(model, loader, device) -> dict:
+def evaluate(model, loader, execution: Execution) -> dict:
     model.eval()
-    tally = _Tally(device)
-    for inputs, targets in _batches(loader, device):
-        logits = model(inputs)
-        tally.add(F.cross_entropy(logits, targets, reduction="sum"), logits, targets)
+    tally = _Tally(execution.device)
+    for inputs, targets in execution.batches(loader):
+        with execution.autocast():
+            logits = model(inputs)
+        tally.add(F.cross_entropy(logits.float(), targets, reduction="sum"), logits, targets)
     loss, acc = tally.means()
     return {"loss": loss, "acc": acc}
 
@@ -136,12 +136,12 @@ def train_run(cfg: Config, run_dir: str | Path, overrides: dict | None = None, p
         return RunOutcome(records.dir, records.read_summary(), "already finished")
 
     device = resolve_device(cfg.run.device)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # as the reference
+    execution = Execution.from_config(cfg.run, device)
+    execution.configure_backends()
     data = build_datasets(cfg.data, progress=progress)
 
     torch.manual_seed(cfg.run.seed)  # the initial weights depend on the seed only
-    model = create_model(cfg.model.name, data.num_classes, **cfg.model.options).to(device)
+    model = execution.place(create_model(cfg.model.name, data.num_classes, **cfg.model.options))
     optimizer = torch.optim.SGD(
         model.parameters(),
         lr=cfg.optim.lr_init,
@@ -162,16 +162,24 @@ def train_run(cfg: Config, run_dir: str | Path, overrides: dict | None = None, p
         _say(f"{records.dir}: resuming after epoch {start} of {proto.epochs}")
     records.keep_metrics_through(start)
 
-    batch, workers = cfg.optim.batch_size, cfg.data.workers
-    train_gen, bn_gen = torch.Generator(), torch.Generator()
-    train_loader = make_loader(data.train, batch, shuffle=True, workers=workers, device=device, generator=train_gen)
-    bn_loader = make_loader(data.train, batch, shuffle=True, workers=workers, device=device, generator=bn_gen)
-    test_loader = make_loader(data.test, batch, shuffle=False, workers=workers, device=device)
+    # The compiled callables share parameters with the modules, which stay the source of truth.
+    run_model = execution.compiled(model)
+    run_average = execution.compiled(average.module) if average is not None else None
+
+    kind = resolve_loader_kind(cfg.data.loader, device)
+    loader_args = dict(workers=cfg.data.workers, device=device, kind=kind)
+    gen_device = device if kind == "device" else torch.device("cpu")
+    train_gen, bn_gen = torch.Generator(device=gen_device), torch.Generator(device=gen_device)
+    batch = cfg.optim.batch_size
+    train_loader = make_loader(data.train, batch, shuffle=True, generator=train_gen, **loader_args)
+    bn_loader = make_loader(data.train, batch, shuffle=True, generator=bn_gen, **loader_args)
+    test_loader = make_loader(data.test, batch, shuffle=False, **loader_args)
     bn_needed = average is not None and has_batchnorm(average.module)
 
     _say(
         f"{records.dir}: {proto.method.upper()} {cfg.model.name} on {data.source['description']}, "
-        f"{len(data.train)} train / {len(data.test)} test images, {proto.epochs} epochs on {device}"
+        f"{len(data.train)} train / {len(data.test)} test images, {proto.epochs} epochs on {device} "
+        f"({kind} loader, {execution.precision}, compile {execution.compile})"
     )
     epoch_times: list[float] = []
     for epoch in range(start, proto.epochs):
@@ -183,17 +191,18 @@ def train_run(cfg: Config, run_dir: str | Path, overrides: dict | None = None, p
 
         with tqdm(total=len(train_loader), desc=f"epoch {epoch + 1}/{proto.epochs}", leave=False,
                   disable=None if progress else True, file=sys.stderr) as bar:
-            row = {"epoch": epoch + 1, "lr": lr, **train_one_epoch(model, train_loader, optimizer, device, bar)}
+            row = {"epoch": epoch + 1, "lr": lr, **train_one_epoch(run_model, train_loader, optimizer, execution, bar)}
 
         if average is not None and proto.collects_after(epoch):
             average.update(model)
         if proto.evaluates_after(epoch):
-            row.update(_prefixed("test_", evaluate(model, test_loader, device)))
+            row.update(_prefixed("test_", evaluate(run_model, test_loader, execution)))
             if average is not None and average.count:
                 if bn_needed:
                     seed_epoch(cfg.run.seed, epoch, _STREAM_BN, bn_gen)
-                    recompute_bn(average.module, bn_loader, device)
-                row.update(_prefixed("swa_test_", evaluate(average.module, test_loader, device)))
+                    with execution.autocast():
+                        recompute_bn(average.module, execution.batches(bn_loader), device, forward=run_average)
+                row.update(_prefixed("swa_test_", evaluate(run_average, test_loader, execution)))
                 row["swa_count"] = average.count
         reported = [col for col, at in proto.report_points.items() if at == epoch + 1]
         if reported:

@@ -83,6 +83,29 @@ def test_recomputed_bn_statistics_equal_direct_statistics():
     assert model[1].momentum == 0.1 and model[5].momentum == 0.1  # restored
 
 
+def test_recompute_bn_equals_the_reference_cumulative_momentum_pass():
+    """The reference's bn_update sets momentum b / (n + b) per batch; the sync-free pass must agree."""
+    torch.manual_seed(2)
+    model = small_bn_net()
+    loader = DataLoader(TensorDataset(torch.randn(45, 3, 6, 6), torch.zeros(45)), batch_size=8)
+    reference = copy.deepcopy(model)
+    layers = [m for m in reference.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for m in layers:
+        m.reset_running_stats()
+    reference.train()
+    seen = 0
+    with torch.no_grad():
+        for inputs, _ in loader:
+            for m in layers:
+                m.momentum = inputs.size(0) / (seen + inputs.size(0))
+            reference(inputs)
+            seen += inputs.size(0)
+    recompute_bn(model, loader, torch.device("cpu"))
+    for (name, got), expected in zip(model.state_dict().items(), reference.state_dict().values()):
+        if "running" in name:
+            torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+
+
 def test_recompute_bn_keeps_custom_momentum_and_skips_models_without_bn():
     model = create_model("wrn28x10", 10)
     assert model.head[0].momentum == 0.9

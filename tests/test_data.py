@@ -15,7 +15,7 @@ from torchvision import transforms as T
 
 from swa_bench.config import DataConfig
 from swa_bench.data import DataError, build_datasets
-from swa_bench.data.transforms import build_transforms
+from swa_bench.data.transforms import transforms_for
 
 from conftest import CIFAR10_CLASSES, N_PER_BATCH, N_TEST, write_cifar10, write_cifar100, write_imagefolder
 
@@ -321,7 +321,7 @@ def test_train_subset_larger_than_cifar_train_set(tmp_path):
 )
 def test_train_transform_order(augment, expected):
     cfg = DataConfig(dataset="cifar10", mean=VGG_MEAN, std=VGG_STD, augment=augment)
-    train, test = build_transforms(cfg, image_size=32)
+    train, test = [t.torchvision(32) for t in transforms_for(cfg)]
     steps = train.transforms
     assert [type(t) for t in steps] == expected + [T.ToTensor, T.Normalize]
     crop = next(t for t in steps if isinstance(t, T.RandomCrop))
@@ -337,14 +337,14 @@ def test_train_transform_order(augment, expected):
 
 def test_test_transform_is_deterministic():
     cfg = DataConfig(dataset="cifar10", mean=RES_MEAN, std=RES_STD)
-    _, test = build_transforms(cfg, image_size=32)
+    test = transforms_for(cfg)[1].torchvision(32)
     img = Image.fromarray(np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8))
     assert torch.equal(test(img), test(img))
 
 
 def test_crop_keeps_size_and_pads_with_zeros():
     cfg = DataConfig(dataset="cifar10", mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), augment=("crop",))
-    train, _ = build_transforms(cfg, image_size=32)
+    train = transforms_for(cfg)[0].torchvision(32)
     img = Image.fromarray(np.full((32, 32, 3), 255, dtype=np.uint8))
     torch.manual_seed(0)
     outs = [train(img) for _ in range(20)]

@@ -119,19 +119,57 @@ def test_missing_dataset_is_a_clear_error(tmp_path):
     assert "cifar-10-batches-py" in result.output and "--download" in result.output
 
 
+def _digits(out, *extra):
+    args = ["train", "--config", str(REPO / "configs/demo/digits.yaml"), "--method", "swa", "--out", str(out),
+            "--budget-scale", "0.25", "--quiet", *extra]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    return out / "digits/digits_cnn/swa/seed0"
+
+
+@pytest.mark.parametrize(
+    "fast",
+    [
+        ["--set", "data.loader=device"],
+        ["--set", "data.loader=device", "--set", "run.precision=bf16", "--set", "run.channels_last=true"],
+        ["--set", "run.compile=default"],  # compiles train step, evaluation and BN recomputation
+    ],
+    ids=["device-loader", "bf16-channels-last", "compile"],
+)
+def test_fast_paths_train_deterministically(tmp_path, fast):
+    first = _digits(tmp_path / "a", *fast)
+    summary = json.loads((first / "summary.json").read_text())
+    assert list(summary["results"]) == ["swa_1", "swa_1.25", "swa_1.5"]
+    assert all(acc > 50 for acc in summary["results"].values())  # chance is 10%
+    if "run.compile=default" not in fast:  # compiling twice would double the slowest test
+        assert metrics_without_time(_digits(tmp_path / "b", *fast)) == metrics_without_time(first)
+
+
+def test_precision_is_part_of_the_run_but_the_loader_is_not(tmp_path):
+    run = _digits(tmp_path, "--set", "data.loader=device")
+    (run / "summary.json").unlink()
+    (run / "checkpoints/last.pt").unlink()
+    _digits(tmp_path, "--set", "data.loader=torch")  # runtime key: accepted
+    result = CliRunner().invoke(main, ["train", "--config", str(REPO / "configs/demo/digits.yaml"), "--method", "swa",
+                                       "--out", str(tmp_path), "--budget-scale", "0.25", "--quiet",
+                                       "--set", "run.precision=bf16"])
+    assert result.exit_code == 2 and "run.precision" in result.output
+
+
 # --------------------------------------------------------------------------------------------------
 # Kill and resume: a real SIGKILL in a separate process, twice, then the metrics of the resumed run
 # must equal those of an uninterrupted one exactly (CPU, same seed).
 
 
-def _cli(out, *extra):
+def _cli(out, loader):
     return [sys.executable, "-m", "swa_bench", "train", "--config", str(REPO / "configs/demo/digits.yaml"),
-            "--method", "swa", "--seed", "3", "--out", str(out), "--budget-scale", "0.5", "--quiet", *extra]
+            "--method", "swa", "--seed", "3", "--out", str(out), "--budget-scale", "0.5", "--quiet",
+            "--set", f"data.loader={loader}"]
 
 
-def _run_until_rows(out, rows, timeout=120):
+def _run_until_rows(out, loader, rows, timeout=120):
     metrics = Path(out) / "digits/digits_cnn/swa/seed3/metrics.jsonl"
-    proc = subprocess.Popen(_cli(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(_cli(out, loader), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + timeout
     while time.time() < deadline and proc.poll() is None:
         if metrics.exists() and len(metrics.read_text().splitlines()) >= rows:
@@ -142,12 +180,13 @@ def _run_until_rows(out, rows, timeout=120):
     proc.wait()
 
 
-def test_killed_run_resumes_to_identical_metrics(tmp_path):
+@pytest.mark.parametrize("loader", ["torch", "device"])
+def test_killed_run_resumes_to_identical_metrics(tmp_path, loader):
     reference, killed = tmp_path / "reference", tmp_path / "killed"
-    subprocess.run(_cli(reference), check=True, capture_output=True)
-    _run_until_rows(killed, 3)  # before SWA starts
-    _run_until_rows(killed, 11)  # after it started: the average must survive the kill
-    done = subprocess.run(_cli(killed), check=True, capture_output=True, text=True)
+    subprocess.run(_cli(reference, loader), check=True, capture_output=True)
+    _run_until_rows(killed, loader, 3)  # before SWA starts
+    _run_until_rows(killed, loader, 11)  # after it started: the average must survive the kill
+    done = subprocess.run(_cli(killed, loader), check=True, capture_output=True, text=True)
     run_ref = reference / "digits/digits_cnn/swa/seed3"
     run_killed = killed / "digits/digits_cnn/swa/seed3"
     assert metrics_without_time(run_killed) == metrics_without_time(run_ref)

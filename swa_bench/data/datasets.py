@@ -18,7 +18,7 @@ from PIL import Image
 from torch.utils.data import Dataset, Subset
 
 from swa_bench.config import NUM_CLASSES, DataConfig
-from swa_bench.data.transforms import build_transforms
+from swa_bench.data.transforms import ImageTransform, transforms_for
 
 
 class DataError(RuntimeError):
@@ -26,10 +26,13 @@ class DataError(RuntimeError):
 
 
 class ImageArrayDataset(Dataset):
-    def __init__(self, images: np.ndarray, targets: np.ndarray, transform):
+    """uint8 images (N, H, W, C) and labels, served per image through `spec`'s torchvision transform."""
+
+    def __init__(self, images: np.ndarray, targets: np.ndarray, spec: ImageTransform):
         self.images = images
         self.targets = targets
-        self.transform = transform
+        self.spec = spec
+        self.transform = spec.torchvision(image_size=images.shape[1])
 
     def __len__(self) -> int:
         return len(self.targets)
@@ -72,9 +75,9 @@ def build_datasets(cfg: DataConfig, progress: bool = True) -> DatasetBundle:
     if train_x.shape[1:] != test_x.shape[1:]:
         raise DataError(f"{source['path']}: train images are {train_x.shape[1:]} but test images are {test_x.shape[1:]}")
 
-    train_tf, test_tf = build_transforms(cfg, image_size=train_x.shape[1])
-    train: Dataset = ImageArrayDataset(train_x, train_y, train_tf)
-    test = ImageArrayDataset(test_x, test_y, test_tf)
+    train_spec, test_spec = transforms_for(cfg)
+    train: Dataset = ImageArrayDataset(train_x, train_y, train_spec)
+    test = ImageArrayDataset(test_x, test_y, test_spec)
     full = len(train)
     if cfg.train_subset is not None:
         if cfg.train_subset > full:

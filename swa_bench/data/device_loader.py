@@ -1,0 +1,79 @@
+"""The image set resident on the device, augmented a batch at a time.
+
+The uint8 images go to the device once (CIFAR's 50k training images are 154 MB). Each batch is
+gathered by index, randomly cropped and flipped in one shot, and normalised, with the same
+arithmetic as torchvision's PIL path (uint8 crop/flip, then /255, then (x - mean) / std), so for the
+same crop offsets and flips the tensors are identical. Shuffling and the augmentation draws use one
+generator on the device, re-seeded by the trainer every epoch; nothing here syncs the device.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from swa_bench.data.transforms import ImageTransform
+
+
+def crop_batch(images: torch.Tensor, offsets: torch.Tensor, padding: int) -> torch.Tensor:
+    """(B, H, W, C) images, zero-padded by `padding`, cropped back to H x W at per-image (top, left)."""
+    b, h, w, _ = images.shape
+    padded = F.pad(images, (0, 0, padding, padding, padding, padding))
+    rows = offsets[:, 0, None] + torch.arange(h, device=images.device)
+    cols = offsets[:, 1, None] + torch.arange(w, device=images.device)
+    batch = torch.arange(b, device=images.device)[:, None, None]
+    return padded[batch, rows[:, :, None], cols[:, None, :]]
+
+
+def flip_batch(images: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:
+    """Mirror the (B, H, W, C) images where `flips` is true."""
+    return torch.where(flips[:, None, None, None], images.flip(2), images)
+
+
+def augment_batch(images: torch.Tensor, spec: ImageTransform, offsets: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:
+    for name in spec.augment:
+        images = crop_batch(images, offsets, spec.padding) if name == "crop" else flip_batch(images, flips)
+    return images
+
+
+def normalise_batch(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """uint8 (B, H, W, C) -> float (B, C, H, W), as ToTensor then Normalize compute it."""
+    x = images.permute(0, 3, 1, 2).float().div(255)
+    return x.sub(mean).div(std)
+
+
+class DeviceImageLoader:
+    """Iterates (inputs, targets) batches already on `device`, like a DataLoader over the same data."""
+
+    def __init__(self, images, targets, spec: ImageTransform, batch_size: int, *, shuffle: bool,
+                 device: torch.device, generator: torch.Generator | None = None):
+        self.images = torch.as_tensor(images).to(device)
+        self.targets = torch.as_tensor(targets, dtype=torch.long).to(device)
+        self.spec = spec
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.device = device
+        self.generator = generator
+        channels = self.images.shape[-1]
+        self.mean = torch.tensor(spec.mean, device=device).view(1, channels, 1, 1)
+        self.std = torch.tensor(spec.std, device=device).view(1, channels, 1, 1)
+
+    def __len__(self) -> int:
+        return -(-len(self.targets) // self.batch_size)
+
+    def __iter__(self):
+        n = len(self.targets)
+        gen = self.generator
+        if self.shuffle:
+            order = torch.randperm(n, generator=gen, device=self.device)
+        else:
+            order = torch.arange(n, device=self.device)
+        for start in range(0, n, self.batch_size):
+            index = order[start:start + self.batch_size]
+            images = self.images[index]
+            if self.spec.augment:
+                b = index.numel()
+                offsets = torch.randint(0, 2 * self.spec.padding + 1, (b, 2), generator=gen, device=self.device)
+                flips = torch.rand(b, generator=gen, device=self.device) < 0.5
+                images = augment_batch(images, self.spec, offsets, flips)
+            yield normalise_batch(images, self.mean, self.std), self.targets[index]
