@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DEMO_OUT ?= runs/demo
 DEMO_SEEDS ?= 0 1 2
 
-.PHONY: install test test-slow demo table clean
+.PHONY: install test test-slow demo table bench clean
 
 install: $(BIN)/swa-bench
 
@@ -30,6 +30,14 @@ demo: install
 	  done; \
 	done
 	$(BIN)/swa-bench table $(DEMO_OUT)
+
+# Throughput against a reference-style loop, every CIFAR model, sized for a 2-core CPU by default;
+# on a GPU: make bench BENCH_FLAGS="--device cuda --steps 50 --compile reduce-overhead"
+BENCH_FLAGS ?= --device cpu --workers 2
+bench: install
+	$(BIN)/swa-bench bench --model vgg16 --steps 5 --warmup 1 $(BENCH_FLAGS)
+	$(BIN)/swa-bench bench --model preresnet164 --steps 5 --warmup 1 $(BENCH_FLAGS)
+	$(BIN)/swa-bench bench --model wrn28x10 --steps 2 --warmup 1 $(BENCH_FLAGS)
 
 table: install
 	$(BIN)/swa-bench table runs

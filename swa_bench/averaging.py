@@ -27,18 +27,18 @@ class WeightAverage:
     def __init__(self, model: nn.Module):
         self.module = copy.deepcopy(model)
         self.module.requires_grad_(False)
+        self._averaged = list(self.module.parameters())  # fixed tensors: gathered once
         self.count = 0
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
-        averaged = list(self.module.parameters())
-        current = [p.detach() for p in model.parameters()]
+        current = list(model.parameters())
         if self.count == 0:
             # The first collection copies: the starting point is not part of the average.
-            for a, c in zip(averaged, current):
+            for a, c in zip(self._averaged, current):
                 a.copy_(c)
         else:
-            torch._foreach_lerp_(averaged, current, 1.0 / (self.count + 1))
+            torch._foreach_lerp_(self._averaged, current, 1.0 / (self.count + 1))
         self.count += 1
 
     def state_dict(self) -> dict:

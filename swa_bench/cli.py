@@ -127,6 +127,45 @@ def table(runs_dir, fmt, paper_dir):
     click.echo(render(result, fmt), nl=False)
 
 
+@main.command()
+@click.option("--model", required=True, help="A model with a config under configs/<dataset>/, e.g. vgg16.")
+@click.option("--dataset", type=click.Choice(["cifar10", "cifar100"]), default="cifar10", show_default=True)
+@click.option("--batch-size", type=int, default=128, show_default=True)
+@click.option("--steps", type=int, default=20, show_default=True, help="Timed steps per measurement.")
+@click.option("--warmup", type=int, default=3, show_default=True, help="Untimed steps before each measurement.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--precision", type=click.Choice(["fp32", "tf32", "bf16"]), default="fp32", show_default=True)
+@click.option("--compile", "compile_mode", type=click.Choice(["none", "default", "reduce-overhead", "max-autotune"]),
+              default="none", show_default=True)
+@click.option("--channels-last", is_flag=True, help="Use the channels-last memory format.")
+@click.option("--workers", type=int, default=4, show_default=True, help="DataLoader workers of the reference-style path.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False),
+              help="Where to write the figures (default runs/bench/<model>-<device>.json).")
+@_user_errors
+def bench(model, dataset, batch_size, steps, warmup, device, precision, compile_mode, channels_last, workers, json_path):
+    """Measure training, evaluation, BN-recomputation and averaging throughput against a
+    reference-style loop (per-image PIL transforms in a DataLoader, fp32, eager, `.item()` per step),
+    same process, model and batch. Prints a table with the speed-ups and writes JSON.
+
+    \b
+    Example:
+      swa-bench bench --model preresnet164 --steps 10 --device cuda --compile reduce-overhead
+    """
+    from swa_bench.bench import BenchSettings, render_bench, run_bench, write_bench
+    from swa_bench.config import ConfigError
+
+    if not (CONFIG_DIR / dataset / f"{model}.yaml").exists():
+        raise ConfigError(f"--model {model}: no config {CONFIG_DIR / dataset / (model + '.yaml')}")
+    if min(batch_size, steps) < 1 or warmup < 0 or workers < 0:
+        raise ConfigError("--batch-size and --steps must be positive, --warmup and --workers non-negative")
+    settings = BenchSettings(model, dataset, batch_size, steps, warmup, device, precision, compile_mode,
+                             channels_last, workers)
+    results = run_bench(settings, CONFIG_DIR)
+    path = Path(json_path or f"runs/bench/{model}-{results['device'].split()[0]}.json")
+    write_bench(results, path)
+    click.echo(render_bench(results) + f"figures written to {path}")
+
+
 @main.command(name="list")
 @_user_errors
 def list_(config_dir: Path = CONFIG_DIR):

@@ -1,0 +1,232 @@
+"""`swa-bench bench`: throughput of swa-bench's training path against a reference-style loop.
+
+Both run in one process on the same model, batch size and images, so the ratios compare like with
+like. The images are synthetic uint8 arrays of CIFAR's shape (throughput does not depend on pixel
+values); augmentation, normalisation and model come from the row's config.
+
+Measured:
+- input: images/s of the per-image PIL path (DataLoader) and of the batched device path, no model;
+- train: steady-state images/s of a training step, swa-bench's path (device loader, chosen
+  precision/compile) vs the reference's (PIL DataLoader, fp32 eager, `.item()` every step);
+- eval: images/s of evaluation, both paths;
+- bn: images/s of the BN recomputation pass;
+- average: milliseconds per SWA update: the fused update, a plain per-tensor in-place loop, and
+  torch.optim.swa_utils.AveragedModel.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tabulate import tabulate
+from torch.utils.data import DataLoader
+
+from swa_bench.averaging import WeightAverage, has_batchnorm, recompute_bn
+from swa_bench.config import NUM_CLASSES, load_config
+from swa_bench.data.datasets import ImageArrayDataset
+from swa_bench.data.device_loader import DeviceImageLoader
+from swa_bench.data.transforms import transforms_for
+from swa_bench.execution import Execution
+from swa_bench.models import create_model
+from swa_bench.provenance import environment
+from swa_bench.trainer import evaluate, resolve_device, train_one_epoch
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    model: str
+    dataset: str = "cifar10"
+    batch_size: int = 128
+    steps: int = 20  # timed steps of each measurement, after `warmup` untimed ones
+    warmup: int = 3
+    device: str = "auto"
+    precision: str = "fp32"
+    compile: str = "none"
+    channels_last: bool = False
+    workers: int = 4  # DataLoader workers of the reference-style path (the reference's default)
+
+
+class _NoBar:
+    """Stands in for train_one_epoch's progress bar."""
+
+    def update(self, k: int) -> None:
+        pass
+
+
+def _limited(loader, steps: int):
+    """The first `steps` batches of `loader`, cycling if it is shorter."""
+    done = 0
+    while done < steps:
+        for batch in loader:
+            yield batch
+            done += 1
+            if done == steps:
+                return
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _rate(fn, images: int, device: torch.device) -> float:
+    """images / second of `fn()`, which processes `images` images."""
+    _sync(device)
+    began = time.perf_counter()
+    fn()
+    _sync(device)
+    return images / (time.perf_counter() - began)
+
+
+def _ms_per_call(fn, device: torch.device, calls: int = 20, rounds: int = 3) -> float:
+    """Milliseconds per `fn(n)` call (n = 1, 2, ...), the best of `rounds` rounds."""
+    best = float("inf")
+    for _ in range(rounds):
+        _sync(device)
+        began = time.perf_counter()
+        for n in range(1, calls + 1):
+            fn(n)
+        _sync(device)
+        best = min(best, (time.perf_counter() - began) / calls)
+    return 1000 * best
+
+
+# --------------------------------------------------------------------------------------------------
+# The reference-style loop: the paper's code, per step (utils.train_epoch / utils.eval there)
+
+
+def _reference_train(model, loader, optimizer, device) -> None:
+    model.train()
+    loss_sum, correct = 0.0, 0
+    for inputs, targets in loader:
+        inputs, targets = inputs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
+        output = model(inputs)
+        loss = F.cross_entropy(output, targets)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        loss_sum += loss.item() * inputs.size(0)  # syncs every step, as the reference does
+        correct += output.argmax(1).eq(targets).sum().item()
+
+
+@torch.no_grad()
+def _reference_eval(model, loader, device) -> None:
+    model.eval()
+    loss_sum, correct = 0.0, 0
+    for inputs, targets in loader:
+        inputs, targets = inputs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
+        output = model(inputs)
+        loss_sum += F.cross_entropy(output, targets, reduction="sum").item()
+        correct += output.argmax(1).eq(targets).sum().item()
+
+
+def _plain_average_update(averaged, current, n: int) -> None:
+    for a, c in zip(averaged, current):
+        a.mul_(n / (n + 1)).add_(c, alpha=1 / (n + 1))
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+def run_bench(settings: BenchSettings, config_dir: Path) -> dict:
+    s = settings
+    cfg = load_config(config_dir / s.dataset / f"{s.model}.yaml")
+    device = resolve_device(s.device)
+    execution = Execution(device, s.precision, s.channels_last, s.compile)
+    execution.configure_backends()
+    train_spec, test_spec = transforms_for(cfg.data)
+    timed = s.steps * s.batch_size
+    n_images = max(2048, (s.steps + s.warmup) * s.batch_size)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (n_images, 32, 32, 3), dtype=np.uint8)
+    targets = rng.integers(0, NUM_CLASSES[s.dataset], n_images)
+
+    gen = torch.Generator(device=device).manual_seed(0)
+    fast_train = DeviceImageLoader(images, targets, train_spec, s.batch_size, shuffle=True, device=device, generator=gen)
+    fast_test = DeviceImageLoader(images, targets, test_spec, s.batch_size, shuffle=False, device=device)
+    pil_train = DataLoader(ImageArrayDataset(images, targets, train_spec), batch_size=s.batch_size, shuffle=True,
+                           num_workers=s.workers, pin_memory=device.type == "cuda", persistent_workers=s.workers > 0)
+    pil_test = DataLoader(ImageArrayDataset(images, targets, test_spec), batch_size=s.batch_size,
+                          num_workers=s.workers, pin_memory=device.type == "cuda", persistent_workers=s.workers > 0)
+
+    def drain(loader, steps):
+        for inputs, _ in _limited(loader, steps):
+            inputs.to(device, non_blocking=True)
+
+    results = {"settings": asdict(s), "input": "synthetic uint8 images of CIFAR's shape", **environment(device)}
+    torch.manual_seed(0)
+    model = execution.place(create_model(s.model, NUM_CLASSES[s.dataset]))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    run_model = execution.compiled(model)
+
+    # Averaging: the fused update, a plain per-tensor loop and torch's AveragedModel, each the best of
+    # three rounds (one update is short enough for the machine's noise to matter).
+    average = WeightAverage(model)
+    average.update(model)
+    averaged = [p.detach().clone() for p in model.parameters()]
+    current = [p.detach() for p in model.parameters()]
+    torch_average = torch.optim.swa_utils.AveragedModel(model)
+    results["average_fused_ms"] = _ms_per_call(lambda n: average.update(model), device)
+    results["average_plain_loop_ms"] = _ms_per_call(lambda n: _plain_average_update(averaged, current, n), device)
+    results["average_torch_averagedmodel_ms"] = _ms_per_call(lambda n: torch_average.update_parameters(model), device)
+
+    drain(pil_train, 1)
+    results["input_pil_img_s"] = _rate(lambda: drain(pil_train, s.steps), timed, device)
+    drain(fast_train, 1)
+    results["input_device_img_s"] = _rate(lambda: drain(fast_train, s.steps), timed, device)
+
+    train_one_epoch(run_model, _limited(fast_train, s.warmup), optimizer, execution, _NoBar())
+    results["train_img_s"] = _rate(
+        lambda: train_one_epoch(run_model, _limited(fast_train, s.steps), optimizer, execution, _NoBar()),
+        timed, device)
+    evaluate(run_model, _limited(fast_test, s.warmup), execution)
+    results["eval_img_s"] = _rate(lambda: evaluate(run_model, _limited(fast_test, s.steps), execution), timed, device)
+    results["bn_img_s"] = None  # a model without BN (VGG-16) has nothing to recompute
+    if has_batchnorm(model):
+        with execution.autocast():
+            recompute_bn(model, execution.batches(_limited(fast_train, s.warmup)), device, forward=run_model)
+            results["bn_img_s"] = _rate(
+                lambda: recompute_bn(model, execution.batches(_limited(fast_train, s.steps)), device,
+                                     forward=run_model),
+                timed, device)
+
+    # The reference-style loop on a fresh fp32 eager model of the same architecture.
+    torch.manual_seed(0)
+    ref_model = create_model(s.model, NUM_CLASSES[s.dataset]).to(device)
+    ref_optimizer = torch.optim.SGD(ref_model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    _reference_train(ref_model, _limited(pil_train, s.warmup), ref_optimizer, device)
+    results["reference_train_img_s"] = _rate(
+        lambda: _reference_train(ref_model, _limited(pil_train, s.steps), ref_optimizer, device), timed, device)
+    results["reference_eval_img_s"] = _rate(
+        lambda: _reference_eval(ref_model, _limited(pil_test, s.steps), device), timed, device)
+    return results
+
+
+def render_bench(r: dict) -> str:
+    rows = [
+        ["input pipeline (img/s)", r["input_device_img_s"], r["input_pil_img_s"], r["input_device_img_s"] / r["input_pil_img_s"]],
+        ["training step (img/s)", r["train_img_s"], r["reference_train_img_s"], r["train_img_s"] / r["reference_train_img_s"]],
+        ["evaluation (img/s)", r["eval_img_s"], r["reference_eval_img_s"], r["eval_img_s"] / r["reference_eval_img_s"]],
+        ["BN recomputation (img/s)", r["bn_img_s"], None, None],
+        ["SWA update (ms), vs plain loop", r["average_fused_ms"], r["average_plain_loop_ms"],
+         r["average_plain_loop_ms"] / r["average_fused_ms"]],
+        ["SWA update (ms), vs AveragedModel", r["average_fused_ms"], r["average_torch_averagedmodel_ms"],
+         r["average_torch_averagedmodel_ms"] / r["average_fused_ms"]],
+    ]
+    s = r["settings"]
+    head = (f"{s['model']} on {r['device']}, batch {s['batch_size']}, {s['steps']} timed steps, "
+            f"precision {s['precision']}, compile {s['compile']}, channels_last {s['channels_last']}")
+    table = tabulate(rows, headers=["measure", "swa-bench", "reference-style", "speed-up"], floatfmt=".2f",
+                     missingval="–")
+    return f"{head}\n{table}\n"
+
+
+def write_bench(results: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")

@@ -1,0 +1,39 @@
+import json
+
+import pytest
+import torch.nn as nn
+from click.testing import CliRunner
+
+from swa_bench.bench import BenchSettings, render_bench, run_bench
+from swa_bench.cli import main
+from swa_bench.models import model_names, register_model
+
+from conftest import REPO
+
+if "bench_tiny" not in model_names():
+    @register_model("bench_tiny", "a tiny BN convnet for the bench test")
+    def bench_tiny(num_classes: int) -> nn.Module:
+        return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                             nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, num_classes))
+
+
+def test_bench_measures_every_figure(tmp_path):
+    config_dir = tmp_path / "configs"
+    (config_dir / "cifar10").mkdir(parents=True)
+    text = (REPO / "configs/cifar10/preresnet164.yaml").read_text().replace("name: preresnet164", "name: bench_tiny")
+    (config_dir / "cifar10/bench_tiny.yaml").write_text(text)
+    results = run_bench(BenchSettings("bench_tiny", batch_size=16, steps=2, warmup=1, device="cpu", workers=0),
+                        config_dir)
+    assert results["bn_img_s"] > 0  # the tiny net has BN
+    for key in ["input_pil_img_s", "input_device_img_s", "train_img_s", "eval_img_s",
+                "reference_train_img_s", "reference_eval_img_s", "average_fused_ms", "average_plain_loop_ms",
+                "average_torch_averagedmodel_ms"]:
+        assert results[key] > 0, key
+    json.dumps(results)  # JSON-ready
+    text = render_bench(results)
+    assert "training step (img/s)" in text and "speed-up" in text and "bench_tiny" in text
+
+
+def test_bench_cli_rejects_unknown_model():
+    result = CliRunner().invoke(main, ["bench", "--model", "resnet9000"])
+    assert result.exit_code == 2 and "resnet9000" in result.output and "Traceback" not in result.output
