@@ -35,9 +35,9 @@ demo: install
 # on a GPU: make bench BENCH_FLAGS="--device cuda --steps 50 --compile reduce-overhead"
 BENCH_FLAGS ?= --device cpu --workers 2
 bench: install
-	$(BIN)/swa-bench bench --model vgg16 --steps 5 --warmup 1 $(BENCH_FLAGS)
-	$(BIN)/swa-bench bench --model preresnet164 --steps 5 --warmup 1 $(BENCH_FLAGS)
-	$(BIN)/swa-bench bench --model wrn28x10 --steps 2 --warmup 1 $(BENCH_FLAGS)
+	$(BIN)/swa-bench bench --model vgg16 --steps 3 --warmup 1 --rounds 3 $(BENCH_FLAGS)
+	$(BIN)/swa-bench bench --model preresnet164 --steps 3 --warmup 1 --rounds 3 $(BENCH_FLAGS)
+	$(BIN)/swa-bench bench --model wrn28x10 --steps 1 --warmup 1 --rounds 2 $(BENCH_FLAGS)
 
 table: install
 	$(BIN)/swa-bench table runs

@@ -133,6 +133,8 @@ def table(runs_dir, fmt, paper_dir):
 @click.option("--batch-size", type=int, default=128, show_default=True)
 @click.option("--steps", type=int, default=20, show_default=True, help="Timed steps per measurement.")
 @click.option("--warmup", type=int, default=3, show_default=True, help="Untimed steps before each measurement.")
+@click.option("--rounds", type=int, default=3, show_default=True,
+              help="Interleaved rounds of every measurement; the best is reported.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--precision", type=click.Choice(["fp32", "tf32", "bf16"]), default="fp32", show_default=True)
 @click.option("--compile", "compile_mode", type=click.Choice(["none", "default", "reduce-overhead", "max-autotune"]),
@@ -142,7 +144,7 @@ def table(runs_dir, fmt, paper_dir):
 @click.option("--json", "json_path", type=click.Path(dir_okay=False),
               help="Where to write the figures (default runs/bench/<model>-<device>.json).")
 @_user_errors
-def bench(model, dataset, batch_size, steps, warmup, device, precision, compile_mode, channels_last, workers, json_path):
+def bench(model, dataset, batch_size, steps, warmup, rounds, device, precision, compile_mode, channels_last, workers, json_path):
     """Measure training, evaluation, BN-recomputation and averaging throughput against a
     reference-style loop (per-image PIL transforms in a DataLoader, fp32, eager, `.item()` per step),
     same process, model and batch. Prints a table with the speed-ups and writes JSON.
@@ -156,9 +158,9 @@ def bench(model, dataset, batch_size, steps, warmup, device, precision, compile_
 
     if not (CONFIG_DIR / dataset / f"{model}.yaml").exists():
         raise ConfigError(f"--model {model}: no config {CONFIG_DIR / dataset / (model + '.yaml')}")
-    if min(batch_size, steps) < 1 or warmup < 0 or workers < 0:
-        raise ConfigError("--batch-size and --steps must be positive, --warmup and --workers non-negative")
-    settings = BenchSettings(model, dataset, batch_size, steps, warmup, device, precision, compile_mode,
+    if min(batch_size, steps, rounds) < 1 or warmup < 0 or workers < 0:
+        raise ConfigError("--batch-size, --steps and --rounds must be positive, --warmup and --workers non-negative")
+    settings = BenchSettings(model, dataset, batch_size, steps, warmup, rounds, device, precision, compile_mode,
                              channels_last, workers)
     results = run_bench(settings, CONFIG_DIR)
     path = Path(json_path or f"runs/bench/{model}-{results['device'].split()[0]}.json")

@@ -22,7 +22,7 @@ def test_bench_measures_every_figure(tmp_path):
     (config_dir / "cifar10").mkdir(parents=True)
     text = (REPO / "configs/cifar10/preresnet164.yaml").read_text().replace("name: preresnet164", "name: bench_tiny")
     (config_dir / "cifar10/bench_tiny.yaml").write_text(text)
-    results = run_bench(BenchSettings("bench_tiny", batch_size=16, steps=2, warmup=1, device="cpu", workers=0),
+    results = run_bench(BenchSettings("bench_tiny", batch_size=16, steps=2, warmup=1, rounds=2, device="cpu", workers=0),
                         config_dir)
     assert results["bn_img_s"] > 0  # the tiny net has BN
     for key in ["input_pil_img_s", "input_device_img_s", "train_img_s", "eval_img_s",
