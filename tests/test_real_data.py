@@ -43,13 +43,14 @@ def test_jpeg_copy_is_the_full_standard_split(cifar10_jpg):
 
 
 def test_preresnet_learns_from_real_images(cifar10_jpg, tmp_path):
-    args = ["train", "--config", str(REPO / "configs/cifar10/preresnet164.yaml"), "--method", "swa",
+    # 3 epochs on 2000 images: 23-27% test accuracy in the runs of docs/PERFORMANCE.md; chance is 10%.
+    args = ["train", "--config", str(REPO / "configs/cifar10/preresnet164.yaml"), "--method", "sgd",
             "--data-path", str(cifar10_jpg), "--out", str(tmp_path), "--budget-scale", "0.02",
-            "--set", "data.train_subset=3000", "--set", "data.workers=0", "--device", "cpu", "--quiet"]
+            "--set", "data.train_subset=2000", "--set", "data.workers=0", "--device", "cpu", "--quiet"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    summary = json.loads((tmp_path / "cifar10/preresnet164/swa/seed0/summary.json").read_text())
-    assert summary["train_images"] == 3000 and summary["test_images"] == 10_000
-    assert all(acc > 20.0 for acc in summary["results"].values()), summary["results"]  # chance is 10%
+    summary = json.loads((tmp_path / "cifar10/preresnet164/sgd/seed0/summary.json").read_text())
+    assert summary["train_images"] == 2000 and summary["test_images"] == 10_000
+    assert summary["results"]["sgd"] > 18.0, summary["results"]
     table = CliRunner().invoke(main, ["table", str(tmp_path)])
-    assert "ImageFolder copy; budget x0.02; 3000 train images" in table.stdout
+    assert "ImageFolder copy; budget x0.02; 2000 train images" in table.stdout
