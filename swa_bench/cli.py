@@ -170,7 +170,7 @@ def bench(model, dataset, batch_size, steps, warmup, rounds, device, precision, 
 
 @main.command(name="list")
 @_user_errors
-def list_(config_dir: Path = CONFIG_DIR):
+def list_():
     """Show the shipped configs and the registered models.
 
     \b
@@ -183,10 +183,10 @@ def list_(config_dir: Path = CONFIG_DIR):
     from swa_bench.models import count_parameters, create_model, get_model_entry, model_names
 
     rows = []
-    for path in sorted(config_dir.rglob("*.yaml")):
+    for path in sorted(CONFIG_DIR.rglob("*.yaml")):
         cfg = load_config(path)
         rows.append([
-            str(path.relative_to(config_dir.parent)), cfg.data.dataset, cfg.model.name, cfg.schedule.budget,
+            str(path.relative_to(CONFIG_DIR.parent)), cfg.data.dataset, cfg.model.name, cfg.schedule.budget,
             cfg.optim.lr_init, cfg.swa.lr, cfg.swa.start, cfg.optim.weight_decay,
         ])
     click.echo("Configs:")

@@ -66,3 +66,14 @@ def test_registry_lists_and_rejects():
     with pytest.raises(KeyError, match="unknown model"):
         get_model_entry("vgg61")
     assert "final_bn_momentum" in get_model_entry("wrn28x10").options()
+
+
+def test_list_command_shows_configs_and_models():
+    from click.testing import CliRunner
+
+    from swa_bench.cli import main
+
+    result = CliRunner().invoke(main, ["list"])
+    assert result.exit_code == 0, result.output
+    assert "configs/cifar100/preresnet164.yaml" in result.output and "configs/demo/digits.yaml" in result.output
+    assert "15,245,130" in result.output and "36,489,290" in result.output
