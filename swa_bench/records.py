@@ -80,7 +80,7 @@ def flatten(d: dict, prefix: str = "") -> dict:
     out = {}
     for k, v in d.items():
         key = f"{prefix}{k}"
-        if isinstance(v, dict) and v and k != "options":
+        if isinstance(v, dict) and v:
             out.update(flatten(v, f"{key}."))
         else:
             out[key] = v

@@ -21,8 +21,7 @@ from tqdm import tqdm
 
 from swa_bench.averaging import WeightAverage, has_batchnorm, recompute_bn
 from swa_bench.config import Config
-from swa_bench.data import build_datasets, make_loader
-from swa_bench.data.loaders import resolve_loader_kind
+from swa_bench.data import build_datasets, make_loader, resolve_loader_kind
 from swa_bench.execution import Execution
 from swa_bench.models import create_model
 from swa_bench.protocol import Protocol, resolve_protocol

@@ -2,4 +2,4 @@
 the per-family transforms of SPEC §2, and loaders."""
 
 from swa_bench.data.datasets import DataError, DatasetBundle, build_datasets  # noqa: F401
-from swa_bench.data.loaders import make_loader  # noqa: F401
+from swa_bench.data.loaders import make_loader, resolve_loader_kind  # noqa: F401
