@@ -190,7 +190,8 @@ def run_bench(settings: BenchSettings, config_dir: Path) -> dict:
     work = {
         "input_pil_img_s": lambda n: drain(pil_train, n),
         "input_device_img_s": lambda n: drain(fast_train, n),
-        "train_img_s": lambda n: train_one_epoch(run_model, _limited(fast_train, n), optimizer, execution, _NoBar()),
+        "train_img_s": lambda n: train_one_epoch(run_model, _limited(fast_train, n), optimizer, execution, _NoBar(),
+                                                 lambda step: 0.01),
         "reference_train_img_s": lambda n: _reference_train(ref_model, _limited(pil_train, n), ref_optimizer, device),
         "eval_img_s": lambda n: evaluate(run_model, _limited(fast_test, n), execution),
         "reference_eval_img_s": lambda n: _reference_eval(ref_model, _limited(pil_test, n), device),

@@ -18,13 +18,14 @@ def _user_errors(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         from swa_bench.config import ConfigError
+        from swa_bench.continuation import StartPointError
         from swa_bench.data import DataError
         from swa_bench.records import RunMismatchError
         from swa_bench.trainer import DeviceError
 
         try:
             return fn(*args, **kwargs)
-        except (ConfigError, DataError, RunMismatchError, DeviceError) as e:
+        except (ConfigError, DataError, RunMismatchError, DeviceError, StartPointError) as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(2)
 
@@ -65,7 +66,9 @@ def train(config_path, method, seed, data_path, download, out, device, budget_sc
     """Train one SGD or SWA run; re-running the same command resumes it.
 
     An SWA run reports the averaged model (BN recomputed) at 1, 1.25 and 1.5 budgets. A run that
-    has finished is reported and not retrained.
+    has finished is reported and not retrained. Where the config continues from the SGD run
+    (swa.start_from: sgd_run, the PyramidNet and Shake-Shake rows), train the SGD run of the same
+    seed into the same --out first; the SWA run starts from its final checkpoint.
 
     \b
     Example (a quick run on the JPEG copy of CIFAR-10, 5000 training images):
@@ -88,8 +91,9 @@ def train(config_path, method, seed, data_path, download, out, device, budget_sc
     overrides.update(parse_set_option(item) for item in sets)
     cfg = load_config(config_path, overrides)
     run_dir = run_dir_for(out, cfg.data.dataset, cfg.model.name, cfg.run.method, cfg.run.seed)
+    sgd_run_dir = run_dir_for(out, cfg.data.dataset, cfg.model.name, "sgd", cfg.run.seed)
     try:
-        train_run(cfg, run_dir, overrides=overrides, progress=not quiet)
+        train_run(cfg, run_dir, overrides=overrides, progress=not quiet, sgd_run_dir=sgd_run_dir)
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted: {run_dir} keeps its last checkpoint; run the same command to resume", err=True)
         sys.exit(130)
@@ -181,19 +185,30 @@ def list_():
 
     from swa_bench.config import load_config
     from swa_bench.models import count_parameters, create_model, get_model_entry, model_names
+    from swa_bench.models.macs import forward_macs
 
     rows = []
     for path in sorted(CONFIG_DIR.rglob("*.yaml")):
         cfg = load_config(path)
         rows.append([
-            str(path.relative_to(CONFIG_DIR.parent)), cfg.data.dataset, cfg.model.name, cfg.schedule.budget,
-            cfg.optim.lr_init, cfg.swa.lr, cfg.swa.start, cfg.optim.weight_decay,
+            str(path.relative_to(CONFIG_DIR.parent)), cfg.model.name, cfg.schedule.budget, cfg.optim.lr_init,
+            cfg.schedule.type, cfg.optim.weight_decay, _swa_summary(cfg),
         ])
     click.echo("Configs:")
-    click.echo(tabulate(rows, headers=["config", "dataset", "model", "budget", "lr_init", "swa_lr", "swa_start", "wd"]))
-    click.echo("\nModels (parameters for 10 classes):")
-    models = [
-        [name, f"{count_parameters(create_model(name, 10)):,}", get_model_entry(name).description]
-        for name in model_names()
-    ]
-    click.echo(tabulate(models, headers=["model", "params", "description"], disable_numparse=True))
+    click.echo(tabulate(rows, headers=["config", "model", "budget", "lr_init", "sgd schedule", "wd", "swa"],
+                        disable_numparse=True))
+    click.echo("\nModels (parameters for 10 classes, forward multiply-accumulates per 32x32 image):")
+    models = []
+    for name in model_names():
+        model = create_model(name, 10)
+        shape = (1, 8, 8) if name == "digits_cnn" else (3, 32, 32)
+        macs = f"{forward_macs(model, shape) / 1e9:.3f} G" if shape[1] == 32 else "–"
+        models.append([name, f"{count_parameters(model):,}", macs, get_model_entry(name).description])
+    click.echo(tabulate(models, headers=["model", "params", "MACs", "description"], disable_numparse=True))
+
+
+def _swa_summary(cfg) -> str:
+    w = cfg.swa
+    rate = f"{w.lr:g}" if w.lr_schedule == "constant" else f"cyclical {w.alpha1:g}->{w.alpha2:g}/{w.c_epochs} ep"
+    start = f"from epoch {w.start}" if w.start_from == "scratch" else "after the SGD run"
+    return f"{rate}, {start}"

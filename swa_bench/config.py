@@ -71,16 +71,35 @@ class OptimConfig:
 @dataclass(frozen=True)
 class ScheduleConfig:
     budget: int  # B: epochs conventional SGD needs; an SGD run trains for B epochs
-    sgd_final_ratio: float = 0.01  # r of the SGD baseline's schedule
+    # The SGD baseline's learning rate (an SWA run continued from it has followed it for B epochs):
+    #   linear: the SWA reference's flat / linear / flat schedule, per epoch, down to sgd_final_ratio
+    #   step:   x gamma at each epoch in `milestones`, per epoch
+    #   cosine: per iteration, half a cosine from lr_init down to final_lr over the B epochs
+    type: Literal["linear", "step", "cosine"] = "linear"
+    sgd_final_ratio: float = 0.01  # r of the linear schedule
+    milestones: tuple[int, ...] = ()
+    gamma: float = 0.1
+    final_lr: float = 0.0
     eval_every: int = 5  # the reference's evaluation cadence (plus the first and last epoch)
 
 
 @dataclass(frozen=True)
 class SWAConfig:
-    lr: float  # swa_lr: the constant rate the schedule ends at
-    start: int  # swa_start: first collection after this many epochs
-    c_epochs: int = 1  # collect every c epochs
+    # scratch: the reference protocol, one run from initial weights whose schedule turns into the SWA
+    # rate at `start`. sgd_run: continue from the final checkpoint of the finished SGD run with the same
+    # seed (PyramidNet and Shake-Shake rows), collecting from the end of the first cycle on.
+    start_from: Literal["scratch", "sgd_run"] = "scratch"
+    # constant: swa_lr (`lr`). cyclical: per iteration from alpha1 down to alpha2 within each cycle of
+    # `c_epochs` epochs, a model collected at each cycle end (SPEC §2).
+    lr_schedule: Literal["constant", "cyclical"] = "constant"
+    lr: float | None = None  # swa_lr
+    alpha1: float | None = None
+    alpha2: float | None = None
+    start: int | None = None  # swa_start (scratch): first collection after this many epochs
+    c_epochs: int = 1  # collect every c epochs; with a cyclical rate, the cycle length
     budgets: tuple[float, ...] = (1.0, 1.25, 1.5)  # where the averaged model is reported, in units of B
+    # Shown beside the row in tables, for settings that are not the paper's (see configs/*/pyramidnet272.yaml).
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -324,16 +343,48 @@ def _check_semantics(cfg: Config, where: str) -> None:
     positive("schedule.eval_every", s.eval_every)
     if not 0 < s.sgd_final_ratio <= 1:
         fail("schedule.sgd_final_ratio", f"must be in (0, 1], got {s.sgd_final_ratio}")
+    if s.type == "step":
+        if not s.milestones:
+            fail("schedule.milestones", "a step schedule needs at least one milestone epoch")
+        if list(s.milestones) != sorted(set(s.milestones)) or not 0 < s.milestones[0] or s.milestones[-1] >= s.budget:
+            fail("schedule.milestones", f"must be increasing epochs in (0, {s.budget}), got {list(s.milestones)}")
+    if not 0 < s.gamma < 1:
+        fail("schedule.gamma", f"must be in (0, 1), got {s.gamma}")
+    positive("schedule.final_lr", s.final_lr, allow_zero=True)
+    if s.type == "cosine" and s.final_lr >= o.lr_init:
+        fail("schedule.final_lr", f"must be below optim.lr_init ({o.lr_init}), got {s.final_lr}")
 
-    positive("swa.lr", w.lr)
-    positive("swa.start", w.start)
+    if w.lr_schedule == "constant":
+        if w.lr is None:
+            fail("swa.lr", "missing value (the SWA learning rate of a constant schedule)")
+        positive("swa.lr", w.lr)
+    else:
+        for key, value in (("swa.alpha1", w.alpha1), ("swa.alpha2", w.alpha2)):
+            if value is None:
+                fail(key, "missing value (a cyclical schedule needs alpha1 and alpha2)")
+            positive(key, value)
+        if w.alpha2 > w.alpha1:
+            fail("swa.alpha2", f"must not exceed swa.alpha1 ({w.alpha1}), got {w.alpha2}")
     positive("swa.c_epochs", w.c_epochs)
     if not w.budgets:
         fail("swa.budgets", "needs at least one budget")
     if any(b <= 0 for b in w.budgets) or list(w.budgets) != sorted(set(w.budgets)):
         fail("swa.budgets", f"must be positive and increasing, got {list(w.budgets)}")
-    if w.start > s.budget * w.budgets[0]:
-        fail("swa.start", f"{w.start} is beyond the first SWA budget point ({s.budget * w.budgets[0]:g} epochs)")
+    if w.start_from == "scratch":
+        if w.start is None:
+            fail("swa.start", "missing value (the epoch count after which averaging starts)")
+        positive("swa.start", w.start)
+        if w.start > s.budget * w.budgets[0]:
+            fail("swa.start", f"{w.start} is beyond the first SWA budget point ({s.budget * w.budgets[0]:g} epochs)")
+        if w.lr_schedule == "cyclical" and w.c_epochs > w.start:
+            fail("swa.c_epochs", f"the first cycle must end at swa.start ({w.start}), so at most that, got {w.c_epochs}")
+    else:
+        if w.start is not None:
+            fail("swa.start", "not used when continuing from the SGD run (averaging starts after its B epochs)")
+        if w.budgets[0] <= 1:
+            fail("swa.budgets", f"a continuation of the B-epoch SGD run reports after it, so budgets must exceed 1, got {list(w.budgets)}")
+        if (w.budgets[0] - 1) * s.budget < w.c_epochs:
+            fail("swa.c_epochs", f"the first cycle ({w.c_epochs} epochs) would end after the first budget point")
 
     if not 0 < r.budget_scale <= 1000:
         fail("run.budget_scale", f"must be in (0, 1000], got {r.budget_scale}")

@@ -1,5 +1,6 @@
-"""The epoch-level protocol a config implies: how long a run is, when it collects, evaluates and
-reports, with `run.budget_scale` applied to every epoch count (SPEC §2)."""
+"""The epoch-level protocol a config implies: which epochs a run trains, its learning-rate schedule,
+when it collects, evaluates and reports, with `run.budget_scale` applied to every epoch count
+(SPEC §2)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import math
 from dataclasses import dataclass
 
 from swa_bench.config import Config
-from swa_bench.schedules import piecewise_linear_lr
+from swa_bench.schedules import Constant, Cosine, Cyclical, PiecewiseLinear, Schedule, StepDecay, Then
 
 
 def scale_epochs(epochs: float, scale: float) -> int:
@@ -22,19 +23,19 @@ def budget_column(budget: float) -> str:
 @dataclass(frozen=True)
 class Protocol:
     method: str
-    epochs: int  # total epochs of this run
-    lr_init: float
-    schedule_length: int  # D of the schedule
-    final_ratio: float  # r of the schedule
+    first_epoch: int  # 0-based epoch the run starts at: B for an SWA run continuing an SGD run
+    epochs: int  # the run ends after this many epochs (counted from 0, continuation included)
+    schedule: Schedule
     eval_every: int
     swa_start: int | None  # None for SGD
     swa_c_epochs: int
+    start_from: str  # "scratch" or "sgd_run"
     # table column -> epoch count after which the reported model is evaluated
     report_points: dict[str, int]
 
-    def lr(self, epoch: int) -> float:
-        """Learning rate of 0-based epoch `epoch`."""
-        return piecewise_linear_lr(epoch, self.lr_init, self.schedule_length, self.final_ratio)
+    def lr(self, epoch: int, step: int = 0, steps_per_epoch: int = 1) -> float:
+        """Learning rate at `step` (0-based) of 0-based epoch `epoch`."""
+        return self.schedule.lr(epoch, step, steps_per_epoch)
 
     def collects_after(self, epoch: int) -> bool:
         """Whether the weights join the average after the training pass of 0-based `epoch`."""
@@ -47,7 +48,7 @@ class Protocol:
         """The reference's cadence (first epoch, every eval_every-th, last) plus every report point."""
         done = epoch + 1
         return (
-            epoch == 0
+            epoch == self.first_epoch
             or done % self.eval_every == 0
             or done == self.epochs
             or done in self.report_points.values()
@@ -56,15 +57,26 @@ class Protocol:
     def to_dict(self) -> dict:
         return {
             "method": self.method,
+            "first_epoch": self.first_epoch,
             "epochs": self.epochs,
-            "lr_init": self.lr_init,
-            "schedule_length": self.schedule_length,
-            "final_ratio": self.final_ratio,
+            "schedule": self.schedule.to_dict(),
             "eval_every": self.eval_every,
             "swa_start": self.swa_start,
             "swa_c_epochs": self.swa_c_epochs,
+            "start_from": self.start_from,
             "report_points": dict(self.report_points),
         }
+
+
+def sgd_schedule(cfg: Config, budget: int) -> Schedule:
+    """The SGD baseline's schedule over `budget` (already scaled) epochs."""
+    s, lr_init = cfg.schedule, cfg.optim.lr_init
+    if s.type == "linear":
+        return PiecewiseLinear(lr_init, budget, s.sgd_final_ratio)
+    if s.type == "step":
+        milestones = tuple(scale_epochs(m, cfg.run.budget_scale) for m in s.milestones)
+        return StepDecay(lr_init, milestones, s.gamma)
+    return Cosine(lr_init, s.final_lr, budget)
 
 
 def resolve_protocol(cfg: Config) -> Protocol:
@@ -74,25 +86,46 @@ def resolve_protocol(cfg: Config) -> Protocol:
     if cfg.run.method == "sgd":
         return Protocol(
             method="sgd",
+            first_epoch=0,
             epochs=budget,
-            lr_init=cfg.optim.lr_init,
-            schedule_length=budget,
-            final_ratio=cfg.schedule.sgd_final_ratio,
+            schedule=sgd_schedule(cfg, budget),
             eval_every=eval_every,
             swa_start=None,
             swa_c_epochs=1,
+            start_from="scratch",
             report_points={"sgd": budget},
         )
-    points = {budget_column(b): scale_epochs(cfg.schedule.budget * b, scale) for b in cfg.swa.budgets}
-    swa_start = scale_epochs(cfg.swa.start, scale)
+
+    w = cfg.swa
+    c_epochs = scale_epochs(w.c_epochs, scale)
+    if w.start_from == "sgd_run":
+        # Continuing after the SGD run's B epochs: the first model is collected at the end of the
+        # first cycle (the SGD solution itself is not in the average). Each budget point is B plus
+        # its own scaled extra epochs, so no point falls inside the SGD run at small scales.
+        points = {budget_column(b): budget + scale_epochs(cfg.schedule.budget * (b - 1), scale) for b in w.budgets}
+        first_epoch, swa_start = budget, budget + c_epochs
+        before = None
+    else:
+        points = {budget_column(b): scale_epochs(cfg.schedule.budget * b, scale) for b in w.budgets}
+        first_epoch, swa_start = 0, scale_epochs(w.start, scale)
+        # The reference's schedule with D = swa_start, ending at the SWA rate (the cycle's top).
+        top = w.lr if w.lr_schedule == "constant" else w.alpha1
+        before = PiecewiseLinear(cfg.optim.lr_init, swa_start, top / cfg.optim.lr_init)
+
+    cycle_start = swa_start - c_epochs
+    if w.lr_schedule == "constant":
+        schedule = before if before is not None else Constant(w.lr)
+    else:
+        cyclical = Cyclical(w.alpha1, w.alpha2, c_epochs, cycle_start)
+        schedule = cyclical if before is None else Then(before, cyclical, cycle_start)
     return Protocol(
         method="swa",
+        first_epoch=first_epoch,
         epochs=max(points.values()),
-        lr_init=cfg.optim.lr_init,
-        schedule_length=swa_start,
-        final_ratio=cfg.swa.lr / cfg.optim.lr_init,
+        schedule=schedule,
         eval_every=eval_every,
         swa_start=swa_start,
-        swa_c_epochs=cfg.swa.c_epochs,
+        swa_c_epochs=c_epochs,
+        start_from=w.start_from,
         report_points=points,
     )

@@ -87,6 +87,17 @@ def flatten(d: dict, prefix: str = "") -> dict:
     return out
 
 
+def config_differences(theirs: dict, mine: dict, ignore=lambda key: False) -> list[tuple[str, object, object]]:
+    """(dotted key, their value, my value) for every key two configs disagree on, skipping runtime-only
+    keys (device, loader, paths...) and any key `ignore` accepts."""
+    a, b = flatten(theirs), flatten(mine)
+    return [
+        (key, a.get(key), b.get(key))
+        for key in sorted(set(a) | set(b))
+        if key not in RUNTIME_KEYS and not ignore(key) and a.get(key) != b.get(key)
+    ]
+
+
 # --------------------------------------------------------------------------------------------------
 
 
@@ -107,15 +118,11 @@ class RunRecords:
             atomic_write_text(self.config_path, yaml.safe_dump(resolved, sort_keys=False))
             return False
         stored = yaml.safe_load(self.config_path.read_text()) or {}
-        mine, theirs = flatten(resolved.get("config", {})), flatten(stored.get("config", {}))
-        for key in sorted(set(mine) | set(theirs)):
-            if key in RUNTIME_KEYS:
-                continue
-            if mine.get(key) != theirs.get(key):
-                raise RunMismatchError(
-                    f"{self.dir}: this run was made with {key}={theirs.get(key)!r}, not {mine.get(key)!r}; "
-                    f"use another --out, or delete the directory to start over"
-                )
+        for key, theirs, mine in config_differences(stored.get("config", {}), resolved.get("config", {})):
+            raise RunMismatchError(
+                f"{self.dir}: this run was made with {key}={theirs!r}, not {mine!r}; "
+                f"use another --out, or delete the directory to start over"
+            )
         return True
 
     def stored_config(self) -> dict:

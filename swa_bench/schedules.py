@@ -1,4 +1,15 @@
-"""Learning-rate schedules (SPEC §2)."""
+"""Learning-rate schedules (SPEC §2), as small values the protocol composes.
+
+Every schedule answers `lr(epoch, step, steps_per_epoch)` for the 0-based epoch and the 0-based step
+within it; `per_iteration` says whether the answer changes within an epoch. The trainer asks before
+every step, so per-epoch and per-iteration schedules go through one code path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
 
 
 def piecewise_linear_lr(epoch: int, lr_init: float, length: int, final_ratio: float) -> float:
@@ -16,3 +27,101 @@ def piecewise_linear_lr(epoch: int, lr_init: float, length: int, final_ratio: fl
     else:
         factor = final_ratio
     return lr_init * factor
+
+
+def cyclical_lr(i: int, alpha1: float, alpha2: float, cycle: int) -> float:
+    """SPEC §2's cyclical rate at iteration i = 1, 2, ...: within each cycle of `cycle` iterations it
+    falls linearly from alpha1 towards alpha2, reaching alpha2 at the cycle's last iteration."""
+    t = ((i - 1) % cycle + 1) / cycle
+    return (1 - t) * alpha1 + t * alpha2
+
+
+class Schedule:
+    per_iteration = False
+
+    def lr(self, epoch: int, step: int = 0, steps_per_epoch: int = 1) -> float:
+        raise NotImplementedError
+
+    def to_dict(self) -> dict:
+        out = {"type": type(self).__name__}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = value.to_dict() if isinstance(value, Schedule) else value
+        return out
+
+
+@dataclass(frozen=True)
+class PiecewiseLinear(Schedule):
+    lr_init: float
+    length: int
+    final_ratio: float
+
+    def lr(self, epoch, step=0, steps_per_epoch=1):
+        return piecewise_linear_lr(epoch, self.lr_init, self.length, self.final_ratio)
+
+
+@dataclass(frozen=True)
+class StepDecay(Schedule):
+    """x gamma at each milestone epoch: epochs [0, m1) at lr_init, [m1, m2) at lr_init * gamma, ..."""
+
+    lr_init: float
+    milestones: tuple[int, ...]
+    gamma: float
+
+    def lr(self, epoch, step=0, steps_per_epoch=1):
+        return self.lr_init * self.gamma ** sum(epoch >= m for m in self.milestones)
+
+
+@dataclass(frozen=True)
+class Cosine(Schedule):
+    """Per iteration, half a cosine from lr_init at the first step to final_lr after the last one."""
+
+    lr_init: float
+    final_lr: float
+    epochs: int
+    per_iteration = True
+
+    def lr(self, epoch, step=0, steps_per_epoch=1):
+        progress = (epoch * steps_per_epoch + step) / (self.epochs * steps_per_epoch)
+        return self.final_lr + (self.lr_init - self.final_lr) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+@dataclass(frozen=True)
+class Constant(Schedule):
+    value: float
+
+    def lr(self, epoch, step=0, steps_per_epoch=1):
+        return self.value
+
+
+@dataclass(frozen=True)
+class Cyclical(Schedule):
+    """`cyclical_lr` counted from the first step of epoch `first_epoch`, a cycle lasting
+    `cycle_epochs` epochs, so cycles end (and models are collected) at epoch ends."""
+
+    alpha1: float
+    alpha2: float
+    cycle_epochs: int
+    first_epoch: int
+    per_iteration = True
+
+    def lr(self, epoch, step=0, steps_per_epoch=1):
+        i = (epoch - self.first_epoch) * steps_per_epoch + step + 1
+        return cyclical_lr(i, self.alpha1, self.alpha2, self.cycle_epochs * steps_per_epoch)
+
+
+@dataclass(frozen=True)
+class Then(Schedule):
+    """`first` before epoch `switch_epoch`, `then` from it on."""
+
+    first: Schedule
+    then: Schedule
+    switch_epoch: int
+
+    @property
+    def per_iteration(self):
+        return self.first.per_iteration or self.then.per_iteration
+
+    def lr(self, epoch, step=0, steps_per_epoch=1):
+        active = self.first if epoch < self.switch_epoch else self.then
+        return active.lr(epoch, step, steps_per_epoch)

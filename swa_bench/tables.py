@@ -18,7 +18,9 @@ from swa_bench.config import RUNTIME_KEYS
 
 PAPER_DIR = Path(__file__).resolve().parent.parent / "results" / "paper"
 PAPER_SETTING = "paper protocol"
-CSV_COLUMNS = ["dataset", "model", "column", "mean", "std", "n", "paper_mean", "paper_std", "setting"]
+CSV_COLUMNS = ["dataset", "model", "column", "mean", "std", "n", "paper_mean", "paper_std", "setting", "note"]
+# Marks a row whose runs carry a note (e.g. cyclical settings chosen here); the note is a footnote.
+NOTE_MARKS = ["†", "‡", "§", "¶"]
 
 DATASET_TITLES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet": "ImageNet", "digits": "Digits 8x8 (demo)"}
 MODEL_LABELS = {
@@ -111,6 +113,7 @@ def aggregate(summaries: list[dict], paper: pd.DataFrame) -> pd.DataFrame:
             "setting": setting_label(s),
             "column": column,
             "value": value,
+            "note": s.get("note") or "",
         }
         for s in summaries
         for column, value in s["results"].items()
@@ -118,8 +121,13 @@ def aggregate(summaries: list[dict], paper: pd.DataFrame) -> pd.DataFrame:
     if not records:
         return pd.DataFrame(columns=CSV_COLUMNS + ["budget"])
     runs = pd.DataFrame(records)
-    keys = ["dataset", "model", "budget", "setting", "column"]
-    stats = runs.groupby(keys, sort=False)["value"].agg(mean="mean", std="std", n="count").reset_index()
+    row_keys = ["dataset", "model", "budget", "setting"]
+    stats = runs.groupby(row_keys + ["column"], sort=False)["value"].agg(mean="mean", std="std", n="count").reset_index()
+    # A note belongs to the whole table row: the SGD and SWA runs of a row share it.
+    notes = runs.groupby(row_keys, sort=False)["note"].agg(lambda v: "; ".join(sorted({n for n in v if n})))
+    stats = stats.merge(notes.reset_index(), on=row_keys, how="left")
+    paper_rows = set(zip(paper["dataset"], paper["model"]))
+    stats["paper_row"] = [(d, m) in paper_rows for d, m in zip(stats["dataset"], stats["model"])]
     paper = paper.rename(columns={"mean": "paper_mean", "std": "paper_std"})[
         ["dataset", "model", "column", "paper_mean", "paper_std"]
     ]
@@ -140,6 +148,8 @@ def _cell(row: pd.Series) -> str:
     text = f"{_number(row['mean'], row['std'])} (n={int(row['n'])})"
     if not pd.isna(row["paper_mean"]):
         text += f"; paper {_number(row['paper_mean'], row['paper_std'])}; Δ {row['mean'] - row['paper_mean']:+.2f}"
+    elif row["paper_row"]:
+        text += "; paper –"  # a paper row without a number in this column
     return text
 
 
@@ -150,16 +160,22 @@ def render(table: pd.DataFrame, fmt: str = "markdown") -> str:
     blocks = []
     for dataset, part in table.groupby("dataset", sort=True):
         columns = sorted(part["column"].unique(), key=_column_order)
-        lines = []
+        lines, marks = [], {}
         for (model, budget, setting), row_part in part.groupby(["model", "budget", "setting"], sort=True):
             cells = {r["column"]: _cell(r) for _, r in row_part.iterrows()}
             label = f"{MODEL_LABELS.get(model, model)} ({budget})"
+            note = row_part["note"].iloc[0]
+            if note:
+                marks.setdefault(note, NOTE_MARKS[len(marks) % len(NOTE_MARKS)] * (len(marks) // len(NOTE_MARKS) + 1))
+                label += f" {marks[note]}"
             lines.append([label, setting] + [cells.get(c, "–") for c in columns])
         headers = ["model (budget)", "setting"] + [column_title(c) for c in columns]
         title = DATASET_TITLES.get(dataset, dataset)
         body = tabulate(lines, headers=headers, tablefmt=tablefmt, disable_numparse=True)
         heading = f"## {title}" if fmt == "markdown" else f"% {title}"
-        blocks.append(f"{heading}\n\n{body}")
+        footnotes = "".join(f"\n\n{mark} {note}" if fmt == "markdown" else f"\n% {mark} {note}"
+                            for note, mark in marks.items())
+        blocks.append(f"{heading}\n\n{body}{footnotes}")
     return "\n\n".join(blocks) + "\n"
 
 

@@ -20,7 +20,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from swa_bench.averaging import WeightAverage, has_batchnorm, recompute_bn
-from swa_bench.config import Config
+from swa_bench.config import Config, ConfigError
+from swa_bench.continuation import load_start_point
 from swa_bench.data import build_datasets, make_loader, resolve_loader_kind
 from swa_bench.execution import Execution
 from swa_bench.models import create_model
@@ -85,11 +86,15 @@ class _Tally:
         return self.loss.item() / self.seen, 100.0 * self.correct.item() / self.seen
 
 
-def train_one_epoch(model, loader, optimizer, execution: Execution, bar) -> dict:
-    """One pass over `loader`; `model` may be the compiled form of the module being trained."""
+def train_one_epoch(model, loader, optimizer, execution: Execution, bar, lr_at_step) -> dict:
+    """One pass over `loader`; `model` may be the compiled form of the module being trained.
+    `lr_at_step(step)` gives the rate of each step, so per-iteration schedules need nothing else."""
     model.train()
     tally = _Tally(execution.device)
-    for inputs, targets in execution.batches(loader):
+    for step, (inputs, targets) in enumerate(execution.batches(loader)):
+        lr = lr_at_step(step)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
         with execution.autocast():
             logits = model(inputs)
             loss = F.cross_entropy(logits, targets)
@@ -125,8 +130,15 @@ class RunOutcome:
     status: str  # "trained", "resumed", "already finished"
 
 
-def train_run(cfg: Config, run_dir: str | Path, overrides: dict | None = None, progress: bool = True) -> RunOutcome:
-    """Train (or resume, or report) the run of `cfg` in `run_dir`."""
+def train_run(
+    cfg: Config,
+    run_dir: str | Path,
+    overrides: dict | None = None,
+    progress: bool = True,
+    sgd_run_dir: str | Path | None = None,
+) -> RunOutcome:
+    """Train (or resume, or report) the run of `cfg` in `run_dir`. An SWA run with
+    `swa.start_from: sgd_run` starts from the finished SGD run in `sgd_run_dir`."""
     proto = resolve_protocol(cfg)
     records = RunRecords(run_dir)
     records.claim(resolved_config(cfg, overrides))
@@ -140,7 +152,10 @@ def train_run(cfg: Config, run_dir: str | Path, overrides: dict | None = None, p
     data = build_datasets(cfg.data, progress=progress)
 
     torch.manual_seed(cfg.run.seed)  # the initial weights depend on the seed only
-    model = execution.place(create_model(cfg.model.name, data.num_classes, **cfg.model.options))
+    try:
+        model = execution.place(create_model(cfg.model.name, data.num_classes, **cfg.model.options))
+    except ValueError as e:  # an option value the builder cannot build, e.g. a depth not 9n+2
+        raise ConfigError(f"model.options: {e}") from None
     optimizer = torch.optim.SGD(
         model.parameters(),
         lr=cfg.optim.lr_init,
@@ -150,15 +165,21 @@ def train_run(cfg: Config, run_dir: str | Path, overrides: dict | None = None, p
     )
     average = WeightAverage(model) if proto.method == "swa" else None
 
-    start = 0
+    start, start_point = proto.first_epoch, None
     checkpoint = records.load_checkpoint("last", map_location=device)
     if checkpoint is not None:
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         if average is not None:
             average.load_state_dict(checkpoint["average"])
-        start = checkpoint["epoch"]
+        start, start_point = checkpoint["epoch"], checkpoint.get("start_point")
         _say(f"{records.dir}: resuming after epoch {start} of {proto.epochs}")
+    elif proto.start_from == "sgd_run":
+        # The SGD run's weights and momentum buffers; the rates come from this run's schedule.
+        initial, start_point = load_start_point(cfg, sgd_run_dir, map_location=device)
+        model.load_state_dict(initial["model"])
+        optimizer.load_state_dict(initial["optimizer"])
+        _say(f"{records.dir}: continuing from {start_point['run']} after its epoch {start_point['epoch']}")
     records.keep_metrics_through(start)
 
     # The compiled callables share parameters with the modules, which stay the source of truth.
@@ -174,6 +195,7 @@ def train_run(cfg: Config, run_dir: str | Path, overrides: dict | None = None, p
     bn_loader = make_loader(data.train, batch, shuffle=True, generator=bn_gen, **loader_args)
     test_loader = make_loader(data.test, batch, shuffle=False, **loader_args)
     bn_needed = average is not None and has_batchnorm(average.module)
+    steps = len(train_loader)
 
     _say(
         f"{records.dir}: {proto.method.upper()} {cfg.model.name} on {data.source['description']}, "
@@ -184,13 +206,16 @@ def train_run(cfg: Config, run_dir: str | Path, overrides: dict | None = None, p
     for epoch in range(start, proto.epochs):
         began = time.time()
         seed_epoch(cfg.run.seed, epoch, _STREAM_TRAIN, train_gen)
-        lr = proto.lr(epoch)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
 
-        with tqdm(total=len(train_loader), desc=f"epoch {epoch + 1}/{proto.epochs}", leave=False,
+        def lr_at_step(step: int, epoch=epoch) -> float:
+            return proto.lr(epoch, step, steps)
+
+        row = {"epoch": epoch + 1, "lr": lr_at_step(0)}
+        if proto.schedule.per_iteration:
+            row["lr_end"] = lr_at_step(steps - 1)
+        with tqdm(total=steps, desc=f"epoch {epoch + 1}/{proto.epochs}", leave=False,
                   disable=None if progress else True, file=sys.stderr) as bar:
-            row = {"epoch": epoch + 1, "lr": lr, **train_one_epoch(run_model, train_loader, optimizer, execution, bar)}
+            row.update(train_one_epoch(run_model, train_loader, optimizer, execution, bar, lr_at_step))
 
         if average is not None and proto.collects_after(epoch):
             average.update(model)
@@ -219,6 +244,7 @@ def train_run(cfg: Config, run_dir: str | Path, overrides: dict | None = None, p
                     "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(),
                     "average": average.state_dict() if average is not None else None,
+                    "start_point": start_point,
                 }
             )
         for col in reported:  # the weights behind each table cell, for later analysis
@@ -229,13 +255,13 @@ def train_run(cfg: Config, run_dir: str | Path, overrides: dict | None = None, p
         if progress:
             _say(_epoch_line(row, proto, epoch_times))
 
-    summary = build_summary(cfg, proto, records, data, device)
+    summary = build_summary(cfg, proto, records, data, device, start_point)
     records.write_summary(summary)
     _say(f"{records.dir}: finished: " + ", ".join(f"{k} {v:.2f}%" for k, v in summary["results"].items()))
-    return RunOutcome(records.dir, summary, "resumed" if start else "trained")
+    return RunOutcome(records.dir, summary, "resumed" if start > proto.first_epoch else "trained")
 
 
-def build_summary(cfg: Config, proto: Protocol, records: RunRecords, data, device) -> dict:
+def build_summary(cfg: Config, proto: Protocol, records: RunRecords, data, device, start_point=None) -> dict:
     rows = records.read_metrics()
     results = {}
     for row in rows:
@@ -251,6 +277,9 @@ def build_summary(cfg: Config, proto: Protocol, records: RunRecords, data, devic
         "budget": cfg.schedule.budget,
         "budget_scale": cfg.run.budget_scale,
         "epochs": proto.epochs,
+        "first_epoch": proto.first_epoch,
+        "start_point": start_point,
+        "note": cfg.swa.note if proto.method == "swa" else None,
         "train_subset": cfg.data.train_subset,
         "train_images": len(data.train),
         "test_images": len(data.test),
@@ -271,7 +300,7 @@ def _epoch_line(row: dict, proto: Protocol, epoch_times: list[float]) -> str:
     remaining = (proto.epochs - row["epoch"]) * sum(epoch_times) / len(epoch_times)
     parts = [
         f"epoch {row['epoch']:>4}/{proto.epochs}",
-        f"lr {row['lr']:.4g}",
+        f"lr {row['lr']:.4g}" + (f"->{row['lr_end']:.4g}" if "lr_end" in row else ""),
         f"train loss {row['train_loss']:.4f} acc {row['train_acc']:6.2f}",
     ]
     if "test_acc" in row:

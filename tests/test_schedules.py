@@ -63,7 +63,7 @@ def test_swa_budget_points(row, points, start):
     proto = resolve_protocol(load_config(REPO / "configs" / f"{row}.yaml", {"run.method": "swa"}))
     assert tuple(proto.report_points.values()) == points
     assert list(proto.report_points) == ["swa_1", "swa_1.25", "swa_1.5"]
-    assert proto.epochs == points[-1] and proto.swa_start == start and proto.schedule_length == start
+    assert proto.epochs == points[-1] and proto.swa_start == start and proto.schedule.length == start
 
 
 def test_sgd_protocol():
