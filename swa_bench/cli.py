@@ -115,20 +115,21 @@ def table(runs_dir, fmt, paper_dir):
     Example:
       swa-bench table runs --format latex
     """
-    from swa_bench.tables import PAPER_DIR, build_table, render
+    from swa_bench.tables import PAPER_DIR, aggregate, find_summaries, load_paper, paper_columns, render
 
     if not Path(runs_dir).is_dir():
         click.echo(f"error: {runs_dir}: no such runs directory", err=True)
         sys.exit(2)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = build_table(runs_dir, paper_dir or PAPER_DIR)
+        paper = load_paper(paper_dir or PAPER_DIR)
+        result = aggregate(find_summaries(runs_dir), paper)
     for w in caught:
         click.echo(f"warning: {w.message}", err=True)
     if result.empty:
         click.echo(f"{runs_dir}: no finished runs yet", err=True)
         sys.exit(1)
-    click.echo(render(result, fmt), nl=False)
+    click.echo(render(result, fmt, paper_columns(paper)), nl=False)
 
 
 @main.command()

@@ -153,13 +153,16 @@ def _cell(row: pd.Series) -> str:
     return text
 
 
-def render(table: pd.DataFrame, fmt: str = "markdown") -> str:
+def render(table: pd.DataFrame, fmt: str = "markdown", paper_columns: dict[str, list[str]] | None = None) -> str:
+    """`paper_columns`: dataset -> the columns of the paper's table, shown even where no run has them."""
+    paper_columns = paper_columns or {}
     if fmt == "csv":
         return table[CSV_COLUMNS].to_csv(index=False, float_format="%.4f")
     tablefmt = {"markdown": "github", "latex": "latex"}[fmt]
     blocks = []
     for dataset, part in table.groupby("dataset", sort=True):
-        columns = sorted(part["column"].unique(), key=_column_order)
+        # The paper's columns always show (a "–" where a row has no number), plus any measured others.
+        columns = sorted(set(part["column"]) | set(paper_columns.get(dataset, ())), key=_column_order)
         lines, marks = [], {}
         for (model, budget, setting), row_part in part.groupby(["model", "budget", "setting"], sort=True):
             cells = {r["column"]: _cell(r) for _, r in row_part.iterrows()}
@@ -177,6 +180,10 @@ def render(table: pd.DataFrame, fmt: str = "markdown") -> str:
                             for note, mark in marks.items())
         blocks.append(f"{heading}\n\n{body}{footnotes}")
     return "\n\n".join(blocks) + "\n"
+
+
+def paper_columns(paper: pd.DataFrame) -> dict[str, list[str]]:
+    return {dataset: list(part["column"].unique()) for dataset, part in paper.groupby("dataset")}
 
 
 def build_table(runs_dir: str | Path, paper_dir: str | Path = PAPER_DIR) -> pd.DataFrame:

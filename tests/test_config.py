@@ -58,17 +58,42 @@ def test_shipped_config_loads(path):
     assert isinstance(cfg, Config)
     expected_dataset = "digits" if path.parent.name == "demo" else path.parent.name
     assert cfg.data.dataset == expected_dataset
-    # The common protocol of SPEC §2.
     assert cfg.optim.momentum == 0.9
-    assert cfg.optim.nesterov is False
     assert cfg.swa.c_epochs == 1
-    assert cfg.swa.budgets == (1.0, 1.25, 1.5)
-    assert cfg.schedule.sgd_final_ratio == 0.01
     assert cfg.schedule.eval_every == 5
+    if cfg.swa.start_from == "scratch":  # the common reference protocol of SPEC §2
+        assert cfg.optim.nesterov is False
+        assert cfg.swa.budgets == (1.0, 1.25, 1.5)
+        assert cfg.schedule.type == "linear" and cfg.schedule.sgd_final_ratio == 0.01
+        assert cfg.swa.lr_schedule == "constant" and cfg.swa.note is None
     # The resolved config is plain data (lists, not tuples).
     plain = cfg.to_dict()
-    assert plain["swa"]["budgets"] == [1.0, 1.25, 1.5]
+    assert plain["swa"]["budgets"] == list(cfg.swa.budgets)
     assert isinstance(plain["data"]["mean"], list)
+
+
+PYRAMID_MEAN = tuple(v / 255 for v in (125.3, 123.0, 113.9))
+PYRAMID_STD = tuple(v / 255 for v in (63.0, 62.1, 66.7))
+
+
+@pytest.mark.parametrize("row", ["cifar100/pyramidnet272", "cifar10/pyramidnet272",
+                                 "cifar10/shakeshake26_2x64d", "cifar100/shakeshake26_2x64d"])
+def test_continuation_rows_follow_spec(row):
+    """SPEC §2: the original authors' SGD recipes, then SWA continued with a cyclical rate for 0.25 B
+    and 0.5 B more epochs, marked as using settings chosen here."""
+    cfg = load_config(CONFIG_DIR / f"{row}.yaml")
+    o, s, w = cfg.optim, cfg.schedule, cfg.swa
+    assert (o.momentum, o.nesterov, o.weight_decay, o.batch_size) == (0.9, True, 1e-4, 128)
+    assert cfg.data.mean == pytest.approx(PYRAMID_MEAN, abs=1e-8) and cfg.data.std == pytest.approx(PYRAMID_STD, abs=1e-8)
+    if "pyramidnet" in row:
+        assert s.budget == 300 and s.type == "step" and s.milestones == (150, 225) and s.gamma == 0.1
+        assert o.lr_init == (0.5 if row.startswith("cifar100") else 0.1)
+        assert cfg.model.options == {}  # alpha 200, depth 272, ShakeDrop off by default
+    else:
+        assert s.budget == 1800 and s.type == "cosine" and s.final_lr == 0.0 and o.lr_init == 0.2
+    assert w.start_from == "sgd_run" and w.lr_schedule == "cyclical" and w.budgets == (1.25, 1.5)
+    assert (w.alpha1, w.alpha2) == pytest.approx((o.lr_init / 100, o.lr_init / 1e4))  # the rule in the file
+    assert "chosen here" in w.note
 
 
 @pytest.mark.parametrize("row", sorted(SPEC_ROWS))
@@ -274,6 +299,25 @@ MALFORMED = [
     ("bad-budget-scale", _set("run", {"budget_scale": 0.0}), "run.budget_scale"),
     ("nan-lr", _text(_set("optim.lr_init", "@")().replace("'@'", ".nan")), "optim.lr_init"),
     ("inf-swa-lr", _text(_set("swa.lr", "@")().replace("'@'", ".inf")), "swa.lr"),
+    ("missing-swa-lr", _delete("swa.lr"), "swa.lr"),
+    ("bad-schedule-type", _set("schedule.type", "exponential"), "schedule.type"),
+    ("step-without-milestones", _set("schedule.type", "step"), "schedule.milestones"),
+    ("milestone-beyond-budget", _edit(lambda r: r["schedule"].update(type="step", milestones=[100, 250])),
+     "schedule.milestones"),
+    ("milestones-decreasing", _edit(lambda r: r["schedule"].update(type="step", milestones=[150, 100])),
+     "schedule.milestones"),
+    ("gamma-above-one", _set("schedule.gamma", 2.0), "schedule.gamma"),
+    ("cosine-floor-above-lr", _edit(lambda r: r["schedule"].update(type="cosine", final_lr=1.0)), "schedule.final_lr"),
+    ("bad-swa-schedule", _set("swa.lr_schedule", "triangular"), "swa.lr_schedule"),
+    ("cyclical-without-alphas", _set("swa.lr_schedule", "cyclical"), "swa.alpha1"),
+    ("alpha2-above-alpha1", _edit(lambda r: r["swa"].update(lr_schedule="cyclical", alpha1=0.01, alpha2=0.05)),
+     "swa.alpha2"),
+    ("cycle-longer-than-start", _edit(lambda r: r["swa"].update(lr_schedule="cyclical", alpha1=0.05, alpha2=0.01,
+                                                                 c_epochs=200)), "swa.c_epochs"),
+    ("bad-start-from", _set("swa.start_from", "checkpoint"), "swa.start_from"),
+    ("continuation-with-start", _set("swa.start_from", "sgd_run"), "swa.start"),
+    ("continuation-reporting-at-one-budget", _edit(lambda r: (r["swa"].pop("start"), r["swa"].update(start_from="sgd_run"))),
+     "swa.budgets"),
     ("empty-file", _text(""), None),
     ("only-comments", _text("# nothing here\n"), None),
     ("not-yaml", _text("data: [1, 2\nmodel: {name: vgg16\n"), None),

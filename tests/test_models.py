@@ -3,6 +3,10 @@ import torch
 
 from swa_bench.models import count_parameters, create_model, get_model_entry, model_names
 
+from conftest import REPO
+
+REPO_CONFIGS = REPO / "configs"
+
 # SPEC §3, to the unit.
 SPEC_PARAMS = [
     ("vgg16", 10, 15_245_130),
@@ -11,6 +15,7 @@ SPEC_PARAMS = [
     ("preresnet164", 100, 1_726_388),
     ("wrn28x10", 10, 36_489_290),
     ("wrn28x10", 100, 36_546_980),
+    ("pyramidnet272", 10, 26_210_842),
 ]
 
 
@@ -19,7 +24,26 @@ def test_parameter_counts_match_spec(name, classes, expected):
     assert count_parameters(create_model(name, classes)) == expected
 
 
-@pytest.mark.parametrize("name", ["vgg16", "preresnet164", "preresnet110", "wrn28x10"])
+def test_shake_shake_has_about_11_65m_parameters():
+    # SPEC §3 gives "11.65M"; the two-path shortcuts and BN make it 11,653,978 exactly.
+    assert count_parameters(create_model("shakeshake26_2x64d", 10)) == 11_653_978
+
+
+# SPEC §3: forward multiply-accumulates per 32x32 image, to the digits SPEC gives.
+SPEC_GMACS = [("vgg16", 0.314), ("preresnet164", 0.248), ("wrn28x10", 5.95), ("pyramidnet272", 4.49),
+              ("shakeshake26_2x64d", 1.69)]
+
+
+@pytest.mark.parametrize("name,gmacs", SPEC_GMACS)
+def test_forward_macs_match_spec(name, gmacs):
+    from swa_bench.models.macs import forward_macs
+
+    measured = forward_macs(create_model(name, 10)) / 1e9
+    assert round(measured, len(str(gmacs).split(".")[1])) == gmacs
+
+
+@pytest.mark.parametrize("name", ["vgg16", "preresnet164", "preresnet110", "wrn28x10", "pyramidnet272",
+                                  "shakeshake26_2x64d"])
 def test_cifar_models_map_images_to_logits(name):
     model = create_model(name, 100).eval()
     with torch.no_grad():
@@ -77,3 +101,69 @@ def test_list_command_shows_configs_and_models():
     assert result.exit_code == 0, result.output
     assert "configs/cifar100/preresnet164.yaml" in result.output and "configs/demo/digits.yaml" in result.output
     assert "15,245,130" in result.output and "36,489,290" in result.output
+
+
+def _stage_outputs(model, x):
+    shapes = []
+    hooks = [stage.register_forward_hook(lambda m, i, o: shapes.append(tuple(o.shape))) for stage in model.stages]
+    with torch.no_grad():
+        out = model.eval()(x)
+    for h in hooks:
+        h.remove()
+    return shapes, out
+
+
+def test_pyramidnet_widths_grow_additively_through_every_stage():
+    model = create_model("pyramidnet272", 10)
+    assert [len(stage) for stage in model.stages] == [30, 30, 30]
+    planes = [block.residual[1].out_channels for stage in model.stages for block in stage]
+    assert planes == [round(16 + k * 200 / 90) for k in range(1, 91)]  # widths grow by alpha / 3n per block
+    shapes, out = _stage_outputs(model, torch.randn(2, 3, 32, 32))
+    # Bottleneck outputs are 4x the block width: 83*4, 149*4, 216*4 after each stage.
+    assert shapes == [(2, 332, 32, 32), (2, 596, 16, 16), (2, 864, 8, 8)] and out.shape == (2, 10)
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 1 + 3 * 90  # the stem and three per block: the shortcuts hold no convolutions
+
+
+def test_pyramidnet_shortcut_pools_and_zero_pads():
+    block = create_model("pyramidnet272", 10, depth=11, alpha=48).stages[1][0].eval()
+    x = torch.randn(1, block.residual[0].num_features, 8, 8)
+    with torch.no_grad():
+        shortcut = block(x) - block.residual(x)
+    pooled = torch.nn.functional.avg_pool2d(x, 2)
+    assert torch.allclose(shortcut[:, : x.size(1)], pooled, atol=1e-6)
+    assert torch.all(shortcut[:, x.size(1):] == 0)
+
+
+def test_pyramidnet_without_shakedrop_is_the_plain_network():
+    plain = create_model("pyramidnet272", 10, depth=20, alpha=24)
+    assert not any(type(m).__name__ == "ShakeDrop" for m in plain.modules())
+    # ShakeDrop with keep probability 1 everywhere never drops: same parameters, same function.
+    always_keep = create_model("pyramidnet272", 10, depth=20, alpha=24, shakedrop=True, shakedrop_last_keep=1.0)
+    always_keep.load_state_dict(plain.state_dict())
+    x = torch.randn(4, 3, 32, 32)
+    for mode in (True, False):
+        plain.train(mode), always_keep.train(mode)
+        with torch.no_grad():
+            assert torch.allclose(plain(x), always_keep(x), atol=1e-6)
+
+
+def test_pyramidnet_shakedrop_keep_probabilities_fall_linearly():
+    model = create_model("pyramidnet272", 10, depth=29, alpha=24, shakedrop=True)
+    keeps = [block.shakedrop.keep for stage in model.stages for block in stage]
+    assert keeps == pytest.approx([1 - k / 9 * 0.5 for k in range(1, 10)])
+
+
+@pytest.mark.parametrize("name,options", [("pyramidnet272", {"depth": 12}), ("shakeshake26_2x64d", {"depth": 25})])
+def test_impossible_depth_is_a_config_error(tmp_path, tiny_cifar10, name, options):
+    from click.testing import CliRunner
+
+    from swa_bench.cli import main
+
+    key, value = next(iter(options.items()))
+    result = CliRunner().invoke(main, [
+        "train", "--config", str(REPO_CONFIGS / f"cifar10/{name}.yaml"), "--method", "sgd", "--data-path",
+        str(tiny_cifar10), "--out", str(tmp_path), "--device", "cpu", "--quiet", "--budget-scale", "0.002",
+        "--set", "data.verify_checksums=false", "--set", f"model.options.{key}={value}"])
+    assert result.exit_code == 2 and "model.options" in result.output and "depth" in result.output
+    assert "Traceback" not in result.output

@@ -94,3 +94,88 @@ def test_budget_scale_applies_to_every_epoch_count():
                                          {"run.method": "swa", "run.budget_scale": 0.02}))
     assert proto.report_points == {"swa_1": 4, "swa_1.25": 5, "swa_1.5": 6}
     assert proto.swa_start == 3 and proto.eval_every == 1 and proto.epochs == 6
+
+
+# --------------------------------------------------------------------------------------------------
+# The recipes of the PyramidNet and Shake-Shake rows, and the cyclical SWA rate (SPEC §2)
+
+
+def spec_cyclical(i, alpha1, alpha2, c):
+    """SPEC §2, transcribed: t(i) = (((i - 1) mod c) + 1) / c; lr = (1 - t) alpha1 + t alpha2."""
+    t = (((i - 1) % c) + 1) / c
+    return (1 - t) * alpha1 + t * alpha2
+
+
+def _proto(row, **overrides):
+    return resolve_protocol(load_config(REPO / "configs" / f"{row}.yaml", overrides))
+
+
+def test_step_decay_of_the_pyramidnet_recipe():
+    proto = _proto("cifar100/pyramidnet272", **{"run.method": "sgd"})
+    assert proto.epochs == 300 and not proto.schedule.per_iteration
+    assert [proto.lr(e) for e in (0, 149, 150, 224, 225, 299)] == pytest.approx([0.5, 0.5, 0.05, 0.05, 0.005, 0.005])
+
+
+def test_per_iteration_cosine_of_the_shake_shake_recipe():
+    proto = _proto("cifar10/shakeshake26_2x64d", **{"run.method": "sgd"})
+    steps = 391  # 50,000 images in batches of 128
+    assert proto.schedule.per_iteration and proto.epochs == 1800
+    assert proto.lr(0, 0, steps) == pytest.approx(0.2)
+    assert proto.lr(900, 0, steps) == pytest.approx(0.1)  # half way
+    assert proto.lr(1799, steps - 1, steps) == pytest.approx(0.1 * (1 + math.cos(math.pi * (1 - 1 / (1800 * steps)))))
+    assert proto.lr(0, 1, steps) < proto.lr(0, 0, steps)  # changes within an epoch
+    floor = _proto("cifar10/shakeshake26_2x64d", **{"run.method": "sgd", "schedule.final_lr": 0.002})
+    assert floor.lr(900, 0, steps) == pytest.approx(0.101)
+
+
+@pytest.mark.parametrize("row", ["cifar100/pyramidnet272", "cifar10/shakeshake26_2x64d"])
+@pytest.mark.parametrize("c_epochs", [1, 3])
+def test_cyclical_rate_matches_spec_at_cycle_starts_and_ends(row, c_epochs):
+    proto = _proto(row, **{"run.method": "swa", "swa.c_epochs": c_epochs})
+    cfg = load_config(REPO / "configs" / f"{row}.yaml")
+    a1, a2, B = cfg.swa.alpha1, cfg.swa.alpha2, cfg.schedule.budget
+    steps = 391
+    c = c_epochs * steps
+    assert proto.first_epoch == B and proto.schedule.per_iteration
+    for cycle in range(3):
+        first_epoch = B + cycle * c_epochs
+        last_epoch = first_epoch + c_epochs - 1
+        i_start, i_end = cycle * c + 1, (cycle + 1) * c
+        assert proto.lr(first_epoch, 0, steps) == pytest.approx(spec_cyclical(i_start, a1, a2, c), rel=1e-12)
+        assert proto.lr(last_epoch, steps - 1, steps) == pytest.approx(spec_cyclical(i_end, a1, a2, c), rel=1e-12)
+        assert proto.lr(last_epoch, steps - 1, steps) == pytest.approx(a2)  # the low point, where it collects
+        assert proto.lr(first_epoch, 0, steps) == pytest.approx(a1 - (a1 - a2) / c)
+    # In the middle of a cycle, too.
+    assert proto.lr(B, 100, steps) == pytest.approx(spec_cyclical(101, a1, a2, c), rel=1e-12)
+
+
+@pytest.mark.parametrize("c_epochs", [1, 2, 5])
+def test_collections_happen_exactly_at_cycle_ends(c_epochs):
+    proto = _proto("cifar100/pyramidnet272", **{"run.method": "swa", "swa.c_epochs": c_epochs})
+    steps = 7
+    collected = [e for e in range(proto.first_epoch, proto.epochs) if proto.collects_after(e)]
+    cycle_ends = [e for e in range(proto.first_epoch, proto.epochs)
+                  if ((e + 1 - proto.first_epoch) * steps) % (c_epochs * steps) == 0]
+    assert collected == cycle_ends and collected[0] == 300 + c_epochs - 1  # SGD's own point is not collected
+    assert all(proto.lr(e, steps - 1, steps) == pytest.approx(proto.schedule.alpha2) for e in collected)
+    assert proto.report_points == {"swa_1.25": 375, "swa_1.5": 450} and proto.epochs == 450
+
+
+def test_continuation_budget_points_at_small_scale():
+    # Each point is B plus its own scaled extra epochs, so none falls inside the SGD run.
+    proto = _proto("cifar10/shakeshake26_2x64d", **{"run.method": "swa", "run.budget_scale": 0.002})
+    assert proto.first_epoch == 4 and proto.report_points == {"swa_1.25": 5, "swa_1.5": 6}
+
+
+def test_cyclical_schedule_from_scratch_is_available_to_any_config():
+    # A reference row with a cyclical SWA phase: the reference schedule (D = swa_start) down to alpha1,
+    # then cycles of c epochs, the first ending at swa_start.
+    proto = _proto("cifar10/vgg16", **{"run.method": "swa", "swa.lr_schedule": "cyclical", "swa.alpha1": 0.01,
+                                       "swa.alpha2": 0.001, "swa.c_epochs": 4})
+    steps = 10
+    assert proto.first_epoch == 0 and proto.swa_start == 161
+    assert proto.lr(0) == pytest.approx(0.05)
+    assert proto.lr(156, 0, steps) == pytest.approx(piecewise_linear_lr(156, 0.05, 161, 0.2))
+    assert proto.lr(157, 0, steps) == pytest.approx(spec_cyclical(1, 0.01, 0.001, 40))  # cycle 1: epochs 158..161
+    assert proto.lr(160, steps - 1, steps) == pytest.approx(0.001)
+    assert [e + 1 for e in range(170) if proto.collects_after(e)] == [161, 165, 169]
