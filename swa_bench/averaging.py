@@ -54,7 +54,7 @@ def has_batchnorm(model: nn.Module) -> bool:
 
 
 @torch.no_grad()
-def recompute_bn(model: nn.Module, loader, device: torch.device, progress=None, forward=None) -> int:
+def recompute_bn(model: nn.Module, loader, device: torch.device, progress=None, forward=None, world=None) -> int:
     """Reset BN running statistics and recompute them in one train-mode pass over `loader`.
 
     The result is the reference's bn_update: running_mean is the exact per-sample mean over all
@@ -64,6 +64,10 @@ def recompute_bn(model: nn.Module, loader, device: torch.device, progress=None, 
     statistics in the running buffers, which are summed weighted by the (host-side) batch size and
     divided by the sample count at the end. `forward` runs the model (e.g. its compiled form;
     default `model` itself). Returns the number of samples seen (0 without BN).
+
+    Under torchrun (`world`: swa_bench.distributed.World), each process passes over its share of the
+    data and the sums and counts are added across processes before the division: the result is the
+    single-process pass over the same batches, whichever process saw each batch.
     """
     layers = [m for m in model.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
     if not layers:
@@ -85,7 +89,10 @@ def recompute_bn(model: nn.Module, loader, device: torch.device, progress=None, 
         seen += batch
         if progress is not None:
             progress.update(1)
-    torch._foreach_div_(sums, float(seen))
+    if world is not None and world.distributed:
+        world.all_reduce_sum_(sums)
+        (seen,) = world.sum_ints(seen)
+    torch._foreach_div_(sums, float(max(seen, 1)))
     for buf, mean in zip(running, sums):
         buf.copy_(mean)
     for m, momentum in zip(layers, momenta):

@@ -20,16 +20,28 @@ def _user_errors(fn):
         from swa_bench.config import ConfigError
         from swa_bench.continuation import StartPointError
         from swa_bench.data import DataError
+        from swa_bench.models.pretrained import WeightsError
         from swa_bench.records import RunMismatchError
         from swa_bench.trainer import DeviceError
 
         try:
             return fn(*args, **kwargs)
-        except (ConfigError, DataError, RunMismatchError, DeviceError, StartPointError) as e:
-            click.echo(f"error: {e}", err=True)
+        except (ConfigError, DataError, RunMismatchError, DeviceError, StartPointError, WeightsError) as e:
+            click.echo(f"error: {_one_line(e)}", err=True)
             sys.exit(2)
 
     return wrapper
+
+
+def _one_line(error: Exception) -> str:
+    """The error's own line. One raised in a DataLoader worker comes back wrapped with the worker's
+    traceback, ending in "<module>.<Class>: <message>": keep that message."""
+    lines = [line for line in str(error).splitlines() if line.strip()]
+    if len(lines) <= 1:
+        return str(error).strip()
+    last = lines[-1]
+    prefix = f"{type(error).__module__}.{type(error).__name__}: "
+    return last[len(prefix):] if last.startswith(prefix) else last
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -31,16 +31,27 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class DataConfig:
-    dataset: Literal["cifar10", "cifar100", "digits"]
+    dataset: Literal["cifar10", "cifar100", "digits", "imagenet"]
     # Normalisation and augmentation are per model family in the reference (SPEC §2), so each row's
-    # config names them. `augment` is applied in the listed order.
+    # config names them. `augment` is applied in the listed order: crop (zero padding crop_padding,
+    # CIFAR), resized_crop (RandomResizedCrop to image_size, ImageNet), flip.
     mean: tuple[float, ...]
     std: tuple[float, ...]
-    augment: tuple[Literal["crop", "flip"], ...] = ("crop", "flip")
+    augment: tuple[Literal["crop", "flip", "resized_crop"], ...] = ("crop", "flip")
     crop_padding: int = 4
+    # Network input size; None: the images' own size (CIFAR). With test_resize, test images are
+    # resized (shorter side) to it and centre-cropped to image_size (ImageNet: 256 -> 224).
+    image_size: int | None = None
+    test_resize: int | None = None
     path: str = "data"
-    # auto: an ImageFolder tree if PATH/train and PATH/test exist, else torchvision's files.
+    # auto: an ImageFolder tree if PATH/train and PATH/<test_split> exist, else torchvision's files.
+    # ImageNet is always an ImageFolder tree, read image by image (the others are decoded into memory).
     format: Literal["auto", "torchvision", "imagefolder"] = "auto"
+    test_split: str = "test"  # the ImageFolder folder of the test images (ImageNet: val)
+    # None: the dataset's class count; set it for a tree holding fewer classes (e.g. a small subset).
+    num_classes: int | None = None
+    # An unreadable image stops the run with its path; true: skip such images, counted in the metrics.
+    skip_bad_images: bool = False
     download: bool = False
     verify_checksums: bool = True
     # Train on a random subset of N training images (None = all); the subset depends only on
@@ -57,6 +68,12 @@ class DataConfig:
 class ModelConfig:
     name: str
     options: dict = field(default_factory=dict)  # keyword options of the registered builder
+    # Pretrained weights by torchvision's name (e.g. IMAGENET1K_V1) for the torchvision models; read
+    # from weights_path when given (machines without internet), else from torch's hub cache or the web.
+    weights: str | None = None
+    weights_path: str | None = None
+    download: bool = False  # fetch missing weights from torchvision's URL (never by default)
+    verify_weights: bool = True  # check a file's sha256 against torchvision's; false for weights made elsewhere
 
 
 @dataclass(frozen=True)
@@ -88,7 +105,9 @@ class SWAConfig:
     # scratch: the reference protocol, one run from initial weights whose schedule turns into the SWA
     # rate at `start`. sgd_run: continue from the final checkpoint of the finished SGD run with the same
     # seed (PyramidNet and Shake-Shake rows), collecting from the end of the first cycle on.
-    start_from: Literal["scratch", "sgd_run"] = "scratch"
+    # pretrained: start from model.weights (ImageNet rows); the "SGD" run only evaluates those weights.
+    start_from: Literal["scratch", "sgd_run", "pretrained"] = "scratch"
+    include_start: bool = False  # the start point is the average's first member (Algorithm 1)
     # constant: swa_lr (`lr`). cyclical: per iteration from alpha1 down to alpha2 within each cycle of
     # `c_epochs` epochs, a model collected at each cycle end (SPEC §2).
     lr_schedule: Literal["constant", "cyclical"] = "constant"
@@ -98,6 +117,7 @@ class SWAConfig:
     start: int | None = None  # swa_start (scratch): first collection after this many epochs
     c_epochs: int = 1  # collect every c epochs; with a cyclical rate, the cycle length
     budgets: tuple[float, ...] = (1.0, 1.25, 1.5)  # where the averaged model is reported, in units of B
+    report_epochs: tuple[int, ...] = ()  # instead of budgets: report after these epochs (ImageNet: 5, 10)
     # Shown beside the row in tables, for settings that are not the paper's (see configs/*/pyramidnet272.yaml).
     note: str | None = None
 
@@ -133,13 +153,18 @@ class Config:
 # do not make a run a deviation from the paper's protocol.
 RUNTIME_KEYS = frozenset(
     {
-        "data.path", "data.download", "data.verify_checksums", "data.workers", "data.loader",
+        "data.path", "data.download", "data.verify_checksums", "data.workers", "data.loader", "data.test_split",
+        "model.weights_path", "model.download", "model.verify_weights",
         "run.device", "run.checkpoint_every", "run.channels_last", "run.compile",
     }
 )
 
-NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "digits": 10}
-IN_CHANNELS = {"cifar10": 3, "cifar100": 3, "digits": 1}
+NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "digits": 10, "imagenet": 1000}
+IN_CHANNELS = {"cifar10": 3, "cifar100": 3, "digits": 1, "imagenet": 3}
+
+
+def num_classes(data: DataConfig) -> int:
+    return data.num_classes or NUM_CLASSES[data.dataset]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -175,6 +200,7 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Co
 def config_from_dict(raw: dict, where: str) -> Config:
     cfg = _build(Config, raw, where, prefix="")
     cfg = dataclasses.replace(cfg, model=_typed_model_options(cfg.model, where))
+    _check_weights(cfg.model, where)
     _check_semantics(cfg, where)
     return cfg
 
@@ -194,6 +220,18 @@ def _typed_model_options(model: ModelConfig, where: str) -> ModelConfig:
             raise ConfigError(f"{where}: {key}: not an option of {model.name} (options: {', '.join(allowed) or 'none'})")
         options[opt] = _coerce(hints.get(opt, type(allowed[opt].default)), value, where, key)
     return dataclasses.replace(model, options=options)
+
+
+def _check_weights(model: ModelConfig, where: str) -> None:
+    if model.weights is None:
+        if model.weights_path is not None:
+            raise ConfigError(f"{where}: model.weights_path: given without model.weights (which weights it holds)")
+        return
+    names = get_model_entry(model.name).weight_names()
+    if not names:
+        raise ConfigError(f"{where}: model.weights: {model.name} has no pretrained weights")
+    if model.weights not in names:
+        raise ConfigError(f"{where}: model.weights: {model.name} has no weights {model.weights!r} (known: {', '.join(names)})")
 
 
 def parse_set_option(item: str) -> tuple[str, Any]:
@@ -324,6 +362,19 @@ def _check_semantics(cfg: Config, where: str) -> None:
     if len(set(d.augment)) != len(d.augment):
         fail("data.augment", "each augmentation may appear once")
     positive("data.crop_padding", d.crop_padding, allow_zero=True)
+    if d.image_size is not None:
+        positive("data.image_size", d.image_size)
+    if "resized_crop" in d.augment and d.image_size is None:
+        fail("data.augment", "resized_crop needs data.image_size (the crop's output size)")
+    if d.test_resize is not None:
+        if d.image_size is None or d.test_resize < d.image_size:
+            fail("data.test_resize", f"needs data.image_size and must be at least it, got {d.test_resize}")
+    if d.num_classes is not None:
+        positive("data.num_classes", d.num_classes)
+    if d.dataset == "imagenet" and d.format == "torchvision":
+        fail("data.format", "ImageNet is read from an ImageFolder tree (train/ and val/), not torchvision files")
+    if not d.test_split or "/" in d.test_split or d.test_split in (".", ".."):
+        fail("data.test_split", f"must be a folder name, got {d.test_split!r}")
     if d.train_subset is not None:
         positive("data.train_subset", d.train_subset)
     positive("data.workers", d.workers, allow_zero=True)
@@ -339,11 +390,11 @@ def _check_semantics(cfg: Config, where: str) -> None:
         fail("optim.nesterov", "Nesterov momentum needs optim.momentum > 0")
     positive("optim.batch_size", o.batch_size)
 
-    positive("schedule.budget", s.budget)
+    positive("schedule.budget", s.budget, allow_zero=w.start_from == "pretrained")
     positive("schedule.eval_every", s.eval_every)
     if not 0 < s.sgd_final_ratio <= 1:
         fail("schedule.sgd_final_ratio", f"must be in (0, 1], got {s.sgd_final_ratio}")
-    if s.type == "step":
+    if s.type == "step" and s.budget:
         if not s.milestones:
             fail("schedule.milestones", "a step schedule needs at least one milestone epoch")
         if list(s.milestones) != sorted(set(s.milestones)) or not 0 < s.milestones[0] or s.milestones[-1] >= s.budget:
@@ -370,7 +421,18 @@ def _check_semantics(cfg: Config, where: str) -> None:
         fail("swa.budgets", "needs at least one budget")
     if any(b <= 0 for b in w.budgets) or list(w.budgets) != sorted(set(w.budgets)):
         fail("swa.budgets", f"must be positive and increasing, got {list(w.budgets)}")
-    if w.start_from == "scratch":
+    if w.report_epochs and (w.report_epochs[0] <= 0 or list(w.report_epochs) != sorted(set(w.report_epochs))):
+        fail("swa.report_epochs", f"must be positive and increasing, got {list(w.report_epochs)}")
+    if w.report_epochs and w.start_from != "pretrained":
+        fail("swa.report_epochs", "only for runs from pretrained weights; others report at swa.budgets")
+    if w.start_from == "pretrained":
+        if m.weights is None:
+            fail("swa.start_from", "pretrained needs model.weights (e.g. IMAGENET1K_V1)")
+        if not w.report_epochs:
+            fail("swa.report_epochs", "a run from pretrained weights reports after given epochs, e.g. [5, 10]")
+        if w.start is not None:
+            fail("swa.start", "not used when starting from pretrained weights (averaging starts with the first cycle)")
+    elif w.start_from == "scratch":
         if w.start is None:
             fail("swa.start", "missing value (the epoch count after which averaging starts)")
         positive("swa.start", w.start)

@@ -20,16 +20,20 @@ def budget_column(budget: float) -> str:
     return f"swa_{budget:g}"
 
 
+def epochs_column(epochs: int) -> str:
+    return f"swa_{epochs}ep"
+
+
 @dataclass(frozen=True)
 class Protocol:
     method: str
     first_epoch: int  # 0-based epoch the run starts at: B for an SWA run continuing an SGD run
-    epochs: int  # the run ends after this many epochs (counted from 0, continuation included)
+    epochs: int  # the run ends after this many epochs (counted from 0, continuation included); 0: evaluate only
     schedule: Schedule
     eval_every: int
     swa_start: int | None  # None for SGD
     swa_c_epochs: int
-    start_from: str  # "scratch" or "sgd_run"
+    start_from: str  # "scratch", "sgd_run" or "pretrained"
     # table column -> epoch count after which the reported model is evaluated
     report_points: dict[str, int]
 
@@ -83,6 +87,20 @@ def resolve_protocol(cfg: Config) -> Protocol:
     scale = cfg.run.budget_scale
     budget = scale_epochs(cfg.schedule.budget, scale)
     eval_every = scale_epochs(cfg.schedule.eval_every, scale)
+    w = cfg.swa
+    if cfg.run.method == "sgd" and w.start_from == "pretrained":
+        # The baseline of a fine-tuning row is the pretrained model itself: evaluated, not trained.
+        return Protocol(
+            method="sgd",
+            first_epoch=0,
+            epochs=0,
+            schedule=Constant(0.0),
+            eval_every=eval_every,
+            swa_start=None,
+            swa_c_epochs=1,
+            start_from="pretrained",
+            report_points={"sgd": 0},
+        )
     if cfg.run.method == "sgd":
         return Protocol(
             method="sgd",
@@ -96,9 +114,12 @@ def resolve_protocol(cfg: Config) -> Protocol:
             report_points={"sgd": budget},
         )
 
-    w = cfg.swa
     c_epochs = scale_epochs(w.c_epochs, scale)
-    if w.start_from == "sgd_run":
+    if w.start_from == "pretrained":
+        points = {epochs_column(k): scale_epochs(k, scale) for k in w.report_epochs}
+        first_epoch, swa_start = 0, c_epochs
+        before = None
+    elif w.start_from == "sgd_run":
         # Continuing after the SGD run's B epochs: the first model is collected at the end of the
         # first cycle (the SGD solution itself is not in the average). Each budget point is B plus
         # its own scaled extra epochs, so no point falls inside the SGD run at small scales.

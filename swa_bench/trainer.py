@@ -1,9 +1,13 @@
-"""The training loop of SPEC §2: SGD or SWA, one run, resumable.
+"""The training loop of SPEC §2 and §4: SGD or SWA, one run, resumable, on one process or many.
 
-Randomness is re-derived at the start of every epoch from (seed, epoch): the shuffling generator,
-the global torch RNG (augmentation in the main process, dropout) and Python's and NumPy's. An
-epoch's data and noise therefore do not depend on what ran before it in this process, so a run
-resumed from the checkpoint after epoch k repeats epochs k+1.. exactly; no RNG state needs saving.
+Randomness is re-derived at the start of every epoch from (seed, epoch): the data order and each
+image's augmentation seed (see data/loaders.py), the global torch RNG (dropout, shake coefficients)
+and Python's and NumPy's. An epoch's data and noise therefore do not depend on what ran before it in
+this process, so a run resumed from the checkpoint after epoch k repeats epochs k+1.. exactly; no
+RNG state needs saving.
+
+Under torchrun every process runs this same code on its share of each pass (DDP); the main process
+alone writes the run's records.
 """
 
 from __future__ import annotations
@@ -23,8 +27,10 @@ from swa_bench.averaging import WeightAverage, has_batchnorm, recompute_bn
 from swa_bench.config import Config, ConfigError
 from swa_bench.continuation import load_start_point
 from swa_bench.data import build_datasets, make_loader, resolve_loader_kind
+from swa_bench.distributed import World, init_world
 from swa_bench.execution import Execution
 from swa_bench.models import create_model
+from swa_bench.models.pretrained import load_pretrained
 from swa_bench.protocol import Protocol, resolve_protocol
 from swa_bench.provenance import environment
 from swa_bench.records import RunRecords
@@ -37,18 +43,23 @@ class DeviceError(RuntimeError):
     pass
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+def resolve_device(name: str, world: World = World()) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise DeviceError("run.device: cuda was asked for, but torch sees no CUDA device (use --device cpu or auto)")
-    return torch.device(name)
+    if name == "cpu" or not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device("cuda", world.local_rank)  # one device per process under torchrun
 
 
-def seed_epoch(seed: int, epoch: int, stream: int, generator: torch.Generator) -> None:
+def seed_epoch(seed: int, epoch: int, stream: int, generator: torch.Generator, rank: int = 0) -> None:
+    """Seed `generator` (data order and augmentation, the same in every process) and the global RNGs
+    (dropout and the like, different in every process) from (seed, epoch, stream)."""
     state = np.random.SeedSequence([seed, epoch, stream]).generate_state(2)
     value = int(state[0]) << 32 | int(state[1])
     generator.manual_seed(value)
+    if rank:
+        state = np.random.SeedSequence([seed, epoch, stream, rank]).generate_state(2)
+        value = int(state[0]) << 32 | int(state[1])
     torch.manual_seed(value)  # also seeds every CUDA device
     random.seed(value)
     np.random.seed(int(state[0]))
@@ -69,25 +80,27 @@ def resolved_config(cfg: Config, overrides: dict | None = None) -> dict:
 
 
 class _Tally:
-    """Loss and accuracy sums kept on the device and read once at the end: reading them every step
-    would sync the device every step."""
+    """Loss and accuracy sums kept on the device and read once at the end (reading them every step
+    would sync the device every step), summed over processes."""
 
     def __init__(self, device):
-        self.loss = torch.zeros((), device=device)
-        self.correct = torch.zeros((), device=device, dtype=torch.long)
-        self.seen = 0
+        self.loss = torch.zeros((), device=device, dtype=torch.float64)
+        self.correct = torch.zeros((), device=device, dtype=torch.float64)
+        self.seen = torch.zeros((), device=device, dtype=torch.float64)
 
     def add(self, loss_sum, logits, targets) -> None:
         self.loss += loss_sum
         self.correct += (logits.argmax(1) == targets).sum()
         self.seen += targets.size(0)
 
-    def means(self) -> tuple[float, float]:
-        return self.loss.item() / self.seen, 100.0 * self.correct.item() / self.seen
+    def means(self, world: World) -> tuple[float, float]:
+        world.all_reduce_sum_([self.loss, self.correct, self.seen])
+        seen = max(self.seen.item(), 1.0)
+        return self.loss.item() / seen, 100.0 * self.correct.item() / seen
 
 
-def train_one_epoch(model, loader, optimizer, execution: Execution, bar, lr_at_step) -> dict:
-    """One pass over `loader`; `model` may be the compiled form of the module being trained.
+def train_one_epoch(model, loader, optimizer, execution: Execution, bar, lr_at_step, world: World = World()) -> dict:
+    """One pass over `loader`; `model` may be the compiled or DDP form of the module being trained.
     `lr_at_step(step)` gives the rate of each step, so per-iteration schedules need nothing else."""
     model.train()
     tally = _Tally(execution.device)
@@ -103,19 +116,19 @@ def train_one_epoch(model, loader, optimizer, execution: Execution, bar, lr_at_s
         optimizer.step()
         tally.add(loss.detach() * targets.size(0), logits, targets)
         bar.update(1)
-    loss, acc = tally.means()
+    loss, acc = tally.means(world)
     return {"train_loss": loss, "train_acc": acc}
 
 
 @torch.no_grad()
-def evaluate(model, loader, execution: Execution) -> dict:
+def evaluate(model, loader, execution: Execution, world: World = World()) -> dict:
     model.eval()
     tally = _Tally(execution.device)
     for inputs, targets in execution.batches(loader):
         with execution.autocast():
             logits = model(inputs)
         tally.add(F.cross_entropy(logits.float(), targets, reduction="sum"), logits, targets)
-    loss, acc = tally.means()
+    loss, acc = tally.means(world)
     return {"loss": loss, "acc": acc}
 
 
@@ -126,7 +139,7 @@ def evaluate(model, loader, execution: Execution) -> dict:
 @dataclass
 class RunOutcome:
     run_dir: Path
-    summary: dict
+    summary: dict | None  # None in the processes other than the main one
     status: str  # "trained", "resumed", "already finished"
 
 
@@ -136,26 +149,38 @@ def train_run(
     overrides: dict | None = None,
     progress: bool = True,
     sgd_run_dir: str | Path | None = None,
+    world: World | None = None,
 ) -> RunOutcome:
     """Train (or resume, or report) the run of `cfg` in `run_dir`. An SWA run with
-    `swa.start_from: sgd_run` starts from the finished SGD run in `sgd_run_dir`."""
+    `swa.start_from: sgd_run` starts from the finished SGD run in `sgd_run_dir`. `world`: the
+    processes sharing the run (default: what torchrun's environment says, else this one)."""
+    world = world or init_world(cfg.run.device)
+    say = _say if world.is_main else (lambda line: None)
+    progress = progress and world.is_main
     proto = resolve_protocol(cfg)
     records = RunRecords(run_dir)
-    records.claim(resolved_config(cfg, overrides))
+    if world.is_main:
+        records.claim(resolved_config(cfg, overrides))
+    world.barrier()  # the directory is claimed (or refused) before anyone reads it
     if records.is_finished():
-        _say(f"{records.dir}: already finished; not retrained (delete summary.json to re-run)")
+        say(f"{records.dir}: already finished; not retrained (delete summary.json to re-run)")
         return RunOutcome(records.dir, records.read_summary(), "already finished")
 
-    device = resolve_device(cfg.run.device)
+    device = resolve_device(cfg.run.device, world)
     execution = Execution.from_config(cfg.run, device)
     execution.configure_backends()
+    if cfg.optim.batch_size % world.size:
+        raise ConfigError(f"optim.batch_size: {cfg.optim.batch_size} does not split over {world.size} processes")
+    batch = cfg.optim.batch_size // world.size  # the config's batch is the global one
     data = build_datasets(cfg.data, progress=progress)
 
     torch.manual_seed(cfg.run.seed)  # the initial weights depend on the seed only
     try:
-        model = execution.place(create_model(cfg.model.name, data.num_classes, **cfg.model.options))
+        module = create_model(cfg.model.name, data.num_classes, **cfg.model.options)
     except ValueError as e:  # an option value the builder cannot build, e.g. a depth not 9n+2
         raise ConfigError(f"model.options: {e}") from None
+    start_point = load_pretrained(module, cfg.model) if cfg.model.weights else None
+    model = execution.place(module)
     optimizer = torch.optim.SGD(
         model.parameters(),
         lr=cfg.optim.lr_init,
@@ -165,7 +190,7 @@ def train_run(
     )
     average = WeightAverage(model) if proto.method == "swa" else None
 
-    start, start_point = proto.first_epoch, None
+    start = proto.first_epoch
     checkpoint = records.load_checkpoint("last", map_location=device)
     if checkpoint is not None:
         model.load_state_dict(checkpoint["model"])
@@ -173,39 +198,58 @@ def train_run(
         if average is not None:
             average.load_state_dict(checkpoint["average"])
         start, start_point = checkpoint["epoch"], checkpoint.get("start_point")
-        _say(f"{records.dir}: resuming after epoch {start} of {proto.epochs}")
+        say(f"{records.dir}: resuming after epoch {start} of {proto.epochs}")
     elif proto.start_from == "sgd_run":
         # The SGD run's weights and momentum buffers; the rates come from this run's schedule.
         initial, start_point = load_start_point(cfg, sgd_run_dir, map_location=device)
         model.load_state_dict(initial["model"])
         optimizer.load_state_dict(initial["optimizer"])
-        _say(f"{records.dir}: continuing from {start_point['run']} after its epoch {start_point['epoch']}")
-    records.keep_metrics_through(start)
+        say(f"{records.dir}: continuing from {start_point['run']} after its epoch {start_point['epoch']}")
+    if checkpoint is None and average is not None and cfg.swa.include_start:
+        average.update(model)  # Algorithm 1: the average starts at the start point
+    if world.is_main:
+        # Rows past the checkpoint are re-run; an evaluation-only run redoes its one row.
+        records.keep_metrics_through(start if proto.epochs else -1)
 
-    # The compiled callables share parameters with the modules, which stay the source of truth.
-    run_model = execution.compiled(model)
+    # Training runs through DDP (gradients averaged over processes); everything else through the
+    # plain modules, identical in every process. Compiled callables share the modules' parameters.
+    train_module = model
+    if world.distributed:
+        from torch.nn.parallel import DistributedDataParallel
+
+        train_module = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    run_train, run_model = execution.compiled(train_module), execution.compiled(model)
     run_average = execution.compiled(average.module) if average is not None else None
 
-    kind = resolve_loader_kind(cfg.data.loader, device)
-    loader_args = dict(workers=cfg.data.workers, device=device, kind=kind)
-    gen_device = device if kind == "device" else torch.device("cpu")
-    train_gen, bn_gen = torch.Generator(device=gen_device), torch.Generator(device=gen_device)
-    batch = cfg.optim.batch_size
-    train_loader = make_loader(data.train, batch, shuffle=True, generator=train_gen, **loader_args)
-    bn_loader = make_loader(data.train, batch, shuffle=True, generator=bn_gen, **loader_args)
+    kind = resolve_loader_kind(cfg.data.loader, device, data.in_memory)
+    shard = dict(rank=world.rank, world=world.size)
+    loader_args = dict(workers=cfg.data.workers, device=device, kind=kind, **shard)
+    gen = torch.Generator(device=device if kind == "device" else torch.device("cpu"))
+    # Training pads its pass so every process takes as many steps; BN recomputation and evaluation
+    # see each image exactly once.
+    train_loader = make_loader(data.train, batch, shuffle=True, generator=gen, pad=True, **loader_args)
+    bn_loader = make_loader(data.train, batch, shuffle=True, generator=gen, **loader_args)
     test_loader = make_loader(data.test, batch, shuffle=False, **loader_args)
     bn_needed = average is not None and has_batchnorm(average.module)
     steps = len(train_loader)
 
-    _say(
+    say(
         f"{records.dir}: {proto.method.upper()} {cfg.model.name} on {data.source['description']}, "
-        f"{len(data.train)} train / {len(data.test)} test images, {proto.epochs} epochs on {device} "
+        f"{len(data.train)} train / {len(data.test)} test images, "
+        + (f"{proto.epochs} epochs" if proto.epochs else "evaluation only")
+        + f" on {device}{f' x {world.size} processes' if world.distributed else ''} "
         f"({kind} loader, {execution.precision}, compile {execution.compile})"
     )
+    if proto.epochs == 0 and start == 0:  # a pretrained baseline: one evaluation is the whole run
+        row = {"epoch": 0, **_prefixed("test_", evaluate(run_model, test_loader, execution, world)),
+               **_skipped("test_skipped", test_loader, world), "report": list(proto.report_points), "seconds": 0.0}
+        if world.is_main:
+            records.append_metrics(row)
+
     epoch_times: list[float] = []
     for epoch in range(start, proto.epochs):
         began = time.time()
-        seed_epoch(cfg.run.seed, epoch, _STREAM_TRAIN, train_gen)
+        seed_epoch(cfg.run.seed, epoch, _STREAM_TRAIN, gen, world.rank)
 
         def lr_at_step(step: int, epoch=epoch) -> float:
             return proto.lr(epoch, step, steps)
@@ -215,23 +259,29 @@ def train_run(
             row["lr_end"] = lr_at_step(steps - 1)
         with tqdm(total=steps, desc=f"epoch {epoch + 1}/{proto.epochs}", leave=False,
                   disable=None if progress else True, file=sys.stderr) as bar:
-            row.update(train_one_epoch(run_model, train_loader, optimizer, execution, bar, lr_at_step))
+            row.update(train_one_epoch(run_train, train_loader, optimizer, execution, bar, lr_at_step, world))
+        row.update(_skipped("skipped_images", train_loader, world))
 
         if average is not None and proto.collects_after(epoch):
             average.update(model)
         if proto.evaluates_after(epoch):
-            row.update(_prefixed("test_", evaluate(run_model, test_loader, execution)))
+            row.update(_prefixed("test_", evaluate(run_model, test_loader, execution, world)))
             if average is not None and average.count:
                 if bn_needed:
-                    seed_epoch(cfg.run.seed, epoch, _STREAM_BN, bn_gen)
+                    seed_epoch(cfg.run.seed, epoch, _STREAM_BN, gen, world.rank)
                     with execution.autocast():
-                        recompute_bn(average.module, execution.batches(bn_loader), device, forward=run_average)
-                row.update(_prefixed("swa_test_", evaluate(run_average, test_loader, execution)))
+                        recompute_bn(average.module, execution.batches(bn_loader), device, forward=run_average,
+                                     world=world)
+                row.update(_prefixed("swa_test_", evaluate(run_average, test_loader, execution, world)))
                 row["swa_count"] = average.count
+            row.update(_skipped("test_skipped", test_loader, world))
         reported = [col for col, at in proto.report_points.items() if at == epoch + 1]
         if reported:
             row["report"] = reported
         row["seconds"] = time.time() - began
+        epoch_times.append(row["seconds"])
+        if not world.is_main:
+            continue
 
         # Metrics first, then the checkpoint: on resume, rows past the checkpoint are dropped and
         # their epochs re-run, so neither a lost nor a doubled row is possible.
@@ -250,18 +300,19 @@ def train_run(
         for col in reported:  # the weights behind each table cell, for later analysis
             weights = average.module if col.startswith("swa") else model
             records.save_checkpoint({"epoch": done, "column": col, "model": weights.state_dict()}, col)
-
-        epoch_times.append(row["seconds"])
         if progress:
-            _say(_epoch_line(row, proto, epoch_times))
+            say(_epoch_line(row, proto, epoch_times))
 
-    summary = build_summary(cfg, proto, records, data, device, start_point)
+    if not world.is_main:
+        return RunOutcome(records.dir, None, "trained")
+    summary = build_summary(cfg, proto, records, data, device, start_point, world)
     records.write_summary(summary)
-    _say(f"{records.dir}: finished: " + ", ".join(f"{k} {v:.2f}%" for k, v in summary["results"].items()))
+    say(f"{records.dir}: finished: " + ", ".join(f"{k} {v:.2f}%" for k, v in summary["results"].items()))
     return RunOutcome(records.dir, summary, "resumed" if start > proto.first_epoch else "trained")
 
 
-def build_summary(cfg: Config, proto: Protocol, records: RunRecords, data, device, start_point=None) -> dict:
+def build_summary(cfg: Config, proto: Protocol, records: RunRecords, data, device, start_point=None,
+                  world: World = World()) -> dict:
     rows = records.read_metrics()
     results = {}
     for row in rows:
@@ -288,8 +339,16 @@ def build_summary(cfg: Config, proto: Protocol, records: RunRecords, data, devic
         "results": results,
         "final_test_acc": last["test_acc"],
         "wall_seconds": sum(r["seconds"] for r in rows),
+        "processes": world.size,
+        "skipped_images": sum(r.get("skipped_images", 0) for r in rows),
         **environment(device),
     }
+
+
+def _skipped(key: str, loader, world: World) -> dict:
+    """{key: n} when the last pass of `loader` left out n unreadable images (all processes)."""
+    (n,) = world.sum_ints(getattr(loader, "skipped", 0))
+    return {key: n} if n else {}
 
 
 def _prefixed(prefix: str, metrics: dict) -> dict:

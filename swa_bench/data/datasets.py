@@ -1,8 +1,9 @@
 """Where the images come from.
 
-Every source ends up as the same thing: uint8 images in memory (N, H, W, C) with integer labels,
+The small sources end up as the same thing: uint8 images in memory (N, H, W, C) with integer labels,
 served through PIL and the SPEC §2 transforms, as torchvision's CIFAR classes do. That keeps one
-transform path for the pickle batches, an ImageFolder copy and the digits demo.
+transform path for the pickle batches, an ImageFolder copy and the digits demo. ImageNet (SPEC §4)
+is too large for that: its ImageFolder tree is read image by image, with the same errors.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset, Subset
 
-from swa_bench.config import NUM_CLASSES, DataConfig
+from swa_bench.config import DataConfig, num_classes
 from swa_bench.data.transforms import ImageTransform, transforms_for
 
 
@@ -43,6 +44,33 @@ class ImageArrayDataset(Dataset):
         return self.transform(pil), int(self.targets[index])
 
 
+class ImageFileDataset(Dataset):
+    """(path, label) samples decoded when asked for. An unreadable file stops the run naming it, or
+    with `skip_bad` gives None, which the loader leaves out and counts."""
+
+    def __init__(self, samples: list[tuple[str, int]], spec: ImageTransform, skip_bad: bool):
+        self.samples = samples
+        self.targets = np.asarray([label for _, label in samples], dtype=np.int64)
+        self.spec = spec
+        self.transform = spec.torchvision()
+        self.skip_bad = skip_bad
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int):
+        path, label = self.samples[index]
+        try:
+            with Image.open(path) as img:
+                image = img.convert("RGB")
+        except Exception as e:  # truncated, not an image, unreadable
+            if self.skip_bad:
+                return None
+            raise DataError(f"{path}: unreadable image ({e.__class__.__name__}); "
+                            f"--set data.skip_bad_images=true skips and counts such files") from None
+        return self.transform(image), label
+
+
 @dataclass
 class DatasetBundle:
     train: Dataset
@@ -50,12 +78,15 @@ class DatasetBundle:
     num_classes: int
     source: dict  # what the images are: {"format", "path", "description"}
     train_size_full: int
+    in_memory: bool = True  # False: images are read from files as needed (ImageNet)
 
 
 def build_datasets(cfg: DataConfig, progress: bool = True) -> DatasetBundle:
     """Load train and test sets for `cfg`, apply transforms and the optional training subset."""
     if cfg.dataset == "digits":
         arrays, source = _load_digits()
+    elif cfg.dataset == "imagenet":
+        return _imagenet_bundle(cfg)
     else:
         fmt = _resolve_format(cfg)
         if fmt == "imagefolder":
@@ -63,14 +94,14 @@ def build_datasets(cfg: DataConfig, progress: bool = True) -> DatasetBundle:
         else:
             arrays, source = _load_torchvision_cifar(cfg)
     (train_x, train_y), (test_x, test_y) = arrays
-    num_classes = NUM_CLASSES[cfg.dataset]
+    classes = num_classes(cfg)
     for split, labels in (("train", train_y), ("test", test_y)):
         if len(labels) == 0:
             raise DataError(f"{source['path']}: the {split} split has no images")
-        if labels.min() < 0 or labels.max() >= num_classes:
+        if labels.min() < 0 or labels.max() >= classes:
             raise DataError(
                 f"{source['path']}: {split} labels span {labels.min()}..{labels.max()}, "
-                f"but {cfg.dataset} has {num_classes} classes"
+                f"but {cfg.dataset} has {classes} classes"
             )
     if train_x.shape[1:] != test_x.shape[1:]:
         raise DataError(f"{source['path']}: train images are {train_x.shape[1:]} but test images are {test_x.shape[1:]}")
@@ -78,14 +109,19 @@ def build_datasets(cfg: DataConfig, progress: bool = True) -> DatasetBundle:
     train_spec, test_spec = transforms_for(cfg)
     train: Dataset = ImageArrayDataset(train_x, train_y, train_spec)
     test = ImageArrayDataset(test_x, test_y, test_spec)
+    return DatasetBundle(_subset(train, cfg, source), test, classes, source, len(train))
+
+
+def _subset(train: Dataset, cfg: DataConfig, source: dict) -> Dataset:
+    """`data.train_subset` random training images, the same for every run seed."""
     full = len(train)
-    if cfg.train_subset is not None:
-        if cfg.train_subset > full:
-            raise DataError(f"data.train_subset={cfg.train_subset} exceeds the {full} training images in {source['path']}")
-        gen = torch.Generator().manual_seed(cfg.subset_seed)
-        indices = torch.randperm(full, generator=gen)[: cfg.train_subset].sort().values.tolist()
-        train = Subset(train, indices)
-    return DatasetBundle(train, test, num_classes, source, full)
+    if cfg.train_subset is None:
+        return train
+    if cfg.train_subset > full:
+        raise DataError(f"data.train_subset={cfg.train_subset} exceeds the {full} training images in {source['path']}")
+    gen = torch.Generator().manual_seed(cfg.subset_seed)
+    indices = torch.randperm(full, generator=gen)[: cfg.train_subset].sort().values.tolist()
+    return Subset(train, indices)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -99,7 +135,7 @@ def _resolve_format(cfg: DataConfig) -> str:
     if cfg.format != "auto":
         return cfg.format
     root = Path(cfg.path)
-    if (root / "train").is_dir() and (root / "test").is_dir():
+    if (root / "train").is_dir() and (root / cfg.test_split).is_dir():
         return "imagefolder"
     return "torchvision"
 
@@ -119,7 +155,7 @@ def _load_torchvision_cifar(cfg: DataConfig):
     if not folder.is_dir():
         raise DataError(
             f"{cfg.dataset} not found: expected torchvision's {folder.name}/ under {root} "
-            f"(or an ImageFolder tree {root}/train and {root}/test); pass --download to fetch it"
+            f"(or an ImageFolder tree {root}/train and {root}/{cfg.test_split}); pass --download to fetch it"
         )
     # Check every file here, so an error names it; then let torchvision read them unchecked
     # (it only tests that a file exists when its md5 is None).
@@ -172,37 +208,45 @@ def _unreadable_pickle(folder: Path, files) -> Path | None:
 # Any ImageFolder tree with train/ and test/ (e.g. the JPEG copy of CIFAR-10)
 
 
-def _load_imagefolder(cfg: DataConfig, progress: bool):
+def _scan_imagefolder(cfg: DataConfig) -> dict[str, list[tuple[str, int]]]:
+    """{"train": samples, "test": samples} of ROOT/train/<class>/* and ROOT/<test_split>/<class>/*,
+    after checking both splits have the same, expected classes."""
     from torchvision.datasets.folder import IMG_EXTENSIONS, make_dataset
 
     root = Path(cfg.path)
-    splits = {}
-    classes = None
-    for split in ("train", "test"):
-        folder = root / split
+    splits, classes = {}, None
+    for split, name in (("train", "train"), ("test", cfg.test_split)):
+        folder = root / name
         if not folder.is_dir():
-            raise DataError(f"{folder}: missing; an ImageFolder dataset needs {root}/train/<class>/ and {root}/test/<class>/")
+            raise DataError(
+                f"{folder}: missing; an ImageFolder dataset needs {root}/train/<class>/ and {root}/{cfg.test_split}/<class>/"
+            )
         found = sorted(e.name for e in os.scandir(folder) if e.is_dir())
         if not found:
             raise DataError(f"{folder}: no class folders found")
         if classes is None:
             classes = found
-            if len(classes) != NUM_CLASSES[cfg.dataset]:
+            if len(classes) != num_classes(cfg):
                 raise DataError(
-                    f"{folder}: {len(classes)} class folders, but {cfg.dataset} has {NUM_CLASSES[cfg.dataset]} classes"
+                    f"{folder}: {len(classes)} class folders, but {cfg.dataset} has {num_classes(cfg)} classes"
+                    + ("" if cfg.num_classes else " (data.num_classes sets another count)")
                 )
         elif found != classes:
             raise DataError(f"{folder}: class folders differ from {root / 'train'}")
         index = {c: i for i, c in enumerate(classes)}
         try:
-            samples = make_dataset(str(folder), index, extensions=IMG_EXTENSIONS)
+            splits[split] = make_dataset(str(folder), index, extensions=IMG_EXTENSIONS)
         except FileNotFoundError as e:  # raised for an empty class folder
             raise DataError(f"{folder}: {e}") from None
-        splits[split] = samples
+    return splits
 
+
+def _load_imagefolder(cfg: DataConfig, progress: bool):
+    root = Path(cfg.path)
+    splits = _scan_imagefolder(cfg)
     arrays = []
-    for split in ("train", "test"):
-        images = _decode_all([path for path, _ in splits[split]], f"decoding {root.name}/{split}", progress)
+    for split, name in (("train", "train"), ("test", cfg.test_split)):
+        images = _decode_all([path for path, _ in splits[split]], f"decoding {root.name}/{name}", progress)
         labels = np.asarray([label for _, label in splits[split]], dtype=np.int64)
         arrays.append((images, labels))
     source = {
@@ -211,6 +255,17 @@ def _load_imagefolder(cfg: DataConfig, progress: bool):
         "description": f"ImageFolder copy of {cfg.dataset} at {root}",
     }
     return arrays, source
+
+
+def _imagenet_bundle(cfg: DataConfig) -> DatasetBundle:
+    """The ImageNet tree, read image by image with SPEC §4's transforms."""
+    root = Path(cfg.path)
+    splits = _scan_imagefolder(cfg)
+    train_spec, test_spec = transforms_for(cfg)
+    source = {"format": "imagenet", "path": str(root.resolve()), "description": f"ImageNet ImageFolder tree at {root}"}
+    train = ImageFileDataset(splits["train"], train_spec, cfg.skip_bad_images)
+    test = ImageFileDataset(splits["test"], test_spec, cfg.skip_bad_images)
+    return DatasetBundle(_subset(train, cfg, source), test, num_classes(cfg), source, len(train), in_memory=False)
 
 
 def _decode_one(path: str) -> np.ndarray:

@@ -47,7 +47,8 @@ class DeviceImageLoader:
     """Iterates (inputs, targets) batches already on `device`, like a DataLoader over the same data."""
 
     def __init__(self, images, targets, spec: ImageTransform, batch_size: int, *, shuffle: bool,
-                 device: torch.device, generator: torch.Generator | None = None):
+                 device: torch.device, generator: torch.Generator | None = None, rank: int = 0, world: int = 1,
+                 pad: bool = False):
         self.images = torch.as_tensor(images).to(device)
         self.targets = torch.as_tensor(targets, dtype=torch.long).to(device)
         self.spec = spec
@@ -55,12 +56,16 @@ class DeviceImageLoader:
         self.shuffle = shuffle
         self.device = device
         self.generator = generator
+        # This process's share under DDP: every world-th position of the pass's order (see loaders.py).
+        self.rank, self.world = rank, world
+        n = len(self.targets)
+        self.total = -(-n // world) * world if pad else n
         channels = self.images.shape[-1]
         self.mean = torch.tensor(spec.mean, device=device).view(1, channels, 1, 1)
         self.std = torch.tensor(spec.std, device=device).view(1, channels, 1, 1)
 
     def __len__(self) -> int:
-        return -(-len(self.targets) // self.batch_size)
+        return -(-len(range(self.rank, self.total, self.world)) // self.batch_size)
 
     def __iter__(self):
         n = len(self.targets)
@@ -69,7 +74,9 @@ class DeviceImageLoader:
             order = torch.randperm(n, generator=gen, device=self.device)
         else:
             order = torch.arange(n, device=self.device)
-        for start in range(0, n, self.batch_size):
+        if self.world > 1 or self.total != n:
+            order = order[torch.arange(self.rank, self.total, self.world, device=self.device) % n]
+        for start in range(0, len(order), self.batch_size):
             index = order[start:start + self.batch_size]
             images = self.images[index]
             if self.spec.augment:

@@ -9,4 +9,12 @@ from swa_bench.models.registry import (  # noqa: F401
 )
 
 # Importing a module registers its models.
-from swa_bench.models import digits_cnn, preresnet, pyramidnet, shake_shake, vgg, wide_resnet  # noqa: F401,E402
+from swa_bench.models import (  # noqa: F401,E402
+    digits_cnn,
+    preresnet,
+    pyramidnet,
+    shake_shake,
+    torchvision_models,
+    vgg,
+    wide_resnet,
+)

@@ -14,6 +14,15 @@ class ModelEntry:
     name: str
     builder: Callable[..., nn.Module]
     description: str
+    weights: str | None = None  # torchvision's weights enum of the architecture, e.g. "ResNet50_Weights"
+
+    def weight_names(self) -> list[str]:
+        """Names of the pretrained weights torchvision has for this model ([] if none)."""
+        if self.weights is None:
+            return []
+        import torchvision.models
+
+        return [w.name for w in getattr(torchvision.models, self.weights)]
 
     def options(self) -> dict[str, inspect.Parameter]:
         """Keyword options a config may set under `model:` (everything but num_classes)."""
@@ -24,11 +33,11 @@ class ModelEntry:
 _REGISTRY: dict[str, ModelEntry] = {}
 
 
-def register_model(name: str, description: str):
+def register_model(name: str, description: str, weights: str | None = None):
     def wrap(builder):
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} registered twice")
-        _REGISTRY[name] = ModelEntry(name, builder, description)
+        _REGISTRY[name] = ModelEntry(name, builder, description, weights)
         return builder
 
     return wrap
