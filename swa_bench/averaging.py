@@ -81,17 +81,20 @@ def recompute_bn(model: nn.Module, loader, device: torch.device, progress=None, 
     sums = [torch.zeros_like(buf) for buf in running]
     model.train()
     forward = forward or model
-    seen = 0
+    seen = batches = 0
     for inputs, _ in loader:
         forward(inputs.to(device, non_blocking=True))
         batch = inputs.size(0)
         torch._foreach_add_(sums, running, alpha=batch)
         seen += batch
+        batches += 1
         if progress is not None:
             progress.update(1)
     if world is not None and world.distributed:
         world.all_reduce_sum_(sums)
-        (seen,) = world.sum_ints(seen)
+        seen, batches = world.sum_ints(seen, batches)
+        for m in layers:
+            m.num_batches_tracked.fill_(batches)  # what one process passing over every batch counts
     torch._foreach_div_(sums, float(max(seen, 1)))
     for buf, mean in zip(running, sums):
         buf.copy_(mean)

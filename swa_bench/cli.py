@@ -64,7 +64,10 @@ def main():
 @click.option("--seed", type=int, help="Run seed (sets run.seed).")
 @click.option("--data-path", type=click.Path(file_okay=False),
               help="Dataset root: torchvision's CIFAR files, or an ImageFolder tree with train/ and test/.")
-@click.option("--download", is_flag=True, help="Download CIFAR with torchvision if it is missing.")
+@click.option("--download", is_flag=True,
+              help="Download what is missing: CIFAR (torchvision) and pretrained weights (ImageNet rows).")
+@click.option("--weights", "weights_path", type=click.Path(dir_okay=False),
+              help="A local copy of the pretrained weights file the config names (sets model.weights_path).")
 @click.option("--out", default="runs", show_default=True, type=click.Path(file_okay=False),
               help="Runs go to OUT/<dataset>/<model>/<method>/seed<k>/.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Where to train (sets run.device).")
@@ -74,13 +77,17 @@ def main():
               help="Override any config key, e.g. --set data.train_subset=5000 (repeatable).")
 @click.option("--quiet", is_flag=True, help="No per-epoch lines or progress bars.")
 @_user_errors
-def train(config_path, method, seed, data_path, download, out, device, budget_scale, sets, quiet):
+def train(config_path, method, seed, data_path, download, weights_path, out, device, budget_scale, sets, quiet):
     """Train one SGD or SWA run; re-running the same command resumes it.
 
     An SWA run reports the averaged model (BN recomputed) at 1, 1.25 and 1.5 budgets. A run that
     has finished is reported and not retrained. Where the config continues from the SGD run
     (swa.start_from: sgd_run, the PyramidNet and Shake-Shake rows), train the SGD run of the same
-    seed into the same --out first; the SWA run starts from its final checkpoint.
+    seed into the same --out first; the SWA run starts from its final checkpoint. The ImageNet
+    rows start from pretrained weights; their "SGD" run evaluates those weights.
+
+    Under torchrun every process trains its share of each batch (DistributedDataParallel):
+      torchrun --nproc_per_node=8 -m swa_bench train --config configs/imagenet/resnet50.yaml ...
 
     \b
     Example (a quick run on the JPEG copy of CIFAR-10, 5000 training images):
@@ -96,6 +103,8 @@ def train(config_path, method, seed, data_path, download, out, device, budget_sc
         "run.seed": seed,
         "data.path": data_path,
         "data.download": True if download else None,
+        "model.download": True if download else None,
+        "model.weights_path": weights_path,
         "run.device": device,
         "run.budget_scale": budget_scale,
     }
@@ -210,12 +219,16 @@ def list_():
     click.echo("Configs:")
     click.echo(tabulate(rows, headers=["config", "model", "budget", "lr_init", "sgd schedule", "wd", "swa"],
                         disable_numparse=True))
-    click.echo("\nModels (parameters for 10 classes, forward multiply-accumulates per 32x32 image):")
+    click.echo("\nModels (parameters for 10 classes; forward multiply-accumulates per 32x32 image, 224x224 for "
+               "the ImageNet models):")
     models = []
     for name in model_names():
         model = create_model(name, 10)
-        shape = (1, 8, 8) if name == "digits_cnn" else (3, 32, 32)
-        macs = f"{forward_macs(model, shape) / 1e9:.3f} G" if shape[1] == 32 else "–"
+        if name == "digits_cnn":
+            macs = "–"
+        else:
+            side = 224 if get_model_entry(name).weights else 32
+            macs = f"{forward_macs(model, (3, side, side)) / 1e9:.3f} G"
         models.append([name, f"{count_parameters(model):,}", macs, get_model_entry(name).description])
     click.echo(tabulate(models, headers=["model", "params", "MACs", "description"], disable_numparse=True))
 
@@ -223,5 +236,6 @@ def list_():
 def _swa_summary(cfg) -> str:
     w = cfg.swa
     rate = f"{w.lr:g}" if w.lr_schedule == "constant" else f"cyclical {w.alpha1:g}->{w.alpha2:g}/{w.c_epochs} ep"
-    start = f"from epoch {w.start}" if w.start_from == "scratch" else "after the SGD run"
+    start = {"scratch": f"from epoch {w.start}", "sgd_run": "after the SGD run", "pretrained": "from pretrained weights"}[
+        w.start_from]
     return f"{rate}, {start}"

@@ -18,7 +18,8 @@ from swa_bench.config import RUNTIME_KEYS
 
 PAPER_DIR = Path(__file__).resolve().parent.parent / "results" / "paper"
 PAPER_SETTING = "paper protocol"
-CSV_COLUMNS = ["dataset", "model", "column", "mean", "std", "n", "paper_mean", "paper_std", "setting", "note"]
+CSV_COLUMNS = ["dataset", "model", "column", "mean", "std", "n", "paper_mean", "paper_std", "setting", "note",
+               "documented"]
 # Marks a row whose runs carry a note (e.g. cyclical settings chosen here); the note is a footnote.
 NOTE_MARKS = ["†", "‡", "§", "¶"]
 
@@ -32,6 +33,7 @@ MODEL_LABELS = {
     "shakeshake26_2x64d": "Shake-Shake-2x64d",
     "resnet50": "ResNet-50",
     "resnet152": "ResNet-152",
+    "resnet18": "ResNet-18",
     "densenet161": "DenseNet-161",
     "digits_cnn": "digits CNN",
 }
@@ -40,9 +42,9 @@ MODEL_LABELS = {
 _IDENTITY_KEYS = {"run.method", "run.seed", "run.budget_scale", "data.train_subset"}
 
 
-def column_title(column: str) -> str:
+def column_title(column: str, dataset: str = "") -> str:
     if column == "sgd":
-        return "SGD"
+        return "SGD (pretrained)" if dataset == "imagenet" else "SGD"
     k = column.removeprefix("swa_")
     if k.endswith("ep"):
         return f"SWA {k[:-2]} epochs"
@@ -79,8 +81,11 @@ def setting_label(summary: dict) -> str:
     data_format = summary["data"]["format"]
     if data_format == "imagefolder":
         parts.append("ImageFolder copy")
-    elif data_format != "torchvision":
+    elif data_format not in ("torchvision", "imagenet"):  # the datasets the paper used, as distributed
         parts.append(summary["data"]["description"])
+    start = summary.get("start_point") or {}
+    if start.get("weights") and not start.get("verified", True):
+        parts.append(f"weights file sha256 {start['sha256'][:8]}")
     if summary["budget_scale"] != 1:
         parts.append(f"budget x{summary['budget_scale']:g}")
     if summary.get("train_subset"):
@@ -114,6 +119,8 @@ def aggregate(summaries: list[dict], paper: pd.DataFrame) -> pd.DataFrame:
             "column": column,
             "value": value,
             "note": s.get("note") or "",
+            # torchvision's documented accuracy of the pretrained weights, beside their measured one
+            "documented": (s.get("start_point") or {}).get("documented_acc1") if column == "sgd" else None,
         }
         for s in summaries
         for column, value in s["results"].items()
@@ -122,7 +129,9 @@ def aggregate(summaries: list[dict], paper: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=CSV_COLUMNS + ["budget"])
     runs = pd.DataFrame(records)
     row_keys = ["dataset", "model", "budget", "setting"]
-    stats = runs.groupby(row_keys + ["column"], sort=False)["value"].agg(mean="mean", std="std", n="count").reset_index()
+    stats = runs.groupby(row_keys + ["column"], sort=False).agg(
+        mean=("value", "mean"), std=("value", "std"), n=("value", "count"), documented=("documented", "first")
+    ).reset_index()
     # A note belongs to the whole table row: the SGD and SWA runs of a row share it.
     notes = runs.groupby(row_keys, sort=False)["note"].agg(lambda v: "; ".join(sorted({n for n in v if n})))
     stats = stats.merge(notes.reset_index(), on=row_keys, how="left")
@@ -150,6 +159,8 @@ def _cell(row: pd.Series) -> str:
         text += f"; paper {_number(row['paper_mean'], row['paper_std'])}; Δ {row['mean'] - row['paper_mean']:+.2f}"
     elif row["paper_row"]:
         text += "; paper –"  # a paper row without a number in this column
+    if not pd.isna(row.get("documented")):
+        text += f"; torchvision {row['documented']:.2f}"
     return text
 
 
@@ -166,13 +177,14 @@ def render(table: pd.DataFrame, fmt: str = "markdown", paper_columns: dict[str, 
         lines, marks = [], {}
         for (model, budget, setting), row_part in part.groupby(["model", "budget", "setting"], sort=True):
             cells = {r["column"]: _cell(r) for _, r in row_part.iterrows()}
-            label = f"{MODEL_LABELS.get(model, model)} ({budget})"
+            label = MODEL_LABELS.get(model, model) + ("" if dataset == "imagenet" else f" ({budget})")
             note = row_part["note"].iloc[0]
             if note:
                 marks.setdefault(note, NOTE_MARKS[len(marks) % len(NOTE_MARKS)] * (len(marks) // len(NOTE_MARKS) + 1))
                 label += f" {marks[note]}"
             lines.append([label, setting] + [cells.get(c, "–") for c in columns])
-        headers = ["model (budget)", "setting"] + [column_title(c) for c in columns]
+        first = "model" if dataset == "imagenet" else "model (budget)"
+        headers = [first, "setting"] + [column_title(c, dataset) for c in columns]
         title = DATASET_TITLES.get(dataset, dataset)
         body = tabulate(lines, headers=headers, tablefmt=tablefmt, disable_numparse=True)
         heading = f"## {title}" if fmt == "markdown" else f"% {title}"

@@ -72,19 +72,32 @@ def write_cifar100(root: Path, n_train: int = 60, n_test: int = 25, seed: int = 
     return {"train": train, "test": test, "folder": folder}
 
 
-def write_imagefolder(root: Path, classes: list[str], n_train: int = 2, n_test: int = 1, size: int = 32, seed: int = 0):
-    """ROOT/{train,test}/<class>/NNNN.png; returns {split: {image bytes: class name}}."""
+def write_imagefolder(root: Path, classes: list[str], n_train: int = 2, n_test: int = 1, size: int | tuple = 32,
+                      seed: int = 0, test_split: str = "test", suffix: str = ".png"):
+    """ROOT/{train,<test_split>}/<class>/NNNN<suffix>; returns {split: {image bytes: class name}}.
+    `size`: one side, or (low, high) for images of random heights and widths (ImageNet-like)."""
     rng = np.random.default_rng(seed)
     written: dict[str, dict[bytes, str]] = {"train": {}, "test": {}}
-    for split, n in (("train", n_train), ("test", n_test)):
+    for split, folder_name, n in (("train", "train", n_train), ("test", test_split, n_test)):
         for name in classes:
-            folder = root / split / name
+            folder = root / folder_name / name
             folder.mkdir(parents=True, exist_ok=True)
             for i in range(n):
-                pixels = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
-                Image.fromarray(pixels).save(folder / f"{i:04d}.png")
+                h, w = (size, size) if isinstance(size, int) else rng.integers(size[0], size[1], 2)
+                pixels = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(folder / f"{i:04d}{suffix}")
                 written[split][pixels.tobytes()] = name
     return written
+
+
+IMAGENET_CLASSES = ["n01440764", "n01443537", "n01484850", "n01491361"]
+
+
+def write_imagenet(root: Path, n_train: int = 6, n_val: int = 3, seed: int = 0) -> Path:
+    """A tiny ImageNet-layout tree: train/<wnid>/*.JPEG and val/<wnid>/*.JPEG, images of assorted sizes."""
+    write_imagefolder(root, IMAGENET_CLASSES, n_train, n_val, size=(36, 60), seed=seed, test_split="val",
+                      suffix=".JPEG")
+    return root
 
 
 
@@ -101,6 +114,11 @@ def tiny_cifar100(tmp_path) -> Path:
     root = tmp_path / "cifar100"
     write_cifar100(root)
     return root
+
+
+@pytest.fixture
+def tiny_imagenet(tmp_path) -> Path:
+    return write_imagenet(tmp_path / "imagenet")
 
 
 @pytest.fixture

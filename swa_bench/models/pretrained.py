@@ -24,7 +24,7 @@ class WeightsError(RuntimeError):
 
 
 # Old DenseNet checkpoints name a dense layer's parts "norm.1", "conv.2"...; the modules are norm1, conv2.
-_DENSENET_OLD_KEY = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.([12])\.(weight|bias|running_mean|running_var)$")
+_DENSENET_OLD_KEY = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.([12])\.(weight|bias|running_mean|running_var|num_batches_tracked)$")
 
 
 def weights_enum(model: ModelConfig):
@@ -96,12 +96,14 @@ def load_pretrained(module: nn.Module, model: ModelConfig) -> dict:
     try:
         module.load_state_dict(state)
     except RuntimeError as e:
-        first = str(e).strip().splitlines()[0]
-        raise WeightsError(f"{path}: does not fit {model.name} ({first})") from None
+        detail = " ".join(line.strip() for line in str(e).strip().splitlines()[1:2])[:300]
+        raise WeightsError(f"{path}: does not fit {model.name} ({detail})") from None
+    verified = sha256.startswith(expected)
     return {
         "weights": model.weights,
         "file": str(path),
         "sha256": sha256,
-        "verified": sha256.startswith(expected),
-        "documented_acc1": documented_accuracy(model),
+        "verified": verified,
+        # torchvision's figure describes its own file only
+        "documented_acc1": documented_accuracy(model) if verified else None,
     }
