@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+EXIT_DIVERGED = 3  # the run ended with a non-finite loss; its summary says so (2: bad input, 75: preempted)
 
 
 def _user_errors(fn):
@@ -21,12 +22,13 @@ def _user_errors(fn):
         from swa_bench.continuation import StartPointError
         from swa_bench.data import DataError
         from swa_bench.models.pretrained import WeightsError
-        from swa_bench.records import RunMismatchError
+        from swa_bench.records import CorruptCheckpointError, RecordsWriteError, RunLockedError, RunMismatchError
         from swa_bench.trainer import DeviceError
 
         try:
             return fn(*args, **kwargs)
-        except (ConfigError, DataError, RunMismatchError, DeviceError, StartPointError, WeightsError) as e:
+        except (ConfigError, DataError, RunMismatchError, DeviceError, StartPointError, WeightsError,
+                RecordsWriteError, RunLockedError, CorruptCheckpointError) as e:
             click.echo(f"error: {_one_line(e)}", err=True)
             sys.exit(2)
 
@@ -96,6 +98,7 @@ def train(config_path, method, seed, data_path, download, weights_path, out, dev
     """
     from swa_bench.config import load_config, parse_set_option
     from swa_bench.records import run_dir_for
+    from swa_bench.stopping import EXIT_PREEMPTED, Preempted
     from swa_bench.trainer import train_run
 
     flags = {
@@ -114,10 +117,14 @@ def train(config_path, method, seed, data_path, download, weights_path, out, dev
     run_dir = run_dir_for(out, cfg.data.dataset, cfg.model.name, cfg.run.method, cfg.run.seed)
     sgd_run_dir = run_dir_for(out, cfg.data.dataset, cfg.model.name, "sgd", cfg.run.seed)
     try:
-        train_run(cfg, run_dir, overrides=overrides, progress=not quiet, sgd_run_dir=sgd_run_dir)
+        outcome = train_run(cfg, run_dir, overrides=overrides, progress=not quiet, sgd_run_dir=sgd_run_dir)
+    except Preempted:
+        sys.exit(EXIT_PREEMPTED)
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted: {run_dir} keeps its last checkpoint; run the same command to resume", err=True)
         sys.exit(130)
+    if outcome.status == "diverged":
+        sys.exit(EXIT_DIVERGED)
 
 
 @main.command()

@@ -50,6 +50,14 @@ class World:
         dist.all_reduce(t)
         return [int(v) for v in t.tolist()]
 
+    def all_gather(self, obj) -> list:
+        """`obj` of every process, by rank (picklable objects: RNG states, small dicts)."""
+        if not self.distributed:
+            return [obj]
+        gathered = [None] * self.size
+        dist.all_gather_object(gathered, obj)
+        return gathered
+
     def barrier(self) -> None:
         if self.distributed:
             dist.barrier()

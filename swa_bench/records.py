@@ -3,19 +3,28 @@
     <out>/<dataset>/<model>/<method>/seed<k>/
         config.yaml      the resolved config (+ protocol and overrides); owns the directory
         metrics.jsonl    one JSON row per finished epoch
-        checkpoints/     last.pt (rolling) and one weights file per report point
-        summary.json     written once, when the run has finished
+        checkpoints/     last.pt and previous.pt (rolling, checksummed), and one weights file per
+                         report point (sgd.pt, swa_1.5.pt...: plain torch files, with a .sha256 beside)
+        summary.json     written when the run has finished (or diverged)
+        .lock            held by the process training the run
 
 Every file that replaces another is written atomically (temp file, fsync, rename), so a kill at any
-moment leaves either the old or the new version, never a torn one.
+moment leaves either the old or the new version, never a torn one. The rolling checkpoints carry the
+sha256 of their contents: one damaged later (a bad disk, a truncated copy) is detected, reported, and
+the one before it is used.
 """
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import io
 import json
 import os
 import tempfile
+import time
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +38,23 @@ class RunMismatchError(RuntimeError):
     """The run directory belongs to a different resolved config."""
 
 
+class RecordsWriteError(RuntimeError):
+    """A record could not be written (no space, no permission...); what was there before is intact."""
+
+
+class RunLockedError(RuntimeError):
+    """Another process is training in this run directory."""
+
+
+class CorruptCheckpointError(RuntimeError):
+    """A checkpoint file whose contents do not match its checksum, or that is cut short."""
+
+
+# Fault injection for the tests: seconds to pause inside every atomic write, after the data is in the
+# temporary file and before it replaces the old one, so that a kill can land mid-write.
+_WRITE_PAUSE = float(os.environ.get("SWA_BENCH_WRITE_PAUSE", "0") or 0)
+
+
 def run_dir_for(out: str | Path, dataset: str, model: str, method: str, seed: int) -> Path:
     return Path(out) / dataset / model / method / f"seed{seed}"
 
@@ -37,29 +63,72 @@ def run_dir_for(out: str | Path, dataset: str, model: str, method: str, seed: in
 # Atomic file writes
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+@contextmanager
+def _writing(path: Path):
+    """Turn OS errors of writing `path` into one RecordsWriteError line."""
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+        yield
+    except OSError as e:
+        reason = os.strerror(e.errno) if e.errno else str(e)
+        hint = "; the previous version is intact" if path.exists() else ""
+        raise RecordsWriteError(f"{path}: cannot write ({reason}){hint}") from None
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    with _writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            if _WRITE_PAUSE:
+                time.sleep(_WRITE_PAUSE)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        _fsync_dir(path.parent)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
-def atomic_torch_save(obj: Any, path: Path) -> None:
+def _torch_bytes(obj: Any) -> bytes:
     buffer = io.BytesIO()
     torch.save(obj, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
+    return buffer.getvalue()
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    atomic_write_bytes(path, _torch_bytes(obj))
+
+
+# A rolling checkpoint file: this magic line, the sha256 of the payload, then the payload (what
+# torch.save writes). Read it with `read_checkpoint`.
+_MAGIC = b"swa-bench checkpoint v1\n"
+
+
+def read_checkpoint(path: str | Path, map_location="cpu") -> dict:
+    """A checkpoint file's state (rolling or per-column), checked against its checksum when it has one;
+    raises CorruptCheckpointError naming the file otherwise."""
+    path = Path(path)
+    data = path.read_bytes()
+    if data.startswith(_MAGIC):
+        digest, payload = data[len(_MAGIC):len(_MAGIC) + 32], data[len(_MAGIC) + 32:]
+        if len(digest) < 32 or hashlib.sha256(payload).digest() != digest:
+            raise CorruptCheckpointError(f"{path}: contents do not match their checksum (truncated or damaged)")
+    else:
+        payload = data
+        sidecar = path.with_name(path.name + ".sha256")
+        if sidecar.exists() and hashlib.sha256(payload).hexdigest() != sidecar.read_text().split()[0]:
+            raise CorruptCheckpointError(f"{path}: contents do not match {sidecar.name} (truncated or damaged)")
+    try:
+        return torch.load(io.BytesIO(payload), map_location=map_location, weights_only=True)
+    except Exception as e:
+        raise CorruptCheckpointError(f"{path}: not a readable checkpoint ({e.__class__.__name__})") from None
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -142,7 +211,7 @@ class RunRecords:
         return rows
 
     def append_metrics(self, row: dict) -> None:
-        with open(self.metrics_path, "a") as f:
+        with _writing(self.metrics_path), open(self.metrics_path, "a") as f:
             f.write(json.dumps(row) + "\n")
             f.flush()
             os.fsync(f.fileno())
@@ -157,14 +226,83 @@ class RunRecords:
     def checkpoint_path(self, name: str) -> Path:
         return self.checkpoint_dir / f"{name}.pt"
 
-    def save_checkpoint(self, state: dict, name: str = "last") -> None:
-        atomic_torch_save(state, self.checkpoint_path(name))
+    def save_checkpoint(self, state: dict) -> None:
+        """The rolling resume checkpoint: the current last.pt becomes previous.pt, then the new one
+        is written as last.pt. A kill between the two steps leaves previous.pt, which resumes."""
+        payload = _torch_bytes(state)
+        last, previous = self.checkpoint_path("last"), self.checkpoint_path("previous")
+        if last.exists():
+            with _writing(previous):
+                os.replace(last, previous)
+        atomic_write_bytes(last, _MAGIC + hashlib.sha256(payload).digest() + payload)
+
+    def save_weights(self, state: dict, name: str) -> None:
+        """A per-column weights file: plain torch.save (torch.load reads it), its sha256 beside it."""
+        payload = _torch_bytes(state)
+        path = self.checkpoint_path(name)
+        atomic_write_bytes(path, payload)
+        atomic_write_text(path.with_name(path.name + ".sha256"), f"{hashlib.sha256(payload).hexdigest()}  {path.name}\n")
 
     def load_checkpoint(self, name: str = "last", map_location="cpu") -> dict | None:
-        path = self.checkpoint_path(name)
-        if not path.exists():
-            return None
-        return torch.load(path, map_location=map_location, weights_only=True)
+        """The newest intact resume checkpoint (name "last"), or the named weights file; None if
+        there is none. A damaged last.pt is reported and previous.pt used instead."""
+        candidates = [name, "previous"] if name == "last" else [name]
+        damaged = []
+        for candidate in candidates:
+            path = self.checkpoint_path(candidate)
+            if not path.exists():
+                continue
+            try:
+                state = read_checkpoint(path, map_location)
+            except CorruptCheckpointError as e:
+                damaged.append(str(e))
+                continue
+            for problem in damaged:
+                warnings.warn(f"{problem}; using {path.name} (epoch {state.get('epoch')})")
+            return state
+        if damaged:
+            raise CorruptCheckpointError(f"{damaged[-1]}; no intact checkpoint is left: delete {self.dir} to start over")
+        return None
+
+    def clean_partial_writes(self) -> None:
+        """Remove temporary files that a killed write left behind."""
+        for tmp in self.dir.rglob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
+
+    # -- ownership while training ------------------------------------------------------------------
+
+    @contextmanager
+    def lock(self):
+        """Hold the run directory for this process. The lock is the OS's (flock): it goes with the
+        process, so a killed run never leaves it stuck."""
+        try:
+            import fcntl
+        except ImportError:  # not on POSIX: no locking
+            yield
+            return
+        with _writing(self.dir):
+            self.dir.mkdir(parents=True, exist_ok=True)
+        path = self.dir / ".lock"
+        with _writing(path):
+            handle = open(path, "a+")
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as e:
+                if e.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                raise RunLockedError(
+                    f"{self.dir}: in use by {holder}; wait for it to finish, or stop it (its checkpoints resume)"
+                ) from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"swa-bench train pid {os.getpid()} on {os.uname().nodename}\n")
+            handle.flush()
+            yield
+        finally:
+            handle.close()
 
     # -- summary -----------------------------------------------------------------------------------
 

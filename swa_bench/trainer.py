@@ -12,6 +12,8 @@ alone writes the run's records.
 
 from __future__ import annotations
 
+import contextlib
+import math
 import random
 import sys
 import time
@@ -34,6 +36,7 @@ from swa_bench.models.pretrained import load_pretrained
 from swa_bench.protocol import Protocol, resolve_protocol
 from swa_bench.provenance import environment
 from swa_bench.records import RunRecords
+from swa_bench.stopping import Preempted, StopSignals
 
 # Independent random streams within an epoch.
 _STREAM_TRAIN, _STREAM_BN = 0, 1
@@ -83,28 +86,34 @@ class _Tally:
     """Loss and accuracy sums kept on the device and read once at the end (reading them every step
     would sync the device every step), summed over processes."""
 
-    def __init__(self, device):
-        self.loss = torch.zeros((), device=device, dtype=torch.float64)
-        self.correct = torch.zeros((), device=device, dtype=torch.float64)
-        self.seen = torch.zeros((), device=device, dtype=torch.float64)
+    def __init__(self, device, sums: tuple[float, float, float] = (0.0, 0.0, 0.0)):
+        self.loss, self.correct, self.seen = (torch.tensor(v, device=device, dtype=torch.float64) for v in sums)
 
     def add(self, loss_sum, logits, targets) -> None:
         self.loss += loss_sum
         self.correct += (logits.argmax(1) == targets).sum()
         self.seen += targets.size(0)
 
-    def means(self, world: World) -> tuple[float, float]:
+    def reduce(self, world: World) -> tuple[float, float, float]:
+        """The sums over every process."""
         world.all_reduce_sum_([self.loss, self.correct, self.seen])
-        seen = max(self.seen.item(), 1.0)
-        return self.loss.item() / seen, 100.0 * self.correct.item() / seen
+        return self.loss.item(), self.correct.item(), self.seen.item()
+
+    def means(self, world: World) -> tuple[float, float]:
+        loss, correct, seen = self.reduce(world)
+        return loss / max(seen, 1.0), 100.0 * correct / max(seen, 1.0)
 
 
-def train_one_epoch(model, loader, optimizer, execution: Execution, bar, lr_at_step, world: World = World()) -> dict:
-    """One pass over `loader`; `model` may be the compiled or DDP form of the module being trained.
-    `lr_at_step(step)` gives the rate of each step, so per-iteration schedules need nothing else."""
+def train_one_epoch(model, loader, optimizer, execution: Execution, bar, lr_at_step, *, tally: _Tally | None = None,
+                    first_step: int = 0, stop=lambda: False) -> tuple[_Tally, int]:
+    """Steps over `loader`, numbered from `first_step` (a resumed epoch); `model` may be the compiled
+    or DDP form of the module being trained. `lr_at_step(step)` gives each step's rate, so
+    per-iteration schedules need nothing else. After each step `stop()` may end the pass early.
+    Returns the tally and the number of the step after the last one taken."""
     model.train()
-    tally = _Tally(execution.device)
-    for step, (inputs, targets) in enumerate(execution.batches(loader)):
+    tally = tally or _Tally(execution.device)
+    step = first_step
+    for inputs, targets in execution.batches(loader):
         lr = lr_at_step(step)
         for group in optimizer.param_groups:
             group["lr"] = lr
@@ -115,9 +124,11 @@ def train_one_epoch(model, loader, optimizer, execution: Execution, bar, lr_at_s
         loss.backward()
         optimizer.step()
         tally.add(loss.detach() * targets.size(0), logits, targets)
+        step += 1
         bar.update(1)
-    loss, acc = tally.means(world)
-    return {"train_loss": loss, "train_acc": acc}
+        if stop():
+            break
+    return tally, step
 
 
 @torch.no_grad()
@@ -140,7 +151,7 @@ def evaluate(model, loader, execution: Execution, world: World = World()) -> dic
 class RunOutcome:
     run_dir: Path
     summary: dict | None  # None in the processes other than the main one
-    status: str  # "trained", "resumed", "already finished"
+    status: str  # "trained", "resumed", "already finished", "diverged"
 
 
 def train_run(
@@ -153,14 +164,23 @@ def train_run(
 ) -> RunOutcome:
     """Train (or resume, or report) the run of `cfg` in `run_dir`. An SWA run with
     `swa.start_from: sgd_run` starts from the finished SGD run in `sgd_run_dir`. `world`: the
-    processes sharing the run (default: what torchrun's environment says, else this one)."""
+    processes sharing the run (default: what torchrun's environment says, else this one).
+
+    Raises Preempted after checkpointing when SIGTERM or SIGUSR1 arrives; the run directory is
+    locked against a second `train` meanwhile."""
     world = world or init_world(cfg.run.device)
-    say = _say if world.is_main else (lambda line: None)
-    progress = progress and world.is_main
-    proto = resolve_protocol(cfg)
     records = RunRecords(run_dir)
+    with records.lock() if world.is_main else contextlib.nullcontext(), StopSignals() as signals:
+        return _train(cfg, records, overrides, progress and world.is_main, sgd_run_dir, world, signals)
+
+
+def _train(cfg: Config, records: RunRecords, overrides, progress: bool, sgd_run_dir, world: World,
+           signals: StopSignals) -> RunOutcome:
+    say = _say if world.is_main else (lambda line: None)
+    proto = resolve_protocol(cfg)
     if world.is_main:
         records.claim(resolved_config(cfg, overrides))
+        records.clean_partial_writes()
     world.barrier()  # the directory is claimed (or refused) before anyone reads it
     if records.is_finished():
         say(f"{records.dir}: already finished; not retrained (delete summary.json to re-run)")
@@ -190,15 +210,19 @@ def train_run(
     )
     average = WeightAverage(model) if proto.method == "swa" else None
 
-    start = proto.first_epoch
+    start, partial = proto.first_epoch, None
     checkpoint = records.load_checkpoint("last", map_location=device)
     if checkpoint is not None:
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         if average is not None:
             average.load_state_dict(checkpoint["average"])
-        start, start_point = checkpoint["epoch"], checkpoint.get("start_point")
-        say(f"{records.dir}: resuming after epoch {start} of {proto.epochs}")
+        start, start_point, partial = checkpoint["epoch"], checkpoint.get("start_point"), checkpoint.get("partial")
+        if partial is not None and len(partial["rng"]) != world.size:
+            raise ConfigError(f"{records.dir}: stopped within an epoch with {len(partial['rng'])} process(es); "
+                              f"resume it with as many (its data were split that way)")
+        within = f" and {partial['step']} steps" if partial else ""
+        say(f"{records.dir}: resuming after epoch {start}{within} of {proto.epochs}")
     elif proto.start_from == "sgd_run":
         # The SGD run's weights and momentum buffers; the rates come from this run's schedule.
         initial, start_point = load_start_point(cfg, sgd_run_dir, map_location=device)
@@ -222,8 +246,7 @@ def train_run(
     run_average = execution.compiled(average.module) if average is not None else None
 
     kind = resolve_loader_kind(cfg.data.loader, device, data.in_memory)
-    shard = dict(rank=world.rank, world=world.size)
-    loader_args = dict(workers=cfg.data.workers, device=device, kind=kind, **shard)
+    loader_args = dict(workers=cfg.data.workers, device=device, kind=kind, rank=world.rank, world=world.size)
     gen = torch.Generator(device=device if kind == "device" else torch.device("cpu"))
     # Training pads its pass so every process takes as many steps; BN recomputation and evaluation
     # see each image exactly once.
@@ -232,6 +255,21 @@ def train_run(
     test_loader = make_loader(data.test, batch, shuffle=False, **loader_args)
     bn_needed = average is not None and has_batchnorm(average.module)
     steps = len(train_loader)
+
+    def stop_requested() -> bool:
+        if not world.distributed:
+            return signals.requested
+        return world.sum_ints(int(signals.requested))[0] > 0  # every process stops after the same step
+
+    def save(done_epochs: int, partial_state: dict | None = None) -> None:
+        records.save_checkpoint({
+            "epoch": done_epochs,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "average": average.state_dict() if average is not None else None,
+            "start_point": start_point,
+            "partial": partial_state,
+        })
 
     say(
         f"{records.dir}: {proto.method.upper()} {cfg.model.name} on {data.source['description']}, "
@@ -250,6 +288,13 @@ def train_run(
     for epoch in range(start, proto.epochs):
         began = time.time()
         seed_epoch(cfg.run.seed, epoch, _STREAM_TRAIN, gen, world.rank)
+        first_step, tally, spent = 0, None, 0.0
+        if partial is not None:  # the epoch a signal interrupted: the same batches and noise from there on
+            first_step, spent = partial["step"], partial["seconds"]
+            train_loader.skip_batches(first_step)
+            tally = _Tally(device, tuple(partial["tally"]) if world.is_main else (0.0, 0.0, 0.0))
+            _set_rng_states(partial["rng"][world.rank])
+            partial = None
 
         def lr_at_step(step: int, epoch=epoch) -> float:
             return proto.lr(epoch, step, steps)
@@ -257,10 +302,23 @@ def train_run(
         row = {"epoch": epoch + 1, "lr": lr_at_step(0)}
         if proto.schedule.per_iteration:
             row["lr_end"] = lr_at_step(steps - 1)
-        with tqdm(total=steps, desc=f"epoch {epoch + 1}/{proto.epochs}", leave=False,
+        with tqdm(total=steps, initial=first_step, desc=f"epoch {epoch + 1}/{proto.epochs}", leave=False,
                   disable=None if progress else True, file=sys.stderr) as bar:
-            row.update(train_one_epoch(run_train, train_loader, optimizer, execution, bar, lr_at_step, world))
+            tally, step = train_one_epoch(run_train, train_loader, optimizer, execution, bar, lr_at_step,
+                                          tally=tally, first_step=first_step, stop=stop_requested)
+        if step < steps:  # stopped by a signal: checkpoint the partial epoch and leave
+            sums, rng = tally.reduce(world), world.all_gather(_rng_states())
+            if world.is_main:
+                save(epoch, {"step": step, "tally": sums, "rng": rng, "seconds": spent + time.time() - began})
+            world.barrier()
+            say(f"{records.dir}: stopped by {signals.signal_name} at step {step} of epoch {epoch + 1}; "
+                f"checkpoint written, run the same command to resume")
+            raise Preempted(signals.signal_name)
+        row["train_loss"], row["train_acc"] = tally.means(world)
         row.update(_skipped("skipped_images", train_loader, world))
+        if not math.isfinite(row["train_loss"]):
+            row["seconds"] = spent + time.time() - began
+            return _diverged(cfg, proto, records, data, device, start_point, world, row, say)
 
         if average is not None and proto.collects_after(epoch):
             average.update(model)
@@ -278,7 +336,7 @@ def train_run(
         reported = [col for col, at in proto.report_points.items() if at == epoch + 1]
         if reported:
             row["report"] = reported
-        row["seconds"] = time.time() - began
+        row["seconds"] = spent + time.time() - began
         epoch_times.append(row["seconds"])
         if not world.is_main:
             continue
@@ -288,18 +346,10 @@ def train_run(
         records.append_metrics(row)
         done = epoch + 1
         if done % cfg.run.checkpoint_every == 0 or reported or done == proto.epochs:
-            records.save_checkpoint(
-                {
-                    "epoch": done,
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "average": average.state_dict() if average is not None else None,
-                    "start_point": start_point,
-                }
-            )
+            save(done)
         for col in reported:  # the weights behind each table cell, for later analysis
             weights = average.module if col.startswith("swa") else model
-            records.save_checkpoint({"epoch": done, "column": col, "model": weights.state_dict()}, col)
+            records.save_weights({"epoch": done, "column": col, "model": weights.state_dict()}, col)
         if progress:
             say(_epoch_line(row, proto, epoch_times))
 
@@ -309,6 +359,30 @@ def train_run(
     records.write_summary(summary)
     say(f"{records.dir}: finished: " + ", ".join(f"{k} {v:.2f}%" for k, v in summary["results"].items()))
     return RunOutcome(records.dir, summary, "resumed" if start > proto.first_epoch else "trained")
+
+
+def _diverged(cfg, proto, records, data, device, start_point, world, row, say) -> RunOutcome:
+    """A non-finite training loss ends the run: the epoch's row and a summary saying so, no table cells."""
+    if not world.is_main:
+        return RunOutcome(records.dir, None, "diverged")
+    records.append_metrics(row)
+    summary = build_summary(cfg, proto, records, data, device, start_point, world)
+    summary.update(status="diverged", diverged_epoch=row["epoch"], results={})
+    records.write_summary(summary)
+    say(f"{records.dir}: diverged: training loss {row['train_loss']} in epoch {row['epoch']}; "
+        f"recorded in summary.json, no results")
+    return RunOutcome(records.dir, summary, "diverged")
+
+
+def _rng_states() -> dict:
+    """This process's global RNG states: what dropout and similar noise draw from."""
+    return {"cpu": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+
+
+def _set_rng_states(states: dict) -> None:
+    torch.set_rng_state(states["cpu"])
+    if states["cuda"]:
+        torch.cuda.set_rng_state_all(states["cuda"])
 
 
 def build_summary(cfg: Config, proto: Protocol, records: RunRecords, data, device, start_point=None,
@@ -337,7 +411,7 @@ def build_summary(cfg: Config, proto: Protocol, records: RunRecords, data, devic
         "data": data.source,
         "overrides": records.stored_config().get("overrides", {}),
         "results": results,
-        "final_test_acc": last["test_acc"],
+        "final_test_acc": last.get("test_acc"),
         "wall_seconds": sum(r["seconds"] for r in rows),
         "processes": world.size,
         "skipped_images": sum(r.get("skipped_images", 0) for r in rows),

@@ -78,8 +78,8 @@ def test_continuation_starts_from_the_sgd_weights(tmp_path, tiny_cifar100):
     tiny_rate = ["--set", "swa.alpha1=1e-12", "--set", "swa.alpha2=1e-12"]
     result = train(row, "swa", tiny_cifar100, out, *tiny_rate)
     assert result.exit_code == 0, result.output
-    sgd_state = torch.load(run_dir(out, row, "sgd") / "checkpoints/last.pt", weights_only=True)["model"]
-    swa_state = torch.load(run_dir(out, row, "swa") / "checkpoints/last.pt", weights_only=True)["model"]
+    sgd_state = RunRecords(run_dir(out, row, "sgd")).load_checkpoint("last")["model"]
+    swa_state = RunRecords(run_dir(out, row, "swa")).load_checkpoint("last")["model"]
     weights = [k for k, v in sgd_state.items() if v.is_floating_point() and "running" not in k]
     assert all(torch.allclose(sgd_state[k], swa_state[k], atol=1e-7) for k in weights)
     # Not vacuous: SGD moved its weights away from the seed's initial ones, which a run from scratch has.

@@ -269,7 +269,8 @@ def test_torchrun_two_processes_write_one_record_and_resume(tmp_path, tiny_image
     assert summary["processes"] == 2 and list(summary["results"]) == ["swa_5ep", "swa_10ep"]
     rows = RunRecords(reference).read_metrics()
     assert [r["epoch"] for r in rows] == [1, 2, 3]  # one row per epoch: only the main process writes
-    assert sorted(p.name for p in reference.iterdir()) == ["checkpoints", "config.yaml", "metrics.jsonl", "summary.json"]
+    visible = sorted(p.name for p in reference.iterdir() if not p.name.startswith("."))
+    assert visible == ["checkpoints", "config.yaml", "metrics.jsonl", "summary.json"]
 
     # Killed once its first checkpoint exists, then run again: the metrics of the uninterrupted run.
     args, env = _torchrun(tmp_path / "killed", tiny_imagenet, weights_file)

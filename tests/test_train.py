@@ -148,7 +148,8 @@ def test_fast_paths_train_deterministically(tmp_path, fast):
 def test_precision_is_part_of_the_run_but_the_loader_is_not(tmp_path):
     run = _digits(tmp_path, "--set", "data.loader=device")
     (run / "summary.json").unlink()
-    (run / "checkpoints/last.pt").unlink()
+    for rolling in ("last.pt", "previous.pt"):
+        (run / "checkpoints" / rolling).unlink()
     _digits(tmp_path, "--set", "data.loader=torch")  # runtime key: accepted
     result = CliRunner().invoke(main, ["train", "--config", str(REPO / "configs/demo/digits.yaml"), "--method", "swa",
                                        "--out", str(tmp_path), "--budget-scale", "0.25", "--quiet",

@@ -60,9 +60,13 @@ class DeviceImageLoader:
         self.rank, self.world = rank, world
         n = len(self.targets)
         self.total = -(-n // world) * world if pad else n
+        self.skip = 0  # batches to draw but not yield in the next pass only (mid-epoch resume)
         channels = self.images.shape[-1]
         self.mean = torch.tensor(spec.mean, device=device).view(1, channels, 1, 1)
         self.std = torch.tensor(spec.std, device=device).view(1, channels, 1, 1)
+
+    def skip_batches(self, n: int) -> None:
+        self.skip = n
 
     def __len__(self) -> int:
         return -(-len(range(self.rank, self.total, self.world)) // self.batch_size)
@@ -76,12 +80,16 @@ class DeviceImageLoader:
             order = torch.arange(n, device=self.device)
         if self.world > 1 or self.total != n:
             order = order[torch.arange(self.rank, self.total, self.world, device=self.device) % n]
-        for start in range(0, len(order), self.batch_size):
+        skip, self.skip = self.skip, 0
+        for batch, start in enumerate(range(0, len(order), self.batch_size)):
             index = order[start:start + self.batch_size]
-            images = self.images[index]
             if self.spec.augment:
                 b = index.numel()
                 offsets = torch.randint(0, 2 * self.spec.padding + 1, (b, 2), generator=gen, device=self.device)
                 flips = torch.rand(b, generator=gen, device=self.device) < 0.5
+            if batch < skip:
+                continue  # the draws are made all the same, so the batches after it match
+            images = self.images[index]
+            if self.spec.augment:
                 images = augment_batch(images, self.spec, offsets, flips)
             yield normalise_batch(images, self.mean, self.std), self.targets[index]

@@ -10,8 +10,7 @@ how many processes share the pass (each rank takes every world-th position of th
 from __future__ import annotations
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler, Subset
-from torch.utils.data import default_collate
+from torch.utils.data import DataLoader, Dataset, Sampler, Subset, default_collate, get_worker_info
 
 from swa_bench.data.device_loader import DeviceImageLoader
 
@@ -34,6 +33,7 @@ class PassSampler(Sampler):
         self.n, self.shuffle, self.generator = n, shuffle, generator
         self.rank, self.world, self.pad = rank, world, pad
         self.total = -(-n // world) * world if pad else n
+        self.skip = 0  # items of this rank's share to leave out of the next pass only (mid-epoch resume)
 
     def __len__(self) -> int:
         return len(range(self.rank, self.total, self.world))
@@ -44,7 +44,8 @@ class PassSampler(Sampler):
             seeds = torch.randint(0, 2**62, (self.n,), generator=self.generator).tolist()
         else:
             order, seeds = range(self.n), [None] * self.n
-        for p in range(self.rank, self.total, self.world):
+        skip, self.skip = self.skip, 0
+        for p in range(self.rank + skip * self.world, self.total, self.world):
             yield order[p % self.n], seeds[p % self.n]
 
 
@@ -59,9 +60,14 @@ class _SeededItems(Dataset):
 
     def __getitem__(self, item):
         index, seed = item
-        if seed is not None:
+        if seed is None:
+            return self.dataset[index]
+        if get_worker_info() is not None:  # a worker process: its RNG is the transforms' alone
             torch.manual_seed(seed)
-        return self.dataset[index]
+            return self.dataset[index]
+        with torch.random.fork_rng(devices=[]):  # the main process: leave the training RNG (dropout) alone
+            torch.manual_seed(seed)
+            return self.dataset[index]
 
 
 def _collate_counting_skips(batch):
@@ -82,6 +88,10 @@ class CountingLoader:
 
     def __len__(self) -> int:
         return len(self.loader)
+
+    def skip_batches(self, n: int) -> None:
+        """Start the next pass after its first n batches (drawing the same order and seeds)."""
+        self.sampler.skip = n * self.loader.batch_size
 
     def __iter__(self):
         self.skipped = 0
