@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 import warnings
@@ -33,6 +34,15 @@ def _user_errors(fn):
             sys.exit(2)
 
     return wrapper
+
+
+@contextlib.contextmanager
+def _warnings_as_lines():
+    """The library's warnings (a skipped file, a damaged checkpoint) as "warning: ..." lines on stderr."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", UserWarning)
+        warnings.showwarning = lambda message, *args, **kwargs: click.echo(f"warning: {message}", err=True)
+        yield
 
 
 def _one_line(error: Exception) -> str:
@@ -117,7 +127,8 @@ def train(config_path, method, seed, data_path, download, weights_path, out, dev
     run_dir = run_dir_for(out, cfg.data.dataset, cfg.model.name, cfg.run.method, cfg.run.seed)
     sgd_run_dir = run_dir_for(out, cfg.data.dataset, cfg.model.name, "sgd", cfg.run.seed)
     try:
-        outcome = train_run(cfg, run_dir, overrides=overrides, progress=not quiet, sgd_run_dir=sgd_run_dir)
+        with _warnings_as_lines():
+            outcome = train_run(cfg, run_dir, overrides=overrides, progress=not quiet, sgd_run_dir=sgd_run_dir)
     except Preempted:
         sys.exit(EXIT_PREEMPTED)
     except KeyboardInterrupt:
@@ -148,12 +159,9 @@ def table(runs_dir, fmt, paper_dir):
     if not Path(runs_dir).is_dir():
         click.echo(f"error: {runs_dir}: no such runs directory", err=True)
         sys.exit(2)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with _warnings_as_lines():
         paper = load_paper(paper_dir or PAPER_DIR)
         result = aggregate(find_summaries(runs_dir), paper)
-    for w in caught:
-        click.echo(f"warning: {w.message}", err=True)
     if result.empty:
         click.echo(f"{runs_dir}: no finished runs yet", err=True)
         sys.exit(1)

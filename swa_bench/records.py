@@ -74,7 +74,9 @@ def _writing(path: Path):
         raise RecordsWriteError(f"{path}: cannot write ({reason}){hint}") from None
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes, keep_old_as: Path | None = None) -> None:
+    """Write `data` to a temporary file beside `path`, then rename it over `path` (first moving the
+    old `path` to `keep_old_as`, if given). Until the data is safely written nothing is replaced."""
     with _writing(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -85,6 +87,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
                 os.fsync(f.fileno())
             if _WRITE_PAUSE:
                 time.sleep(_WRITE_PAUSE)
+            if keep_old_as is not None and path.exists():
+                os.replace(path, keep_old_as)
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -227,14 +231,12 @@ class RunRecords:
         return self.checkpoint_dir / f"{name}.pt"
 
     def save_checkpoint(self, state: dict) -> None:
-        """The rolling resume checkpoint: the current last.pt becomes previous.pt, then the new one
-        is written as last.pt. A kill between the two steps leaves previous.pt, which resumes."""
+        """The rolling resume checkpoint: once the new one is written out, the current last.pt becomes
+        previous.pt and the new one last.pt. A kill between the two renames leaves previous.pt, which
+        resumes; a failed write (no space) leaves both as they were."""
         payload = _torch_bytes(state)
         last, previous = self.checkpoint_path("last"), self.checkpoint_path("previous")
-        if last.exists():
-            with _writing(previous):
-                os.replace(last, previous)
-        atomic_write_bytes(last, _MAGIC + hashlib.sha256(payload).digest() + payload)
+        atomic_write_bytes(last, _MAGIC + hashlib.sha256(payload).digest() + payload, keep_old_as=previous)
 
     def save_weights(self, state: dict, name: str) -> None:
         """A per-column weights file: plain torch.save (torch.load reads it), its sha256 beside it."""

@@ -18,8 +18,8 @@ from swa_bench.config import RUNTIME_KEYS
 
 PAPER_DIR = Path(__file__).resolve().parent.parent / "results" / "paper"
 PAPER_SETTING = "paper protocol"
-CSV_COLUMNS = ["dataset", "model", "column", "mean", "std", "n", "paper_mean", "paper_std", "setting", "note",
-               "documented"]
+CSV_COLUMNS = ["dataset", "model", "column", "mean", "std", "n", "diverged", "paper_mean", "paper_std", "setting",
+               "note", "documented"]
 # Marks a row whose runs carry a note (e.g. cyclical settings chosen here); the note is a footnote.
 NOTE_MARKS = ["†", "‡", "§", "¶"]
 
@@ -63,7 +63,8 @@ def _column_order(column: str) -> tuple:
 
 
 def find_summaries(runs_dir: str | Path) -> list[dict]:
-    """Summaries of the finished runs under `runs_dir`; a run still going has none yet."""
+    """Summaries of the ended runs under `runs_dir` (finished or diverged); a run still going has
+    none yet, and summaries are written atomically, so a table never reads half a run."""
     summaries = []
     for path in sorted(Path(runs_dir).rglob("summary.json")):
         try:
@@ -71,7 +72,7 @@ def find_summaries(runs_dir: str | Path) -> list[dict]:
         except (OSError, json.JSONDecodeError) as e:
             warnings.warn(f"{path}: skipped, unreadable ({e.__class__.__name__})")
             continue
-        if summary.get("status") == "finished":
+        if summary.get("status") in ("finished", "diverged"):
             summaries.append(summary)
     return summaries
 
@@ -110,6 +111,10 @@ def load_paper(paper_dir: str | Path = PAPER_DIR) -> pd.DataFrame:
 def aggregate(summaries: list[dict], paper: pd.DataFrame) -> pd.DataFrame:
     """One row per (dataset, model, setting, column): mean, sample std (ddof=1) and n over seeds,
     with the paper's mean and std where the paper has that cell."""
+    def values(s: dict) -> dict:
+        # A diverged run counts in its row's cells as a run without a number.
+        return s["results"] if s["status"] == "finished" else {c: float("nan") for c in s.get("columns", [])}
+
     records = [
         {
             "dataset": s["dataset"],
@@ -123,15 +128,17 @@ def aggregate(summaries: list[dict], paper: pd.DataFrame) -> pd.DataFrame:
             "documented": (s.get("start_point") or {}).get("documented_acc1") if column == "sgd" else None,
         }
         for s in summaries
-        for column, value in s["results"].items()
+        for column, value in values(s).items()
     ]
     if not records:
         return pd.DataFrame(columns=CSV_COLUMNS + ["budget"])
     runs = pd.DataFrame(records)
     row_keys = ["dataset", "model", "budget", "setting"]
     stats = runs.groupby(row_keys + ["column"], sort=False).agg(
-        mean=("value", "mean"), std=("value", "std"), n=("value", "count"), documented=("documented", "first")
+        mean=("value", "mean"), std=("value", "std"), n=("value", "count"), runs=("value", "size"),
+        documented=("documented", "first"),
     ).reset_index()
+    stats["diverged"] = stats.pop("runs") - stats["n"]
     # A note belongs to the whole table row: the SGD and SWA runs of a row share it.
     notes = runs.groupby(row_keys, sort=False)["note"].agg(lambda v: "; ".join(sorted({n for n in v if n})))
     stats = stats.merge(notes.reset_index(), on=row_keys, how="left")
@@ -154,9 +161,12 @@ def _number(value: float, std: float | None = None) -> str:
 
 
 def _cell(row: pd.Series) -> str:
-    text = f"{_number(row['mean'], row['std'])} (n={int(row['n'])})"
+    diverged = f"; {int(row['diverged'])} diverged" if row["diverged"] else ""
+    text = f"{_number(row['mean'], row['std'])} (n={int(row['n'])}{diverged})"
     if not pd.isna(row["paper_mean"]):
-        text += f"; paper {_number(row['paper_mean'], row['paper_std'])}; Δ {row['mean'] - row['paper_mean']:+.2f}"
+        text += f"; paper {_number(row['paper_mean'], row['paper_std'])}"
+        if not pd.isna(row["mean"]):
+            text += f"; Δ {row['mean'] - row['paper_mean']:+.2f}"
     elif row["paper_row"]:
         text += "; paper –"  # a paper row without a number in this column
     if not pd.isna(row.get("documented")):

@@ -367,7 +367,7 @@ def _diverged(cfg, proto, records, data, device, start_point, world, row, say) -
         return RunOutcome(records.dir, None, "diverged")
     records.append_metrics(row)
     summary = build_summary(cfg, proto, records, data, device, start_point, world)
-    summary.update(status="diverged", diverged_epoch=row["epoch"], results={})
+    summary.update(status="diverged", diverged_epoch=row["epoch"], results={}, columns=list(proto.report_points))
     records.write_summary(summary)
     say(f"{records.dir}: diverged: training loss {row['train_loss']} in epoch {row['epoch']}; "
         f"recorded in summary.json, no results")
