@@ -139,6 +139,131 @@ def train(config_path, method, seed, data_path, download, weights_path, out, dev
 
 
 @main.command()
+@click.option("--table", "table_name", required=True, type=click.Choice(["cifar10", "cifar100", "imagenet", "all", "demo"]),
+              help="Which table's rows to run (all: the three tables of the paper; demo: the digits demo).")
+@click.option("--seeds", type=int, default=3, show_default=True, help="Seeds 0..N-1 of every row and method.")
+@click.option("--rows", help="Only these rows, by config name, comma-separated (e.g. vgg16,preresnet164).")
+@click.option("--data-path", type=click.Path(file_okay=False), help="Dataset root for every run.")
+@click.option("--out", default="runs", show_default=True, type=click.Path(file_okay=False))
+@click.option("--budget-scale", type=float, help="Multiply every epoch count of every run (quick grids).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="run.device of every run.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a key in every run (repeatable).")
+@click.option("--dry-run", is_flag=True, help="Print the plan (runs, epochs, estimated time) and run nothing.")
+@click.option("--jobs", type=int, help="Runs at once (default: one per GPU slot, or 1 on CPU).")
+@click.option("--jobs-per-gpu", type=int, default=1, show_default=True, help="Runs sharing one GPU (small models).")
+@click.option("--gpus-per-run", type=int, default=1, show_default=True,
+              help="GPUs of one run (more than 1: torchrun on them, e.g. ImageNet).")
+@click.option("--launcher", type=click.Choice(["local", "slurm", "submitit-local"]), default="local", show_default=True,
+              help="local: subprocesses here; slurm: job arrays through submitit; submitit-local: submitit's local executor.")
+@click.option("--partition", help="SLURM partition.")
+@click.option("--time-min", type=int, default=24 * 60, show_default=True,
+              help="SLURM time limit per task, minutes (a run that needs more is requeued and resumes).")
+@click.option("--cpus-per-run", type=int, default=10, show_default=True, help="SLURM CPUs per task.")
+@click.option("--mem-gb", type=int, help="SLURM memory per task.")
+@click.option("--array-parallelism", type=int, default=64, show_default=True, help="SLURM tasks of an array at once.")
+@click.option("--configs", "configs_dir", type=click.Path(file_okay=False), help="Config folder (default: configs/).")
+@_user_errors
+def grid(table_name, seeds, rows, data_path, out, budget_scale, device, sets, dry_run, jobs, jobs_per_gpu, gpus_per_run,
+         launcher, partition, time_min, cpus_per_run, mem_gb, array_parallelism, configs_dir):
+    """Run a whole table: rows x methods x seeds, SWA continuations after their SGD runs.
+
+    Finished runs are skipped and partial ones resume, so re-running the same command after a crash
+    or preemption completes the table. A failed run is recorded (see `swa-bench status`) and the
+    others go on. Ends with the table (local launcher).
+
+    \b
+    Examples:
+      swa-bench grid --table cifar10 --data-path data/cifar --dry-run
+      swa-bench grid --table cifar100 --data-path data/cifar --jobs-per-gpu 2
+      swa-bench grid --table all --launcher slurm --partition gpu --data-path /data/cifar
+    """
+    from swa_bench.config import ConfigError
+    from swa_bench.grid.plan import bench_rates, build_plan, estimate_seconds
+
+    for flag, value in (("--jobs", jobs), ("--jobs-per-gpu", jobs_per_gpu), ("--gpus-per-run", gpus_per_run)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{flag}: must be at least 1, got {value}")
+    plan = build_plan(table_name, configs_dir or CONFIG_DIR, out, seeds, rows.split(",") if rows else None, tuple(sets),
+                      data_path, budget_scale, device)
+    for row in plan.unplanned:
+        click.echo(f"error: {row['error']} ({row['method']}, seed {row['seed']}: not run)", err=True)
+    if dry_run:
+        rates = bench_rates([Path(out) / "bench", Path("runs") / "bench"])
+        _print_plan(plan, rates, estimate_seconds)
+        return
+    plan.write()
+    if launcher == "local":
+        from swa_bench.grid.local import run_local
+
+        results = run_local(plan, jobs, jobs_per_gpu, gpus_per_run, say=lambda line: click.echo(line, err=True))
+        failed = plan.unplanned or [n for n, status in results.items() if status not in (0, 3, 75)]
+        _print_table_if_any(out)
+        sys.exit(1 if failed else 0)
+    from swa_bench.grid.slurm import SlurmResources, submit
+
+    resources = SlurmResources(partition, time_min, gpus_per_run, cpus_per_run, mem_gb, array_parallelism)
+    jobs_ = submit(plan, resources, "local" if launcher == "submitit-local" else "slurm",
+                   say=lambda line: click.echo(line, err=True))
+    if launcher == "submitit-local":
+        for job in jobs_:
+            job.wait()
+        _print_table_if_any(out)
+    else:
+        click.echo(f"follow with: swa-bench status {out}; when done: swa-bench table {out}", err=True)
+
+
+def _print_plan(plan, rates, estimate_seconds) -> None:
+    from tabulate import tabulate
+
+    from swa_bench.timefmt import format_duration
+
+    rows, total, known = [], 0.0, True
+    for spec in plan.runs:
+        seconds = estimate_seconds(spec, rates)
+        known &= seconds is not None
+        total += seconds or 0.0
+        rows.append([spec.name, spec.epochs, spec.after and "after its SGD run" or "",
+                     format_duration(seconds)])
+    click.echo(tabulate(rows, headers=["run", "epochs", "waits for", "est. training time"], disable_numparse=True))
+    basis = "from `swa-bench bench` figures" if rates else "run `swa-bench bench --model M` for estimates"
+    click.echo(f"\n{len(plan.runs)} runs, {sum(s.epochs for s in plan.runs)} epochs; "
+               f"estimated {format_duration(total)} of training on one device{'' if known else ' for the runs with figures'} ({basis})")
+
+
+def _print_table_if_any(out) -> None:
+    from swa_bench.tables import aggregate, find_summaries, load_paper, paper_columns, render
+
+    with _warnings_as_lines():
+        paper = load_paper()
+        result = aggregate(find_summaries(out), paper)
+    if not result.empty:
+        click.echo(render(result, "markdown", paper_columns(paper)), nl=False)
+
+
+@main.command()
+@click.argument("runs_dir", default="runs", type=click.Path(file_okay=False))
+@_user_errors
+def status(runs_dir):
+    """Where every run under RUNS_DIR stands: done, diverged, running, stopped, failed or pending,
+    with epochs done and an ETA. Safe to run while a grid is going.
+
+    \b
+    Example:
+      swa-bench status runs
+    """
+    from swa_bench.grid.status import grid_states, render_states
+
+    if not Path(runs_dir).is_dir():
+        click.echo(f"error: {runs_dir}: no such runs directory", err=True)
+        sys.exit(2)
+    states = grid_states(runs_dir)
+    if not states:
+        click.echo(f"{runs_dir}: no runs yet", err=True)
+        sys.exit(1)
+    click.echo(render_states(states), nl=False)
+
+
+@main.command()
 @click.argument("runs_dir", default="runs", type=click.Path(file_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["markdown", "latex", "csv"]), default="markdown", show_default=True)
 @click.option("--paper-dir", type=click.Path(file_okay=False), help="Folder of the paper's CSVs (default: results/paper).")
@@ -154,7 +279,7 @@ def table(runs_dir, fmt, paper_dir):
     Example:
       swa-bench table runs --format latex
     """
-    from swa_bench.tables import PAPER_DIR, aggregate, find_summaries, load_paper, paper_columns, render
+    from swa_bench.tables import PAPER_DIR, aggregate, find_failures, find_summaries, load_paper, paper_columns, render
 
     if not Path(runs_dir).is_dir():
         click.echo(f"error: {runs_dir}: no such runs directory", err=True)
@@ -162,6 +287,8 @@ def table(runs_dir, fmt, paper_dir):
     with _warnings_as_lines():
         paper = load_paper(paper_dir or PAPER_DIR)
         result = aggregate(find_summaries(runs_dir), paper)
+    for failure in find_failures(runs_dir):
+        click.echo(f"warning: {failure['run']}: failed, not in the table: {failure['error']}", err=True)
     if result.empty:
         click.echo(f"{runs_dir}: no finished runs yet", err=True)
         sys.exit(1)
@@ -239,7 +366,7 @@ def list_():
     models = []
     for name in model_names():
         model = create_model(name, 10)
-        if name == "digits_cnn":
+        if name.startswith("digits_"):
             macs = "–"
         else:
             side = 224 if get_model_entry(name).weights else 32

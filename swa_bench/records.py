@@ -288,11 +288,17 @@ class RunRecords:
         with _writing(path):
             handle = open(path, "a+")
         try:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as e:
-                if e.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise
+            # A few tries: `swa-bench status` probes the lock for an instant, which must not look
+            # like another training process.
+            for _ in range(20):
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except OSError as e:
+                    if e.errno not in (errno.EAGAIN, errno.EACCES):
+                        raise
+                    time.sleep(0.05)
+            else:
                 handle.seek(0)
                 holder = handle.read().strip() or "another process"
                 raise RunLockedError(

@@ -36,6 +36,7 @@ MODEL_LABELS = {
     "resnet18": "ResNet-18",
     "densenet161": "DenseNet-161",
     "digits_cnn": "digits CNN",
+    "digits_mlp": "digits MLP",
 }
 # Keys a run sets as part of the protocol's own knobs; they are labelled separately or are the
 # identity of the run, not deviations.
@@ -75,6 +76,17 @@ def find_summaries(runs_dir: str | Path) -> list[dict]:
         if summary.get("status") in ("finished", "diverged"):
             summaries.append(summary)
     return summaries
+
+
+def find_failures(runs_dir: str | Path) -> list[dict]:
+    """The failure records a grid left in run directories (failure.json), for the table to mention."""
+    failures = []
+    for path in sorted(Path(runs_dir).rglob("failure.json")):
+        try:
+            failures.append(json.loads(path.read_text()))
+        except (OSError, json.JSONDecodeError):
+            failures.append({"run": str(path.parent), "error": "unreadable failure record"})
+    return failures
 
 
 def setting_label(summary: dict) -> str:

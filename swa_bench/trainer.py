@@ -37,6 +37,7 @@ from swa_bench.protocol import Protocol, resolve_protocol
 from swa_bench.provenance import environment
 from swa_bench.records import RunRecords
 from swa_bench.stopping import Preempted, StopSignals
+from swa_bench.timefmt import format_duration
 
 # Independent random streams within an epoch.
 _STREAM_TRAIN, _STREAM_BN = 0, 1
@@ -440,15 +441,8 @@ def _epoch_line(row: dict, proto: Protocol, epoch_times: list[float]) -> str:
         parts.append(f"test acc {row['test_acc']:6.2f}")
     if "swa_test_acc" in row:
         parts.append(f"swa acc {row['swa_test_acc']:6.2f} (n={row['swa_count']})")
-    parts.append(f"{row['seconds']:.1f}s, eta {_duration(remaining)}")
+    parts.append(f"{row['seconds']:.1f}s, eta {format_duration(remaining)}")
     return " | ".join(parts)
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
 
 
 def _say(line: str) -> None:

@@ -23,3 +23,17 @@ def digits_cnn(num_classes: int, width: int = 32) -> nn.Module:
     )
     he_normal_fan_out_(net)
     return net
+
+
+@register_model("digits_mlp", "small BN multilayer perceptron for 1x8x8 digits (demo's second row)")
+def digits_mlp(num_classes: int, width: int = 128) -> nn.Module:
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(64, width, bias=False),
+        nn.BatchNorm1d(width),
+        nn.ReLU(inplace=True),
+        nn.Linear(width, width, bias=False),
+        nn.BatchNorm1d(width),
+        nn.ReLU(inplace=True),
+        nn.Linear(width, num_classes),
+    )
