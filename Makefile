@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 DEMO_OUT ?= runs/demo
 DEMO_SEEDS ?= 0 1 2
 
-.PHONY: install test test-slow demo table bench clean
+.PHONY: install test test-slow demo table bench clean reproduce reproduce-cifar10 reproduce-cifar100 \
+        reproduce-imagenet figures
 
 install: $(BIN)/swa-bench
 
@@ -39,8 +40,31 @@ bench: install
 	$(BIN)/swa-bench bench --model preresnet164 --steps 3 --warmup 1 --rounds 3 $(BENCH_FLAGS)
 	$(BIN)/swa-bench bench --model wrn28x10 --steps 1 --warmup 1 --rounds 2 $(BENCH_FLAGS)
 
+# The paper's tables: every row x SGD/SWA x $(SEEDS) seeds through `swa-bench grid`. Idempotent:
+# finished runs are skipped, stopped ones resume. GRID_FLAGS reaches every grid, e.g.
+#   make reproduce-cifar10 GRID_FLAGS="--jobs-per-gpu 2"
+#   make reproduce-imagenet GRID_FLAGS="--gpus-per-run 8"
+#   make reproduce GRID_FLAGS="--launcher slurm --partition gpu"
+OUT ?= runs
+SEEDS ?= 3
+CIFAR_DATA ?= data/cifar
+IMAGENET_DATA ?= data/imagenet
+GRID_FLAGS ?=
+GRID = $(BIN)/swa-bench grid --seeds $(SEEDS) --out $(OUT) $(GRID_FLAGS)
+
+reproduce-cifar10: install
+	$(GRID) --table cifar10 --data-path $(CIFAR_DATA)
+
+reproduce-cifar100: install
+	$(GRID) --table cifar100 --data-path $(CIFAR_DATA)
+
+reproduce-imagenet: install
+	$(GRID) --table imagenet --data-path $(IMAGENET_DATA)
+
+reproduce: reproduce-cifar10 reproduce-cifar100 reproduce-imagenet table
+
 table: install
-	$(BIN)/swa-bench table runs
+	$(BIN)/swa-bench table $(OUT)
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache

@@ -96,6 +96,8 @@ def setting_label(summary: dict) -> str:
         parts.append("ImageFolder copy")
     elif data_format not in ("torchvision", "imagenet"):  # the datasets the paper used, as distributed
         parts.append(summary["data"]["description"])
+    elif summary["data"].get("verified") is False:  # files not checked against the official md5 sums
+        parts.append("unverified files")
     start = summary.get("start_point") or {}
     if start.get("weights") and not start.get("verified", True):
         parts.append(f"weights file sha256 {start['sha256'][:8]}")

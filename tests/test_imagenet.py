@@ -15,7 +15,6 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 import torchvision
 from click.testing import CliRunner
-from PIL import Image
 
 from swa_bench.averaging import WeightAverage, recompute_bn
 from swa_bench.cli import main

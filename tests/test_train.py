@@ -1,12 +1,6 @@
 """End-to-end training through the CLI on tiny data in the real formats."""
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 import torch
@@ -155,46 +149,3 @@ def test_precision_is_part_of_the_run_but_the_loader_is_not(tmp_path):
                                        "--out", str(tmp_path), "--budget-scale", "0.25", "--quiet",
                                        "--set", "run.precision=bf16"])
     assert result.exit_code == 2 and "run.precision" in result.output
-
-
-# --------------------------------------------------------------------------------------------------
-# Kill and resume: a real SIGKILL in a separate process, twice, then the metrics of the resumed run
-# must equal those of an uninterrupted one exactly (CPU, same seed).
-
-
-def _cli(out, loader):
-    return [sys.executable, "-m", "swa_bench", "train", "--config", str(REPO / "configs/demo/digits.yaml"),
-            "--method", "swa", "--seed", "3", "--out", str(out), "--budget-scale", "0.5", "--quiet",
-            "--set", f"data.loader={loader}"]
-
-
-def _run_until_rows(out, loader, rows, timeout=120):
-    metrics = Path(out) / "digits/digits_cnn/swa/seed3/metrics.jsonl"
-    proc = subprocess.Popen(_cli(out, loader), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + timeout
-    while time.time() < deadline and proc.poll() is None:
-        if metrics.exists() and len(metrics.read_text().splitlines()) >= rows:
-            break
-        time.sleep(0.02)
-    assert proc.poll() is None, "the run ended before it could be killed"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-
-
-@pytest.mark.parametrize("loader", ["torch", "device"])
-def test_killed_run_resumes_to_identical_metrics(tmp_path, loader):
-    reference, killed = tmp_path / "reference", tmp_path / "killed"
-    subprocess.run(_cli(reference, loader), check=True, capture_output=True)
-    _run_until_rows(killed, loader, 3)  # before SWA starts
-    _run_until_rows(killed, loader, 11)  # after it started: the average must survive the kill
-    done = subprocess.run(_cli(killed, loader), check=True, capture_output=True, text=True)
-    run_ref = reference / "digits/digits_cnn/swa/seed3"
-    run_killed = killed / "digits/digits_cnn/swa/seed3"
-    assert metrics_without_time(run_killed) == metrics_without_time(run_ref)
-    ref_summary = json.loads((run_ref / "summary.json").read_text())
-    killed_summary = json.loads((run_killed / "summary.json").read_text())
-    assert killed_summary["results"] == ref_summary["results"]
-    state_ref = torch.load(run_ref / "checkpoints/swa_1.5.pt", weights_only=True)["model"]
-    state_killed = torch.load(run_killed / "checkpoints/swa_1.5.pt", weights_only=True)["model"]
-    assert all(torch.equal(state_ref[k], state_killed[k]) for k in state_ref)
-    assert done.returncode == 0

@@ -185,6 +185,7 @@ def _load_torchvision_cifar(cfg: DataConfig):
         "format": "torchvision",
         "path": str(folder.resolve()),
         "description": f"{cfg.dataset} pickle batches (torchvision)",
+        "verified": cfg.verify_checksums,  # md5 of the official files checked
     }
     return arrays, source
 
