@@ -336,6 +336,136 @@ def bench(model, dataset, batch_size, steps, warmup, rounds, device, precision, 
     click.echo(render_bench(results) + f"figures written to {path}")
 
 
+@main.group()
+def plot():
+    """Figures from run records (no computation)."""
+
+
+@plot.command()
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(file_okay=False, exists=True))
+@click.option("--out", default="figures", show_default=True, type=click.Path(file_okay=False))
+@_user_errors
+def curves(run_dirs, out):
+    """Test accuracy and learning rate against epoch for SGD and SWA runs (seeds: mean and min-max band;
+    the averaged model's evaluations marked). Writes OUT/curves.png, .pdf and .csv.
+
+    \b
+    Example:
+      swa-bench plot curves runs/cifar100/preresnet164/*/seed*
+    """
+    from swa_bench.figures.curves import plot_curves
+
+    for path in _figure_call(plot_curves, list(run_dirs), out):
+        click.echo(str(path))
+
+
+@main.group()
+def landscape():
+    """The loss landscape around solutions (SPEC §6). Each point recomputes BN; points are cached
+    beside the figure, so an interrupted command resumes."""
+
+
+_LANDSCAPE_OPTIONS = [
+    click.option("--out", default="figures", show_default=True, type=click.Path(file_okay=False)),
+    click.option("--data-path", type=click.Path(file_okay=False), help="Where the run's dataset is now."),
+    click.option("--device", type=click.Choice(["auto", "cpu", "cuda"])),
+    click.option("--train-images", type=int, help="Evaluate BN and train loss on a fixed subset of N images."),
+    click.option("--quiet", is_flag=True, help="No progress bar."),
+]
+
+
+def _landscape_options(fn):
+    for option in reversed(_LANDSCAPE_OPTIONS):
+        fn = option(fn)
+    return fn
+
+
+def _options(data_path, device, train_images, quiet) -> dict:
+    return dict(data_path=data_path, device=device, train_images=train_images, progress=not quiet)
+
+
+@landscape.command()
+@click.option("--swa", "swa_run", required=True, type=click.Path(file_okay=False, exists=True), help="SWA run directory.")
+@click.option("--sgd", "sgd_run", required=True, type=click.Path(file_okay=False, exists=True), help="SGD run directory.")
+@click.option("--rays", "count", type=int, default=10, show_default=True)
+@click.option("--max-distance", type=float, default=50.0, show_default=True)
+@click.option("--points", type=int, default=21, show_default=True, help="Points per ray.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random directions.")
+@_landscape_options
+@_user_errors
+def rays(swa_run, sgd_run, count, max_distance, points, seed, out, data_path, device, train_images, quiet):
+    """Optima width: test error and L2-regularised train loss along random unit directions from the
+    SWA and the SGD solution, against distance. Writes OUT/rays.png, .pdf, .csv.
+
+    \b
+    Example:
+      swa-bench landscape rays --swa runs/cifar10/vgg16/swa/seed0 --sgd runs/cifar10/vgg16/sgd/seed0
+    """
+    from swa_bench.figures import landscape as ls
+
+    for path in _figure_call(ls.rays, swa_run, sgd_run, out, count, max_distance, points, seed,
+                             **_options(data_path, device, train_images, quiet)):
+        click.echo(str(path))
+
+
+@landscape.command()
+@click.option("--swa", "swa_run", required=True, type=click.Path(file_okay=False, exists=True))
+@click.option("--sgd", "sgd_run", required=True, type=click.Path(file_okay=False, exists=True))
+@click.option("--range", "t_range", type=(float, float), default=(-1.0, 2.0), show_default=True,
+              help="t of w(t) = t w_SGD + (1 - t) w_SWA.")
+@click.option("--points", type=int, default=31, show_default=True)
+@_landscape_options
+@_user_errors
+def line(swa_run, sgd_run, t_range, points, out, data_path, device, train_images, quiet):
+    """Both metrics along the line through the SWA and SGD solutions, against signed distance from
+    the SWA solution. Writes OUT/line.png, .pdf, .csv.
+
+    \b
+    Example:
+      swa-bench landscape line --swa runs/cifar10/vgg16/swa/seed0 --sgd runs/cifar10/vgg16/sgd/seed0
+    """
+    from swa_bench.figures import landscape as ls
+
+    for path in _figure_call(ls.line, swa_run, sgd_run, out, t_range, points,
+                             **_options(data_path, device, train_images, quiet)):
+        click.echo(str(path))
+
+
+@landscape.command()
+@click.argument("checkpoints", nargs=3, type=click.Path(dir_okay=False, exists=True))
+@click.option("--grid", "grid_points", type=int, default=21, show_default=True)
+@click.option("--margin", type=float, default=0.2, show_default=True)
+@click.option("--extra", multiple=True, type=click.Path(dir_okay=False, exists=True),
+              help="More weight files to project onto the plane and mark (repeatable).")
+@_landscape_options
+@_user_errors
+def plane(checkpoints, grid_points, margin, extra, out, data_path, device, train_images, quiet):
+    """Contours of test error and train loss on the plane through three weight files (e.g. an SGD
+    and an SWA solution from the same start, and a third point), the points marked. Writes
+    OUT/plane.png, .pdf, .json.
+
+    \b
+    Example:
+      swa-bench landscape plane runs/c10/vgg16/sgd/seed0/checkpoints/sgd.pt \\
+          runs/c10/vgg16/swa/seed0/checkpoints/swa_1.pt runs/c10/vgg16/swa/seed0/checkpoints/swa_1.5.pt
+    """
+    from swa_bench.figures import landscape as ls
+
+    for path in _figure_call(ls.plane, list(checkpoints), out, grid_points, margin, list(extra),
+                             **_options(data_path, device, train_images, quiet)):
+        click.echo(str(path))
+
+
+def _figure_call(fn, *args, **kwargs):
+    """Missing runs or weights, or matplotlib, as one line."""
+    from swa_bench.config import ConfigError
+
+    try:
+        return fn(*args, **kwargs)
+    except (FileNotFoundError, ValueError, RuntimeError) as e:
+        raise ConfigError(str(e)) from None
+
+
 @main.command(name="list")
 @_user_errors
 def list_():

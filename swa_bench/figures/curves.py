@@ -1,0 +1,58 @@
+"""Test accuracy (and the learning rate) against epoch for SGD and SWA runs: seeds as a mean with a
+band (min to max), the averaged model's evaluations marked (SPEC §6, "Convergence")."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from swa_bench.figures.output import COLORS, pyplot, save_figure
+from swa_bench.records import RunRecords
+
+
+def _series(run_dirs: list[Path]) -> pd.DataFrame:
+    rows = []
+    for run_dir in run_dirs:
+        records = RunRecords(run_dir)
+        if not records.config_path.exists():
+            raise FileNotFoundError(f"{run_dir}: not a run directory (no config.yaml)")
+        config = yaml.safe_load(records.config_path.read_text())["config"]
+        method = config["run"]["method"]
+        label = f"{config['data']['dataset']} {config['model']['name']}"
+        for row in records.read_metrics():
+            base = {"run": str(run_dir), "label": label, "method": method, "seed": config["run"]["seed"],
+                    "epoch": row["epoch"], "lr": row.get("lr")}
+            if "test_acc" in row:
+                series = "sgd" if method == "sgd" else "swa_sgd"  # an SWA run's current (SGD) weights
+                rows.append({**base, "series": series, "test_acc": row["test_acc"]})
+            if "swa_test_acc" in row:
+                rows.append({**base, "series": "swa", "test_acc": row["swa_test_acc"]})
+    return pd.DataFrame(rows)
+
+
+def plot_curves(run_dirs: list[str | Path], out: str | Path, name: str = "curves") -> list[Path]:
+    data = _series([Path(p) for p in run_dirs])
+    if data.empty:
+        raise ValueError("the runs have no evaluated epochs yet")
+    stats = (data.groupby(["label", "series", "epoch"])["test_acc"]
+             .agg(mean="mean", low="min", high="max", seeds="count").reset_index())
+    lr = data.groupby(["label", "method", "epoch"])["lr"].first().reset_index()
+    plt = pyplot()
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    names = {"sgd": "SGD", "swa_sgd": "SWA run, SGD iterate", "swa": "SWA (averaged, BN recomputed)"}
+    for (label, series), part in stats.groupby(["label", "series"]):
+        text = f"{names[series]} ({label}, {int(part['seeds'].max())} seeds)"
+        marker = "o" if series == "swa" else None
+        top.plot(part["epoch"], part["mean"], color=COLORS[series], marker=marker, markersize=3, label=text,
+                 linestyle="-" if series != "swa_sgd" else "--")
+        top.fill_between(part["epoch"], part["low"], part["high"], color=COLORS[series], alpha=0.15, linewidth=0)
+    top.set_ylabel("test accuracy (%)")
+    top.legend(fontsize=8, loc="lower right")
+    for (label, method), part in lr.groupby(["label", "method"]):
+        bottom.plot(part["epoch"], part["lr"], color=COLORS["sgd" if method == "sgd" else "swa"], label=method.upper())
+    bottom.set_ylabel("learning rate")
+    bottom.set_xlabel("epoch")
+    bottom.legend(fontsize=8)
+    return save_figure(fig, Path(out), name, stats)

@@ -1,0 +1,46 @@
+"""One look for every figure, and one way to write it: PNG and PDF, with the numbers behind it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+COLORS = {"sgd": "#c0392b", "swa": "#1f5fa8", "swa_sgd": "#7f8c8d", "lr": "#555555"}
+
+
+def pyplot():
+    """matplotlib, headless, with the house style."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise RuntimeError("figures need matplotlib: pip install 'swa-bench[figures]'") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({
+        "figure.dpi": 120, "savefig.dpi": 150, "font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10,
+        "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True, "grid.alpha": 0.3,
+        "legend.frameon": False, "lines.linewidth": 1.6,
+    })
+    return plt
+
+
+def save_figure(fig, out: Path, name: str, data: pd.DataFrame | dict) -> list[Path]:
+    """OUT/NAME.png, OUT/NAME.pdf and the data: NAME.csv (a table) or NAME.json."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for suffix in ("png", "pdf"):
+        path = out / f"{name}.{suffix}"
+        fig.savefig(path, bbox_inches="tight")
+        written.append(path)
+    if isinstance(data, pd.DataFrame):
+        path = out / f"{name}.csv"
+        data.to_csv(path, index=False, float_format="%.6g")
+    else:
+        path = out / f"{name}.json"
+        path.write_text(json.dumps(data, indent=1) + "\n")
+    written.append(path)
+    fig.clf()
+    return written

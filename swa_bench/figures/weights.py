@@ -1,0 +1,82 @@
+"""Solutions as flat weight vectors, and the geometry of SPEC §6: random unit directions, the line
+through two solutions, and the plane through three."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from swa_bench.records import RunRecords, read_checkpoint
+
+
+def solution_file(run_dir: str | Path, column: str | None = None) -> Path:
+    """The weights behind a run's table cell: `column` (e.g. swa_1.5), else its last reported one."""
+    records = RunRecords(run_dir)
+    if column is None:
+        rows = [r for r in records.read_metrics() if r.get("report")]
+        if not rows:
+            raise FileNotFoundError(f"{run_dir}: no reported weights yet (has the run finished?)")
+        column = rows[-1]["report"][-1]
+    path = records.checkpoint_path(column)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: missing")
+    return path
+
+
+def run_dir_of(weights_file: str | Path) -> Path:
+    """RUN/checkpoints/NAME.pt -> RUN."""
+    return Path(weights_file).resolve().parent.parent
+
+
+def load_state(weights_file: str | Path) -> dict:
+    return read_checkpoint(weights_file)["model"]
+
+
+def flatten_parameters(state: dict, names: list[str]) -> torch.Tensor:
+    """The parameters (not the BN statistics, which are recomputed at every point) as one vector."""
+    return torch.cat([state[n].detach().reshape(-1).double().cpu() for n in names])
+
+
+def random_directions(size: int, count: int, seed: int) -> list[torch.Tensor]:
+    """`count` directions uniform on the unit sphere (normalised Gaussians), reproducible by seed."""
+    out = []
+    for i in range(count):
+        gen = torch.Generator().manual_seed(seed * 100_003 + i)
+        d = torch.randn(size, generator=gen, dtype=torch.float64)
+        out.append(d / d.norm())
+    return out
+
+
+@dataclass(frozen=True)
+class Plane:
+    """w1 + x u_hat + y v_hat, with u = w2 - w1 and v = (w3 - w1) minus its projection on u."""
+
+    origin: torch.Tensor
+    u_hat: torch.Tensor
+    v_hat: torch.Tensor
+
+    @classmethod
+    def through(cls, w1: torch.Tensor, w2: torch.Tensor, w3: torch.Tensor) -> "Plane":
+        u = w2 - w1
+        u_hat = u / u.norm()
+        v = (w3 - w1) - torch.dot(w3 - w1, u_hat) * u_hat
+        if v.norm() == 0:
+            raise ValueError("the three weights lie on one line: no plane through them")
+        return cls(w1, u_hat, v / v.norm())
+
+    def coordinates(self, w: torch.Tensor) -> tuple[float, float]:
+        """(x, y) of w's projection onto the plane."""
+        d = w - self.origin
+        return float(torch.dot(d, self.u_hat)), float(torch.dot(d, self.v_hat))
+
+    def point(self, x: float, y: float) -> torch.Tensor:
+        return self.origin + x * self.u_hat + y * self.v_hat
+
+
+def grid_axis(values: list[float], margin: float, points: int) -> list[float]:
+    """`points` values spanning from -margin to 1 + margin of the extent of `values`."""
+    low, high = min(values), max(values)
+    extent = high - low
+    return torch.linspace(low - margin * extent, high + margin * extent, points, dtype=torch.float64).tolist()
