@@ -1,0 +1,146 @@
+"""The paper's figures from a tiny pair of runs (digits demo, CPU): the geometry, BN at every point,
+the cache, and files a person can read."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from swa_bench.averaging import recompute_bn
+from swa_bench.cli import main
+from swa_bench.figures.evaluator import PointEvaluator
+from swa_bench.figures.weights import Plane, grid_axis, load_state, random_directions, solution_file
+
+from conftest import REPO
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    out = tmp_path_factory.mktemp("pair")
+    for method in ("sgd", "swa"):
+        result = CliRunner().invoke(main, ["train", "--config", str(REPO / "configs/demo/digits.yaml"), "--method",
+                                           method, "--out", str(out), "--budget-scale", "0.25", "--quiet"])
+        assert result.exit_code == 0, result.output
+    return out / "digits/digits_cnn/swa/seed0", out / "digits/digits_cnn/sgd/seed0"
+
+
+@pytest.fixture(scope="module")
+def evaluator(pair):
+    return PointEvaluator(pair[0], progress=False)
+
+
+def assert_readable_png(path):
+    import matplotlib.image
+
+    assert path.stat().st_size > 10_000
+    pixels = matplotlib.image.imread(path)
+    assert pixels.shape[0] > 300 and pixels.shape[1] > 400
+    assert pixels[..., :3].std() > 0.05  # not blank
+
+
+def test_curves_write_png_pdf_and_data(pair, tmp_path):
+    result = CliRunner().invoke(main, ["plot", "curves", str(pair[0]), str(pair[1]), "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert_readable_png(tmp_path / "curves.png")
+    assert (tmp_path / "curves.pdf").read_bytes().startswith(b"%PDF")
+    data = (tmp_path / "curves.csv").read_text()
+    assert "swa_sgd" in data and ",swa," in data and ",sgd," in data
+
+
+def test_line_ends_are_the_two_solutions(pair, evaluator, tmp_path):
+    result = CliRunner().invoke(main, ["landscape", "line", "--swa", str(pair[0]), "--sgd", str(pair[1]),
+                                       "--points", "4", "--out", str(tmp_path), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert_readable_png(tmp_path / "line.png")
+    import pandas as pd
+
+    rows = pd.read_csv(tmp_path / "line.csv").set_index("t")
+    for t, run in ((0.0, pair[0]), (1.0, pair[1])):
+        direct = evaluator.metrics(evaluator.vector(load_state(solution_file(run))))
+        assert rows.loc[t, "test_error"] == pytest.approx(direct["test_error"], abs=1e-4)  # CSV keeps 6 digits
+        assert rows.loc[t, "train_loss_l2"] == pytest.approx(direct["train_loss_l2"], rel=1e-5)
+    summary = json.loads((pair[0] / "summary.json").read_text())
+    assert 100 - rows.loc[0.0, "test_error"] == pytest.approx(summary["results"]["swa_1.5"], abs=3.0)
+    gap = float((evaluator.vector(load_state(solution_file(pair[1]))) -
+                 evaluator.vector(load_state(solution_file(pair[0])))).norm())
+    assert rows.loc[1.0, "distance"] == pytest.approx(gap)
+
+
+def test_rays_are_unit_and_start_at_the_solutions(pair, evaluator, tmp_path):
+    directions = random_directions(1000, 4, seed=3)
+    assert all(float(d.norm()) == pytest.approx(1.0) for d in directions)
+    assert not torch.allclose(directions[0], directions[1])
+    assert torch.equal(random_directions(1000, 4, seed=3)[2], directions[2])  # reproducible
+    result = CliRunner().invoke(main, ["landscape", "rays", "--swa", str(pair[0]), "--sgd", str(pair[1]), "--rays",
+                                       "2", "--points", "3", "--max-distance", "10", "--out", str(tmp_path), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert_readable_png(tmp_path / "rays.png")
+    import pandas as pd
+
+    rows = pd.read_csv(tmp_path / "rays.csv")
+    for solution, run in (("swa", pair[0]), ("sgd", pair[1])):
+        at_zero = rows[(rows.solution == solution) & (rows.distance == 0)]
+        direct = evaluator.metrics(evaluator.vector(load_state(solution_file(run))))
+        assert len(at_zero) == 2 and np.allclose(at_zero.test_error, direct["test_error"], atol=1e-4)
+    far = rows[rows.distance == 10].test_error.mean()
+    assert far > rows[rows.distance == 0].test_error.mean()  # moving away costs accuracy
+
+    # Run again: every point comes from the cache, none is computed.
+    from swa_bench.figures import evaluator as ev
+
+    def fail(self, vector):
+        raise AssertionError("recomputed a cached point")
+
+    original = ev.PointEvaluator.metrics
+    ev.PointEvaluator.metrics = fail
+    try:
+        again = CliRunner().invoke(main, ["landscape", "rays", "--swa", str(pair[0]), "--sgd", str(pair[1]), "--rays",
+                                          "2", "--points", "3", "--max-distance", "10", "--out", str(tmp_path), "--quiet"])
+    finally:
+        ev.PointEvaluator.metrics = original
+    assert again.exit_code == 0, again.output
+
+
+def test_plane_maps_the_three_points_as_constructed(pair, tmp_path):
+    w1, w2, w3 = (torch.tensor(v, dtype=torch.float64) for v in ([0.0, 0.0, 0.0], [2.0, 0.0, 0.0], [1.0, 3.0, 4.0]))
+    plane = Plane.through(w1, w2, w3)
+    assert plane.coordinates(w1) == (0.0, 0.0)
+    assert plane.coordinates(w2) == pytest.approx((2.0, 0.0))
+    assert plane.coordinates(w3) == pytest.approx((1.0, 5.0))  # |v| = |(0, 3, 4)|
+    assert torch.allclose(plane.point(*plane.coordinates(w3)), w3)
+    axis = grid_axis([0.0, 2.0, 1.0], 0.2, 21)
+    assert axis[0] == pytest.approx(-0.4) and axis[-1] == pytest.approx(2.4) and len(axis) == 21
+
+    ckpts = [pair[1] / "checkpoints/sgd.pt", pair[0] / "checkpoints/swa_1.pt", pair[0] / "checkpoints/swa_1.5.pt"]
+    result = CliRunner().invoke(main, ["landscape", "plane", *map(str, ckpts), "--grid", "3", "--out", str(tmp_path),
+                                       "--extra", str(pair[0] / "checkpoints/swa_1.25.pt"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert_readable_png(tmp_path / "plane.png")
+    data = json.loads((tmp_path / "plane.json").read_text())
+    points = data["points"]
+    assert (points[0]["x"], points[0]["y"]) == (0.0, 0.0) and points[1]["y"] == pytest.approx(0.0, abs=1e-9)
+    assert len(points) == 4 and len(data["test_error"]) == 3 and len(data["x"]) == 3
+
+
+def test_bn_statistics_are_recomputed_at_every_point(pair, evaluator):
+    state = load_state(solution_file(pair[1]))  # the SGD solution, with its own running statistics
+    vector = evaluator.vector(state)
+    shifted = vector + 0.05 * random_directions(vector.numel(), 1, seed=1)[0]
+    evaluator.metrics(shifted)
+    recomputed = {k: v.clone() for k, v in evaluator.model.state_dict().items() if "running_mean" in k}
+    # The statistics a direct pass gives for these weights, with the evaluator's BN pass.
+    evaluator.load(shifted)
+    evaluator.generator.manual_seed(evaluator.seed)
+    recompute_bn(evaluator.model, evaluator.execution.batches(evaluator.bn_loader), evaluator.device)
+    direct = {k: v for k, v in evaluator.model.state_dict().items() if "running_mean" in k}
+    assert recomputed and all(torch.allclose(recomputed[k], direct[k]) for k in direct)
+    assert not all(torch.allclose(recomputed[k], state[k]) for k in direct)  # not the checkpoint's
+
+
+def test_missing_run_is_one_line_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = CliRunner().invoke(main, ["landscape", "line", "--swa", str(tmp_path / "empty"), "--sgd",
+                                       str(tmp_path / "empty"), "--out", str(tmp_path)])
+    assert result.exit_code == 2 and result.output.startswith("error: ") and "Traceback" not in result.output
