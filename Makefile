@@ -66,5 +66,19 @@ reproduce: reproduce-cifar10 reproduce-cifar100 reproduce-imagenet table
 table: install
 	$(BIN)/swa-bench table $(OUT)
 
+# The paper's figures (SPEC §6) from the runs of one row and seed in OUT (default: PreResNet-164 on
+# CIFAR-100, seed 0, as in the paper), into FIG_OUT. The landscapes recompute BN at every point:
+# on a GPU, tens of minutes each at the paper's point counts.
+FIG_ROW ?= cifar100/preresnet164
+FIG_SEED ?= 0
+FIG_OUT ?= figures
+FIG_RUNS = $(OUT)/$(FIG_ROW)
+figures: install
+	$(BIN)/swa-bench plot curves $(FIG_RUNS)/sgd/seed* $(FIG_RUNS)/swa/seed* --out $(FIG_OUT)
+	$(BIN)/swa-bench landscape line --swa $(FIG_RUNS)/swa/seed$(FIG_SEED) --sgd $(FIG_RUNS)/sgd/seed$(FIG_SEED) --out $(FIG_OUT)
+	$(BIN)/swa-bench landscape rays --swa $(FIG_RUNS)/swa/seed$(FIG_SEED) --sgd $(FIG_RUNS)/sgd/seed$(FIG_SEED) --out $(FIG_OUT)
+	$(BIN)/swa-bench landscape plane $(FIG_RUNS)/sgd/seed$(FIG_SEED)/checkpoints/sgd.pt \
+	    $(FIG_RUNS)/swa/seed$(FIG_SEED)/checkpoints/swa_1.pt $(FIG_RUNS)/swa/seed$(FIG_SEED)/checkpoints/swa_1.5.pt --out $(FIG_OUT)
+
 clean:
 	rm -rf build dist *.egg-info .pytest_cache

@@ -370,6 +370,7 @@ _LANDSCAPE_OPTIONS = [
     click.option("--data-path", type=click.Path(file_okay=False), help="Where the run's dataset is now."),
     click.option("--device", type=click.Choice(["auto", "cpu", "cuda"])),
     click.option("--train-images", type=int, help="Evaluate BN and train loss on a fixed subset of N images."),
+    click.option("--test-images", type=int, help="Evaluate test error on a fixed subset of N images (quick figures)."),
     click.option("--quiet", is_flag=True, help="No progress bar."),
 ]
 
@@ -380,8 +381,9 @@ def _landscape_options(fn):
     return fn
 
 
-def _options(data_path, device, train_images, quiet) -> dict:
-    return dict(data_path=data_path, device=device, train_images=train_images, progress=not quiet)
+def _options(data_path, device, train_images, test_images, quiet) -> dict:
+    return dict(data_path=data_path, device=device, train_images=train_images, test_images=test_images,
+                progress=not quiet)
 
 
 @landscape.command()
@@ -393,7 +395,7 @@ def _options(data_path, device, train_images, quiet) -> dict:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random directions.")
 @_landscape_options
 @_user_errors
-def rays(swa_run, sgd_run, count, max_distance, points, seed, out, data_path, device, train_images, quiet):
+def rays(swa_run, sgd_run, count, max_distance, points, seed, out, data_path, device, train_images, test_images, quiet):
     """Optima width: test error and L2-regularised train loss along random unit directions from the
     SWA and the SGD solution, against distance. Writes OUT/rays.png, .pdf, .csv.
 
@@ -404,7 +406,7 @@ def rays(swa_run, sgd_run, count, max_distance, points, seed, out, data_path, de
     from swa_bench.figures import landscape as ls
 
     for path in _figure_call(ls.rays, swa_run, sgd_run, out, count, max_distance, points, seed,
-                             **_options(data_path, device, train_images, quiet)):
+                             **_options(data_path, device, train_images, test_images, quiet)):
         click.echo(str(path))
 
 
@@ -416,7 +418,7 @@ def rays(swa_run, sgd_run, count, max_distance, points, seed, out, data_path, de
 @click.option("--points", type=int, default=31, show_default=True)
 @_landscape_options
 @_user_errors
-def line(swa_run, sgd_run, t_range, points, out, data_path, device, train_images, quiet):
+def line(swa_run, sgd_run, t_range, points, out, data_path, device, train_images, test_images, quiet):
     """Both metrics along the line through the SWA and SGD solutions, against signed distance from
     the SWA solution. Writes OUT/line.png, .pdf, .csv.
 
@@ -427,7 +429,7 @@ def line(swa_run, sgd_run, t_range, points, out, data_path, device, train_images
     from swa_bench.figures import landscape as ls
 
     for path in _figure_call(ls.line, swa_run, sgd_run, out, t_range, points,
-                             **_options(data_path, device, train_images, quiet)):
+                             **_options(data_path, device, train_images, test_images, quiet)):
         click.echo(str(path))
 
 
@@ -439,7 +441,7 @@ def line(swa_run, sgd_run, t_range, points, out, data_path, device, train_images
               help="More weight files to project onto the plane and mark (repeatable).")
 @_landscape_options
 @_user_errors
-def plane(checkpoints, grid_points, margin, extra, out, data_path, device, train_images, quiet):
+def plane(checkpoints, grid_points, margin, extra, out, data_path, device, train_images, test_images, quiet):
     """Contours of test error and train loss on the plane through three weight files (e.g. an SGD
     and an SWA solution from the same start, and a third point), the points marked. Writes
     OUT/plane.png, .pdf, .json.
@@ -452,7 +454,7 @@ def plane(checkpoints, grid_points, margin, extra, out, data_path, device, train
     from swa_bench.figures import landscape as ls
 
     for path in _figure_call(ls.plane, list(checkpoints), out, grid_points, margin, list(extra),
-                             **_options(data_path, device, train_images, quiet)):
+                             **_options(data_path, device, train_images, test_images, quiet)):
         click.echo(str(path))
 
 

@@ -29,7 +29,7 @@ from swa_bench.trainer import evaluate, resolve_device
 
 class PointEvaluator:
     def __init__(self, run_dir: str | Path, data_path: str | None = None, device: str | None = None,
-                 train_images: int | None = None, seed: int = 0, progress: bool = True):
+                 train_images: int | None = None, seed: int = 0, progress: bool = True, test_images: int | None = None):
         stored = RunRecords(run_dir).stored_config()["config"]
         if data_path:
             stored["data"]["path"] = data_path
@@ -46,6 +46,10 @@ class PointEvaluator:
         if train_images is not None and train_images < len(train):  # a fixed subset, to bound the cost
             pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:train_images]
             train = Subset(train, sorted(pick.tolist()))
+        test = data.test
+        if test_images is not None and test_images < len(test):  # likewise for quick figures
+            pick = torch.randperm(len(test), generator=torch.Generator().manual_seed(seed + 1))[:test_images]
+            test = Subset(test, sorted(pick.tolist()))
         base, indices = (train.dataset, train.indices) if isinstance(train, Subset) else (train, None)
         # The same training images without augmentation, for the training loss.
         images, targets = (base.images, base.targets) if indices is None else (base.images[indices], base.targets[indices])
@@ -56,7 +60,7 @@ class PointEvaluator:
         batch = cfg.optim.batch_size
         self.bn_loader = make_loader(train, batch, shuffle=True, generator=self.generator, **args)
         self.train_loader = make_loader(plain_train, batch, shuffle=False, **args)
-        self.test_loader = make_loader(data.test, batch, shuffle=False, **args)
+        self.test_loader = make_loader(test, batch, shuffle=False, **args)
         torch.manual_seed(0)
         self.model = self.execution.place(create_model(cfg.model.name, data.num_classes, **cfg.model.options))
         self.names = [n for n, _ in self.model.named_parameters()]

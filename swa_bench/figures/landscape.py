@@ -4,6 +4,8 @@ so a long computation shows its progress and resumes."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +23,16 @@ def _bar(total: int, what: str, progress: bool):
     return tqdm(total=total, desc=what, disable=None if progress else True, leave=False)
 
 
+def _cache(out: Path, name: str, *identity) -> PointCache:
+    """The point cache of one figure under one evaluation setting (solutions, subsets, directions...):
+    another setting gets another file, so cached numbers are never mixed across settings."""
+    digest = hashlib.sha256(json.dumps([str(i) for i in identity]).encode()).hexdigest()[:10]
+    return PointCache(out / f"{name}.points.{digest}.jsonl")
+
+
 def _evaluator(run_dir, options) -> PointEvaluator:
     return PointEvaluator(run_dir, options.get("data_path"), options.get("device"), options.get("train_images"),
-                          progress=options.get("progress", True))
+                          progress=options.get("progress", True), test_images=options.get("test_images"))
 
 
 def rays(swa_run, sgd_run, out, rays: int = 10, max_distance: float = 50.0, points: int = 21, seed: int = 0,
@@ -34,7 +43,7 @@ def rays(swa_run, sgd_run, out, rays: int = 10, max_distance: float = 50.0, poin
     solutions = {"swa": ev.vector(load_state(solution_file(swa_run))), "sgd": ev.vector(load_state(solution_file(sgd_run)))}
     directions = random_directions(solutions["swa"].numel(), rays, seed)
     distances = np.linspace(0.0, max_distance, points)
-    cache = PointCache(out / "rays.points.jsonl")
+    cache = _cache(out, "rays", swa_run, sgd_run, seed, options.get("train_images"), options.get("test_images"))
     rows = []
     with _bar(2 * rays * points, "rays", options.get("progress", True)) as bar:
         for name, w in solutions.items():
@@ -65,7 +74,7 @@ def line(swa_run, sgd_run, out, t_range: tuple[float, float] = (-1.0, 2.0), poin
     ev = _evaluator(swa_run, options)
     w_swa, w_sgd = ev.vector(load_state(solution_file(swa_run))), ev.vector(load_state(solution_file(sgd_run)))
     gap = float((w_sgd - w_swa).norm())
-    cache = PointCache(out / "line.points.jsonl")
+    cache = _cache(out, "line", swa_run, sgd_run, options.get("train_images"), options.get("test_images"))
     rows = []
     ts = np.linspace(t_range[0], t_range[1], points)
     with _bar(points, "line", options.get("progress", True)) as bar:
@@ -102,7 +111,7 @@ def plane(checkpoints: list[str | Path], out, grid: int = 21, margin: float = 0.
               for i, p in enumerate(list(checkpoints) + list(extra))]
     xs = grid_axis([x for _, x, _ in marked[:3]], margin, grid)
     ys = grid_axis([y for _, _, y in marked[:3]], margin, grid)
-    cache = PointCache(out / "plane.points.jsonl")
+    cache = _cache(out, "plane", *checkpoints, options.get("train_images"), options.get("test_images"))
     values = {metric: np.zeros((grid, grid)) for metric, _ in METRICS}
     with _bar(grid * grid, "plane", options.get("progress", True)) as bar:
         for j, y in enumerate(ys):
