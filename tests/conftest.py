@@ -128,6 +128,35 @@ def tiny_imagefolder(tmp_path) -> Path:
     return root
 
 
+def process_children() -> dict[int, list[int]]:
+    """pid -> its child pids, from /proc (Linux)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    return children
+
+
+def kill_process_tree(pid: int) -> None:
+    """SIGKILL `pid` and every process below it, as a lost node would (torchrun and the grid start
+    their children in sessions of their own, so a process group kill would miss them)."""
+    import os
+    import signal
+
+    children = process_children()
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        todo += children.get(p, [])
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def pytest_collection_modifyitems(config, items):
     """Real-data runs (marker `slow`) take minutes: run them with `make test-slow`."""
     import os

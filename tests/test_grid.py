@@ -17,7 +17,7 @@ from swa_bench.grid.plan import build_plan
 from swa_bench.grid.slurm import SlurmResources, submit
 from swa_bench.grid.status import grid_states
 
-from conftest import REPO
+from conftest import REPO, kill_process_tree, process_children
 
 # The demo table has two rows (digits CNN and digits MLP); x 2 methods x 2 seeds at a quarter budget.
 TINY = ["--table", "demo", "--seeds", "2", "--budget-scale", "0.25"]
@@ -63,33 +63,6 @@ def test_dry_run_prints_the_plan_and_runs_nothing(tmp_path):
     assert not (tmp_path / "digits").exists()
 
 
-def _process_children() -> dict[int, list[int]]:
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    return children
-
-
-def _children(pid: int) -> list[int]:
-    return _process_children().get(pid, [])
-
-
-def _kill_tree(pid: int) -> None:
-    children = _process_children()
-    todo = [pid]
-    while todo:
-        p = todo.pop()
-        todo += children.get(p, [])
-        try:
-            os.kill(p, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
 def test_grid_killed_mid_run_then_rerun_gives_the_same_table(tmp_path, reference_grid):
     reference_out, _ = reference_grid
     out = tmp_path / "killed"
@@ -100,7 +73,7 @@ def test_grid_killed_mid_run_then_rerun_gives_the_same_table(tmp_path, reference
             break
         time.sleep(0.02)
     assert proc.poll() is None, "the grid ended before it could be killed"
-    _kill_tree(proc.pid)  # the grid and the runs it started
+    kill_process_tree(proc.pid)  # the grid and the runs it started
     proc.wait()
     assert any(s.state in ("stopped", "pending") for s in grid_states(out))
     rerun = subprocess.run(grid_command(out, "--jobs", "2"), capture_output=True, text=True)
@@ -146,7 +119,7 @@ def test_submitit_local_executor_requeues_a_preempted_run_which_resumes(tmp_path
         time.sleep(0.02)
     assert not swa_job.done(), "the run ended before it could be preempted"
     # What SLURM does before preempting: USR2 to the task (submitit's local controller is its parent).
-    (task,) = _children(swa_job._process.pid)
+    (task,) = process_children().get(swa_job._process.pid, [])
     os.kill(task, signal.SIGUSR2)
     for job in jobs:
         job.wait()

@@ -3,7 +3,6 @@ cyclical SWA from the pretrained point, bad images, and many processes (gloo, CP
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ from swa_bench.models.pretrained import WeightsError, load_pretrained
 from swa_bench.protocol import resolve_protocol
 from swa_bench.records import RunRecords
 
-from conftest import REPO
+from conftest import REPO, kill_process_tree
 
 CONFIG = REPO / "configs/imagenet/resnet50.yaml"
 # A small stand-in of the same family: ResNet-18 at 32x32 over a 4-class tree.
@@ -238,27 +237,6 @@ def _torchrun(out, data, weights, *extra):
     return args, env
 
 
-def _kill_tree(pid: int) -> None:
-    """SIGKILL `pid` and every process below it (torchrun starts its workers in sessions of their own)."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    todo, tree = [pid], []
-    while todo:
-        p = todo.pop()
-        tree.append(p)
-        todo += children.get(p, [])
-    for p in tree:
-        try:
-            os.kill(p, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
 def test_torchrun_two_processes_write_one_record_and_resume(tmp_path, tiny_imagenet, weights_file):
     args, env = _torchrun(tmp_path / "reference", tiny_imagenet, weights_file)
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
@@ -279,7 +257,7 @@ def test_torchrun_two_processes_write_one_record_and_resume(tmp_path, tiny_image
     while time.time() < deadline and proc.poll() is None and not checkpoint.exists():
         time.sleep(0.05)
     assert proc.poll() is None, "the run ended before it could be killed"
-    _kill_tree(proc.pid)  # torchrun and its workers, as a lost node would
+    kill_process_tree(proc.pid)  # torchrun and its workers, as a lost node would
     proc.wait()
     again = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]
