@@ -178,7 +178,7 @@ def grid(table_name, seeds, rows, data_path, out, budget_scale, device, sets, dr
       swa-bench grid --table all --launcher slurm --partition gpu --data-path /data/cifar
     """
     from swa_bench.config import ConfigError
-    from swa_bench.grid.plan import bench_rates, build_plan, estimate_seconds
+    from swa_bench.grid.plan import bench_rates, build_plan, render_plan
 
     for flag, value in (("--jobs", jobs), ("--jobs-per-gpu", jobs_per_gpu), ("--gpus-per-run", gpus_per_run)):
         if value is not None and value < 1:
@@ -188,8 +188,7 @@ def grid(table_name, seeds, rows, data_path, out, budget_scale, device, sets, dr
     for row in plan.unplanned:
         click.echo(f"error: {row['error']} ({row['method']}, seed {row['seed']}: not run)", err=True)
     if dry_run:
-        rates = bench_rates([Path(out) / "bench", Path("runs") / "bench"])
-        _print_plan(plan, rates, estimate_seconds)
+        click.echo(render_plan(plan, bench_rates([Path(out) / "bench", Path("runs") / "bench"])), nl=False)
         return
     plan.write()
     if launcher == "local":
@@ -210,24 +209,6 @@ def grid(table_name, seeds, rows, data_path, out, budget_scale, device, sets, dr
         _print_table_if_any(out)
     else:
         click.echo(f"follow with: swa-bench status {out}; when done: swa-bench table {out}", err=True)
-
-
-def _print_plan(plan, rates, estimate_seconds) -> None:
-    from tabulate import tabulate
-
-    from swa_bench.timefmt import format_duration
-
-    rows, total, known = [], 0.0, True
-    for spec in plan.runs:
-        seconds = estimate_seconds(spec, rates)
-        known &= seconds is not None
-        total += seconds or 0.0
-        rows.append([spec.name, spec.epochs, spec.after and "after its SGD run" or "",
-                     format_duration(seconds)])
-    click.echo(tabulate(rows, headers=["run", "epochs", "waits for", "est. training time"], disable_numparse=True))
-    basis = "from `swa-bench bench` figures" if rates else "run `swa-bench bench --model M` for estimates"
-    click.echo(f"\n{len(plan.runs)} runs, {sum(s.epochs for s in plan.runs)} epochs; "
-               f"estimated {format_duration(total)} of training on one device{'' if known else ' for the runs with figures'} ({basis})")
 
 
 def _print_table_if_any(out) -> None:

@@ -151,3 +151,22 @@ def estimate_seconds(spec: RunSpec, rates: dict[str, float]) -> float | None:
     dataset = Path(spec.run_dir).parts[-4]
     images = spec.train_images or _TRAIN_IMAGES.get(dataset)
     return spec.epochs * images / rates[spec.model] if images else None
+
+
+def render_plan(plan: Plan, rates: dict[str, float]) -> str:
+    """The --dry-run listing: every run, its epochs, what it waits for, its estimated training time."""
+    from tabulate import tabulate
+
+    from swa_bench.timefmt import format_duration
+
+    rows, total, known = [], 0.0, True
+    for spec in plan.runs:
+        seconds = estimate_seconds(spec, rates)
+        known &= seconds is not None
+        total += seconds or 0.0
+        rows.append([spec.name, spec.epochs, "its SGD run" if spec.after else "", format_duration(seconds)])
+    basis = "from `swa-bench bench` figures" if rates else "run `swa-bench bench --model M` for estimates"
+    scope = "" if known else " for the runs with figures"
+    return (tabulate(rows, headers=["run", "epochs", "waits for", "est. training time"], disable_numparse=True)
+            + f"\n\n{len(plan.runs)} runs, {sum(s.epochs for s in plan.runs)} epochs; estimated "
+            f"{format_duration(total)} of training on the benchmarked device{scope} ({basis})\n")
