@@ -53,6 +53,10 @@ def test_line_ends_are_the_two_solutions(pair, evaluator, tmp_path):
     result = CliRunner().invoke(main, ["landscape", "line", "--swa", str(pair[0]), "--sgd", str(pair[1]),
                                        "--points", "4", "--out", str(tmp_path), "--quiet"])
     assert result.exit_code == 0, result.output
+    quick = CliRunner().invoke(main, ["landscape", "line", "--swa", str(pair[0]), "--sgd", str(pair[1]), "--points",
+                                      "2", "--train-images", "100", "--test-images", "50", "--out", str(tmp_path / "q"),
+                                      "--quiet"])
+    assert quick.exit_code == 0, quick.output  # evaluation subsets of a run trained on a subset
     assert_readable_png(tmp_path / "line.png")
     import pandas as pd
 

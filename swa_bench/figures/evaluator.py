@@ -50,9 +50,9 @@ class PointEvaluator:
         if test_images is not None and test_images < len(test):  # likewise for quick figures
             pick = torch.randperm(len(test), generator=torch.Generator().manual_seed(seed + 1))[:test_images]
             test = Subset(test, sorted(pick.tolist()))
-        base, indices = (train.dataset, train.indices) if isinstance(train, Subset) else (train, None)
+        base, indices = _unnest(train)
         # The same training images without augmentation, for the training loss.
-        images, targets = (base.images, base.targets) if indices is None else (base.images[indices], base.targets[indices])
+        images, targets = base.images[indices], base.targets[indices]
         plain_train = ImageArrayDataset(images, targets, data.test.spec)
         kind = resolve_loader_kind(cfg.data.loader, self.device, True)
         args = dict(workers=cfg.data.workers, device=self.device, kind=kind)
@@ -91,6 +91,15 @@ class PointEvaluator:
         l2 = 0.5 * self.cfg.optim.weight_decay * float(vector.pow(2).sum())
         return {"test_error": 100.0 - test["acc"], "test_loss": test["loss"], "train_error": 100.0 - train["acc"],
                 "train_loss": train["loss"], "train_loss_l2": train["loss"] + l2}
+
+
+def _unnest(dataset) -> tuple:
+    """(the image dataset, the indices into it) of a dataset or a Subset of Subsets of one."""
+    indices = list(range(len(dataset)))
+    while isinstance(dataset, Subset):
+        indices = [dataset.indices[i] for i in indices]
+        dataset = dataset.dataset
+    return dataset, indices
 
 
 class PointCache:
