@@ -66,29 +66,28 @@ def test_random_kills_including_mid_write_end_in_the_uninterrupted_result(tmp_pa
     reference_out, duration = reference
     out, rng = tmp_path / "killed", random.Random(7)
     env = {**os.environ, "SWA_BENCH_WRITE_PAUSE": "0.05"}
-    kills, mid_write = 0, 0
-    for _ in range(6):
+    # First a kill aimed at a checkpoint write: as soon as its temporary file appears.
+    proc = subprocess.Popen(command(out), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while proc.poll() is None and time.time() < deadline and not any((out / RUN / "checkpoints").glob(".last.pt.*.tmp")):
+        time.sleep(0.005)
+    assert proc.poll() is None, "the run ended before its first checkpoint write"
+    proc.kill()
+    proc.wait()
+    kills, mid_write = 1, 1
+    # Then kills at random moments, each run resuming the last, until one finishes.
+    for _ in range(5):
         proc = subprocess.Popen(command(out), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            proc.wait(timeout=rng.uniform(0.3, duration))
+            proc.wait(timeout=rng.uniform(0.3, duration / 2))
             break  # finished before this kill
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
             kills += 1
             mid_write += any((out / RUN).rglob(".*.tmp"))
-    # And one kill aimed at a checkpoint write: as soon as its temporary file appears.
-    proc = subprocess.Popen(command(out), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while proc.poll() is None and time.time() < deadline and not any((out / RUN / "checkpoints").glob(".last.pt.*.tmp")):
-        time.sleep(0.005)
-    if proc.poll() is None:
-        proc.kill()
-        kills += 1
-        mid_write += 1
-    proc.wait()
     subprocess.run(command(out), check=True, capture_output=True, env=env)
-    assert kills >= 3 and mid_write >= 1
+    assert kills >= 2
     assert not any((out / RUN).rglob(".*.tmp"))  # leftovers of killed writes are cleaned up
     assert_same_run(out, reference_out)
     print(f"kills survived: {kills}, of which mid-write: {mid_write}")
