@@ -21,4 +21,4 @@ timed "$SB" landscape line --swa "$RUNS/swa/seed0" --sgd "$RUNS/sgd/seed0" --poi
 timed "$SB" landscape rays --swa "$RUNS/swa/seed0" --sgd "$RUNS/sgd/seed0" --rays 2 --points 5 \
     --max-distance 20 "${EVAL[@]}"
 timed "$SB" landscape plane "$RUNS/sgd/seed0/checkpoints/sgd.pt" "$RUNS/swa/seed0/checkpoints/swa_1.pt" \
-    "$RUNS/swa/seed0/checkpoints/swa_1.5.pt" --grid 5 "${EVAL[@]}"
+    "$RUNS/swa/seed0/checkpoints/swa_1.5.pt" --grid 3 "${EVAL[@]}"
