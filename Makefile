@@ -6,7 +6,7 @@ DEMO_OUT ?= runs/demo
 DEMO_SEEDS ?= 0 1 2
 
 .PHONY: install test test-slow demo table bench clean reproduce reproduce-cifar10 reproduce-cifar100 \
-        reproduce-imagenet figures
+        reproduce-imagenet figures reproduce-mini
 
 install: $(BIN)/swa-bench
 
@@ -65,6 +65,27 @@ reproduce: reproduce-cifar10 reproduce-cifar100 reproduce-imagenet table
 
 table: install
 	$(BIN)/swa-bench table $(OUT)
+
+# The miniature of Table 1 on real CIFAR-10 images (configs/mini): PreResNet-20 on 1,000 images of the
+# JPEG copy, SGD and SWA at swa_lr = 0.1 and 0.5 x lr_init, 3 seeds, about 75 minutes on 2 CPU cores.
+# Idempotent and resumable like every grid. MINI_DATA is extracted from MINI_TARBALL when missing.
+# Writes the detailed table (markdown and CSV) and the convergence curves into MINI_OUT.
+MINI_DATA ?= data/cifar10-jpg
+MINI_TARBALL ?= ../shared/data/cifar10-jpg.tar.gz
+MINI_OUT ?= runs/mini
+MINI_JOBS ?= 2
+reproduce-mini: install $(MINI_DATA)/test
+	$(BIN)/swa-bench grid --table mini --seeds 3 --out $(MINI_OUT) --data-path $(MINI_DATA) --jobs $(MINI_JOBS) $(GRID_FLAGS)
+	$(BIN)/swa-bench table $(MINI_OUT) --detail > $(MINI_OUT)/table.md
+	$(BIN)/swa-bench table $(MINI_OUT) --format csv > $(MINI_OUT)/table.csv
+	$(BIN)/swa-bench plot curves $(MINI_OUT)/cifar10/preresnet20/*/seed* --out $(MINI_OUT)/figures
+	cat $(MINI_OUT)/table.md
+
+$(MINI_DATA)/test:
+	@test -f $(MINI_TARBALL) || { echo "error: $(MINI_DATA) not found and no $(MINI_TARBALL) to extract it from; extract cifar10-jpg.tar.gz so that $(MINI_DATA)/train and $(MINI_DATA)/test exist, or set MINI_DATA" >&2; exit 2; }
+	mkdir -p $(dir $(MINI_DATA))
+	tar xzf $(MINI_TARBALL) -C $(dir $(MINI_DATA))
+	@test -d $@ || { echo "error: $(MINI_TARBALL) did not give $@ (it holds cifar10-jpg/; set MINI_DATA to <folder>/cifar10-jpg)" >&2; exit 2; }
 
 # The paper's figures (SPEC §6) from the runs of one row and seed in OUT (default: PreResNet-164 on
 # CIFAR-100, seed 0, as in the paper), into FIG_OUT. The landscapes recompute BN at every point:

@@ -107,7 +107,7 @@ def train(config_path, method, seed, data_path, download, weights_path, out, dev
           --data-path data/cifar10-jpg --budget-scale 0.02 --set data.train_subset=5000
     """
     from swa_bench.config import load_config, parse_set_option
-    from swa_bench.records import run_dir_for
+    from swa_bench.records import run_dir_of
     from swa_bench.stopping import EXIT_PREEMPTED, Preempted
     from swa_bench.trainer import train_run
 
@@ -124,8 +124,7 @@ def train(config_path, method, seed, data_path, download, weights_path, out, dev
     overrides = {k: v for k, v in flags.items() if v is not None}
     overrides.update(parse_set_option(item) for item in sets)
     cfg = load_config(config_path, overrides)
-    run_dir = run_dir_for(out, cfg.data.dataset, cfg.model.name, cfg.run.method, cfg.run.seed)
-    sgd_run_dir = run_dir_for(out, cfg.data.dataset, cfg.model.name, "sgd", cfg.run.seed)
+    run_dir, sgd_run_dir = run_dir_of(out, cfg), run_dir_of(out, cfg, "sgd")
     try:
         with _warnings_as_lines():
             outcome = train_run(cfg, run_dir, overrides=overrides, progress=not quiet, sgd_run_dir=sgd_run_dir)
@@ -139,7 +138,7 @@ def train(config_path, method, seed, data_path, download, weights_path, out, dev
 
 
 @main.command()
-@click.option("--table", "table_name", required=True, type=click.Choice(["cifar10", "cifar100", "imagenet", "all", "demo"]),
+@click.option("--table", "table_name", required=True, type=click.Choice(["cifar10", "cifar100", "imagenet", "all", "demo", "mini"]),
               help="Which table's rows to run (all: the three tables of the paper; demo: the digits demo).")
 @click.option("--seeds", type=int, default=3, show_default=True, help="Seeds 0..N-1 of every row and method.")
 @click.option("--rows", help="Only these rows, by config name, comma-separated (e.g. vgg16,preresnet164).")
@@ -248,8 +247,11 @@ def status(runs_dir):
 @click.argument("runs_dir", default="runs", type=click.Path(file_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["markdown", "latex", "csv"]), default="markdown", show_default=True)
 @click.option("--paper-dir", type=click.Path(file_okay=False), help="Folder of the paper's CSVs (default: results/paper).")
+@click.option("--detail", is_flag=True,
+              help="Each cell also gives the test loss (NLL), the paired difference from SGD (same seeds) and, "
+                   "for SGD, the final training accuracy.")
 @_user_errors
-def table(runs_dir, fmt, paper_dir):
+def table(runs_dir, fmt, paper_dir, detail):
     """Print the paper's tables from the finished runs under RUNS_DIR.
 
     Each cell is mean ± std over seeds (n = number of seeds), then the paper's value and the
@@ -273,7 +275,7 @@ def table(runs_dir, fmt, paper_dir):
     if result.empty:
         click.echo(f"{runs_dir}: no finished runs yet", err=True)
         sys.exit(1)
-    click.echo(render(result, fmt, paper_columns(paper)), nl=False)
+    click.echo(render(result, fmt, paper_columns(paper), detail=detail), nl=False)
 
 
 @main.command()

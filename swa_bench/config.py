@@ -120,6 +120,10 @@ class SWAConfig:
     report_epochs: tuple[int, ...] = ()  # instead of budgets: report after these epochs (ImageNet: 5, 10)
     # Shown beside the row in tables, for settings that are not the paper's (see configs/*/pyramidnet272.yaml).
     note: str | None = None
+    # Names one of several SWA settings compared against the same SGD runs (e.g. two swa_lr rules):
+    # its runs go to <model>/swa-<variant>/ and it is a table row of its own, while the SGD runs,
+    # which no swa key affects, stay shared in <model>/sgd/. None: the row's only SWA setting.
+    variant: str | None = None
 
 
 @dataclass(frozen=True)
@@ -260,6 +264,7 @@ def _set_dotted(raw: dict, key: str, value: Any, where: str) -> None:
 # --------------------------------------------------------------------------------------------------
 # Generic typed construction from the dataclass annotations.
 
+_VARIANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
 _FLOAT_TEXT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 _INT_LIMIT = 2**31  # beyond any sensible epoch count, batch size or seed
 _SCALARS = {
@@ -417,6 +422,8 @@ def _check_semantics(cfg: Config, where: str) -> None:
         if w.alpha2 > w.alpha1:
             fail("swa.alpha2", f"must not exceed swa.alpha1 ({w.alpha1}), got {w.alpha2}")
     positive("swa.c_epochs", w.c_epochs)
+    if w.variant is not None and not _VARIANT.match(w.variant):
+        fail("swa.variant", f"must be a short folder name (letters, digits, '.', '_', '-'; up to 40), got {w.variant!r}")
     if not w.budgets:
         fail("swa.budgets", "needs at least one budget")
     if any(b <= 0 for b in w.budgets) or list(w.budgets) != sorted(set(w.budgets)):

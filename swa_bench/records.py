@@ -1,6 +1,6 @@
 """A run's directory: resolved config, per-epoch metrics, checkpoints, summary.
 
-    <out>/<dataset>/<model>/<method>/seed<k>/
+    <out>/<dataset>/<model>/<method>/seed<k>/     (<method>: sgd, swa, or swa-<variant>)
         config.yaml      the resolved config (+ protocol and overrides); owns the directory
         metrics.jsonl    one JSON row per finished epoch
         checkpoints/     last.pt and previous.pt (rolling, checksummed), and one weights file per
@@ -55,8 +55,22 @@ class CorruptCheckpointError(RuntimeError):
 _WRITE_PAUSE = float(os.environ.get("SWA_BENCH_WRITE_PAUSE", "0") or 0)
 
 
-def run_dir_for(out: str | Path, dataset: str, model: str, method: str, seed: int) -> Path:
-    return Path(out) / dataset / model / method / f"seed{seed}"
+def run_dir_for(out: str | Path, dataset: str, model: str, method: str, seed: int, variant: str | None = None) -> Path:
+    """A run's directory. SWA variants of one row get folders of their own; SGD runs have none
+    (no swa key changes an SGD run), so every variant compares against the same SGD runs."""
+    folder = f"{method}-{variant}" if variant and method != "sgd" else method
+    return Path(out) / dataset / model / folder / f"seed{seed}"
+
+
+def run_dir_of(out: str | Path, cfg, method: str | None = None) -> Path:
+    """The directory of `cfg`'s run (or of its run with another `method`, e.g. its SGD baseline)."""
+    method = method or cfg.run.method
+    return run_dir_for(out, cfg.data.dataset, cfg.model.name, method, cfg.run.seed, cfg.swa.variant)
+
+
+def sgd_independent(key: str) -> bool:
+    """Config keys an SGD run does not depend on: the SWA section, except where it starts from."""
+    return key.startswith("swa.") and key != "swa.start_from"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -191,7 +205,10 @@ class RunRecords:
             atomic_write_text(self.config_path, yaml.safe_dump(resolved, sort_keys=False))
             return False
         stored = yaml.safe_load(self.config_path.read_text()) or {}
-        for key, theirs, mine in config_differences(stored.get("config", {}), resolved.get("config", {})):
+        # An SGD run serves every SWA setting of its row, so SWA keys may differ between its users.
+        is_sgd = resolved.get("config", {}).get("run", {}).get("method") == "sgd"
+        ignore = sgd_independent if is_sgd else (lambda key: False)
+        for key, theirs, mine in config_differences(stored.get("config", {}), resolved.get("config", {}), ignore):
             raise RunMismatchError(
                 f"{self.dir}: this run was made with {key}={theirs!r}, not {mine!r}; "
                 f"use another --out, or delete the directory to start over"

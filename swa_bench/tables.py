@@ -18,8 +18,9 @@ from swa_bench.config import RUNTIME_KEYS
 
 PAPER_DIR = Path(__file__).resolve().parent.parent / "results" / "paper"
 PAPER_SETTING = "paper protocol"
-CSV_COLUMNS = ["dataset", "model", "column", "mean", "std", "n", "diverged", "paper_mean", "paper_std", "setting",
-               "note", "documented"]
+CSV_COLUMNS = ["dataset", "model", "variant", "column", "mean", "std", "n", "diverged", "paper_mean", "paper_std",
+               "setting", "note", "documented", "nll_mean", "nll_std", "vs_sgd_mean", "vs_sgd_std", "vs_sgd_n",
+               "train_acc_mean", "train_acc_std"]
 # Marks a row whose runs carry a note (e.g. cyclical settings chosen here); the note is a footnote.
 NOTE_MARKS = ["†", "‡", "§", "¶"]
 
@@ -122,37 +123,74 @@ def load_paper(paper_dir: str | Path = PAPER_DIR) -> pd.DataFrame:
 # Aggregating
 
 
-def aggregate(summaries: list[dict], paper: pd.DataFrame) -> pd.DataFrame:
-    """One row per (dataset, model, setting, column): mean, sample std (ddof=1) and n over seeds,
-    with the paper's mean and std where the paper has that cell."""
+_ROW_KEYS = ["dataset", "model", "budget", "setting", "variant"]
+
+
+def _run_records(summaries: list[dict]) -> pd.DataFrame:
+    """One record per (run, reported column)."""
     def values(s: dict) -> dict:
         # A diverged run counts in its row's cells as a run without a number.
         return s["results"] if s["status"] == "finished" else {c: float("nan") for c in s.get("columns", [])}
 
-    records = [
+    nan = float("nan")
+    return pd.DataFrame([
         {
             "dataset": s["dataset"],
             "model": s["model"],
             "budget": s["budget"],
             "setting": setting_label(s),
+            "variant": s.get("variant") or "",
+            "seed": s.get("seed"),
             "column": column,
             "value": value,
+            # Records written before test losses were kept have none: NaN, shown as "–".
+            "nll": (s.get("results_nll") or {}).get(column, nan),
+            "train_acc": s.get("final_train_acc", nan) if column == "sgd" else nan,
             "note": s.get("note") or "",
             # torchvision's documented accuracy of the pretrained weights, beside their measured one
             "documented": (s.get("start_point") or {}).get("documented_acc1") if column == "sgd" else None,
         }
         for s in summaries
         for column, value in values(s).items()
-    ]
-    if not records:
+    ])
+
+
+def _share_sgd_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """SGD runs carry no variant: they are the baseline of every SWA variant of their row, so each
+    variant's table row gets a copy of them."""
+    keys = ["dataset", "model", "budget", "setting"]
+    variants = runs[runs.column != "sgd"].groupby(keys)["variant"].agg(lambda v: sorted(set(v))).to_dict()
+    sgd = runs[runs.column == "sgd"]
+    copies = [part.assign(variant=v) for key, part in sgd.groupby(keys) for v in variants.get(key, [""])]
+    return pd.concat([runs[runs.column != "sgd"], *copies], ignore_index=True)
+
+
+def _paired_differences(runs: pd.DataFrame) -> pd.DataFrame:
+    """Each averaged column minus the SGD run of the same seed (they share initial weights, data
+    order and augmentation, so the difference is paired): mean, sample std and n over seeds."""
+    sgd = runs[runs.column == "sgd"][_ROW_KEYS + ["seed", "value"]].rename(columns={"value": "sgd_value"})
+    paired = runs[runs.column != "sgd"].merge(sgd, on=_ROW_KEYS + ["seed"])
+    paired["diff"] = paired["value"] - paired["sgd_value"]
+    return paired.groupby(_ROW_KEYS + ["column"], sort=False).agg(
+        vs_sgd_mean=("diff", "mean"), vs_sgd_std=("diff", "std"), vs_sgd_n=("diff", "count")).reset_index()
+
+
+def aggregate(summaries: list[dict], paper: pd.DataFrame) -> pd.DataFrame:
+    """One row per (dataset, model, setting, variant, column): mean, sample std (ddof=1) and n over
+    seeds of the test accuracy, the same for the test loss, the paired difference from SGD, SGD's
+    final training accuracy, and the paper's mean and std where the paper has that cell."""
+    runs = _run_records(summaries)
+    if runs.empty:
         return pd.DataFrame(columns=CSV_COLUMNS + ["budget"])
-    runs = pd.DataFrame(records)
-    row_keys = ["dataset", "model", "budget", "setting"]
+    runs = _share_sgd_runs(runs)
+    row_keys = _ROW_KEYS
     stats = runs.groupby(row_keys + ["column"], sort=False).agg(
         mean=("value", "mean"), std=("value", "std"), n=("value", "count"), runs=("value", "size"),
-        documented=("documented", "first"),
+        documented=("documented", "first"), nll_mean=("nll", "mean"), nll_std=("nll", "std"),
+        train_acc_mean=("train_acc", "mean"), train_acc_std=("train_acc", "std"),
     ).reset_index()
     stats["diverged"] = stats.pop("runs") - stats["n"]
+    stats = stats.merge(_paired_differences(runs), on=row_keys + ["column"], how="left")
     # A note belongs to the whole table row: the SGD and SWA runs of a row share it.
     notes = runs.groupby(row_keys, sort=False)["note"].agg(lambda v: "; ".join(sorted({n for n in v if n})))
     stats = stats.merge(notes.reset_index(), on=row_keys, how="left")
@@ -168,15 +206,21 @@ def aggregate(summaries: list[dict], paper: pd.DataFrame) -> pd.DataFrame:
 # Formatting
 
 
-def _number(value: float, std: float | None = None) -> str:
+def _number(value: float, std: float | None = None, digits: int = 2) -> str:
     if pd.isna(value):
         return "–"
-    return f"{value:.2f}" if std is None or pd.isna(std) else f"{value:.2f} ± {std:.2f}"
+    return f"{value:.{digits}f}" if std is None or pd.isna(std) else f"{value:.{digits}f} ± {std:.{digits}f}"
 
 
-def _cell(row: pd.Series) -> str:
+def _cell(row: pd.Series, detail: bool = False) -> str:
     diverged = f"; {int(row['diverged'])} diverged" if row["diverged"] else ""
     text = f"{_number(row['mean'], row['std'])} (n={int(row['n'])}{diverged})"
+    if detail:
+        text += f"; NLL {_number(row['nll_mean'], row['nll_std'], digits=3)}"
+        if not pd.isna(row.get("vs_sgd_mean")):
+            text += f"; vs SGD {row['vs_sgd_mean']:+.2f} ± {_number(row['vs_sgd_std'])}"
+        if not pd.isna(row.get("train_acc_mean")):
+            text += f"; train acc {_number(row['train_acc_mean'], row['train_acc_std'])}"
     if not pd.isna(row["paper_mean"]):
         text += f"; paper {_number(row['paper_mean'], row['paper_std'])}"
         if not pd.isna(row["mean"]):
@@ -188,8 +232,11 @@ def _cell(row: pd.Series) -> str:
     return text
 
 
-def render(table: pd.DataFrame, fmt: str = "markdown", paper_columns: dict[str, list[str]] | None = None) -> str:
-    """`paper_columns`: dataset -> the columns of the paper's table, shown even where no run has them."""
+def render(table: pd.DataFrame, fmt: str = "markdown", paper_columns: dict[str, list[str]] | None = None,
+           detail: bool = False) -> str:
+    """`paper_columns`: dataset -> the columns of the paper's table, shown even where no run has them.
+    `detail`: each cell also gives the test loss, the paired difference from SGD and, for SGD, the
+    final training accuracy."""
     paper_columns = paper_columns or {}
     if fmt == "csv":
         return table[CSV_COLUMNS].to_csv(index=False, float_format="%.4f")
@@ -199,9 +246,11 @@ def render(table: pd.DataFrame, fmt: str = "markdown", paper_columns: dict[str, 
         # The paper's columns always show (a "–" where a row has no number), plus any measured others.
         columns = sorted(set(part["column"]) | set(paper_columns.get(dataset, ())), key=_column_order)
         lines, marks = [], {}
-        for (model, budget, setting), row_part in part.groupby(["model", "budget", "setting"], sort=True):
-            cells = {r["column"]: _cell(r) for _, r in row_part.iterrows()}
+        for (model, budget, setting, variant), row_part in part.groupby(["model", "budget", "setting", "variant"],
+                                                                        sort=True):
+            cells = {r["column"]: _cell(r, detail) for _, r in row_part.iterrows()}
             label = MODEL_LABELS.get(model, model) + ("" if dataset == "imagenet" else f" ({budget})")
+            label += f" [{variant}]" if variant else ""
             note = row_part["note"].iloc[0]
             if note:
                 marks.setdefault(note, NOTE_MARKS[len(marks) % len(NOTE_MARKS)] * (len(marks) // len(NOTE_MARKS) + 1))

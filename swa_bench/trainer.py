@@ -368,7 +368,8 @@ def _diverged(cfg, proto, records, data, device, start_point, world, row, say) -
         return RunOutcome(records.dir, None, "diverged")
     records.append_metrics(row)
     summary = build_summary(cfg, proto, records, data, device, start_point, world)
-    summary.update(status="diverged", diverged_epoch=row["epoch"], results={}, columns=list(proto.report_points))
+    summary.update(status="diverged", diverged_epoch=row["epoch"], results={}, results_nll={},
+                   columns=list(proto.report_points))
     records.write_summary(summary)
     say(f"{records.dir}: diverged: training loss {row['train_loss']} in epoch {row['epoch']}; "
         f"recorded in summary.json, no results")
@@ -389,10 +390,11 @@ def _set_rng_states(states: dict) -> None:
 def build_summary(cfg: Config, proto: Protocol, records: RunRecords, data, device, start_point=None,
                   world: World = World()) -> dict:
     rows = records.read_metrics()
-    results = {}
+    results, results_nll = {}, {}
     for row in rows:
         for col in row.get("report", []):
-            results[col] = row["swa_test_acc"] if col.startswith("swa") else row["test_acc"]
+            prefix = "swa_test_" if col.startswith("swa") else "test_"
+            results[col], results_nll[col] = row[prefix + "acc"], row[prefix + "loss"]
     last = rows[-1]
     return {
         "status": "finished",
@@ -406,13 +408,16 @@ def build_summary(cfg: Config, proto: Protocol, records: RunRecords, data, devic
         "first_epoch": proto.first_epoch,
         "start_point": start_point,
         "note": cfg.swa.note if proto.method == "swa" else None,
+        "variant": cfg.swa.variant if proto.method == "swa" else None,
         "train_subset": cfg.data.train_subset,
         "train_images": len(data.train),
         "test_images": len(data.test),
         "data": data.source,
         "overrides": records.stored_config().get("overrides", {}),
         "results": results,
+        "results_nll": results_nll,  # test loss (mean cross-entropy) of each reported model
         "final_test_acc": last.get("test_acc"),
+        "final_train_acc": last.get("train_acc"),  # on the augmented images, during the last epoch
         "wall_seconds": sum(r["seconds"] for r in rows),
         "processes": world.size,
         "skipped_images": sum(r.get("skipped_images", 0) for r in rows),

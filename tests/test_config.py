@@ -56,16 +56,17 @@ def test_config_dir_has_every_row():
 def test_shipped_config_loads(path):
     cfg = load_config(path)
     assert isinstance(cfg, Config)
-    expected_dataset = "digits" if path.parent.name == "demo" else path.parent.name
+    mini = path.parent.name == "mini"
+    expected_dataset = {"demo": "digits", "mini": "cifar10"}.get(path.parent.name, path.parent.name)
     assert cfg.data.dataset == expected_dataset
     assert cfg.optim.momentum == 0.9
     assert cfg.swa.c_epochs == 1
-    assert cfg.schedule.eval_every == 5
+    assert cfg.schedule.eval_every == (30 if mini else 5)  # the miniature evaluates less often, for time
     if cfg.swa.start_from == "scratch":  # the common reference protocol of SPEC §2
         assert cfg.optim.nesterov is False
         assert cfg.swa.budgets == (1.0, 1.25, 1.5)
         assert cfg.schedule.type == "linear" and cfg.schedule.sgd_final_ratio == 0.01
-        assert cfg.swa.lr_schedule == "constant" and cfg.swa.note is None
+        assert cfg.swa.lr_schedule == "constant" and (cfg.swa.note is None) != mini
     # The resolved config is plain data (lists, not tuples).
     plain = cfg.to_dict()
     assert plain["swa"]["budgets"] == list(cfg.swa.budgets)
@@ -478,3 +479,18 @@ def test_cli_missing_config_file(tmp_path):
     path = tmp_path / "absent.yaml"
     result = _run_train(tmp_path, path)
     _assert_cli_error(result, str(path))
+
+
+def test_miniature_keeps_the_papers_rules_at_a_smaller_scale():
+    """configs/mini: the PreResNet-164 CIFAR-10 recipe, SWA from 126/150 of B, both swa_lr rules."""
+    row = load_config(REPO / "configs/cifar10/preresnet164.yaml")
+    minis = {p.stem: load_config(p) for p in sorted((REPO / "configs/mini").glob("*.yaml"))}
+    assert set(minis) == {"preresnet20_ratio0.1", "preresnet20_ratio0.5"}
+    for name, cfg in minis.items():
+        assert cfg.optim == row.optim and cfg.data.augment == row.data.augment and cfg.data.mean == row.data.mean
+        assert cfg.swa.start == round(cfg.schedule.budget * row.swa.start / row.schedule.budget)
+        assert cfg.swa.lr / cfg.optim.lr_init == pytest.approx(float(name.removeprefix("preresnet20_ratio")))
+        assert cfg.swa.variant == "lr-ratio-" + name.removeprefix("preresnet20_ratio")
+        assert cfg.data.train_subset and cfg.data.subset_seed == 0 and cfg.model.name == "preresnet20"
+    a, b = minis.values()
+    assert a.to_dict()["data"] == b.to_dict()["data"] and a.schedule == b.schedule

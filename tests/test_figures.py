@@ -148,3 +148,13 @@ def test_missing_run_is_one_line_error(tmp_path):
     result = CliRunner().invoke(main, ["landscape", "line", "--swa", str(tmp_path / "empty"), "--sgd",
                                        str(tmp_path / "empty"), "--out", str(tmp_path)])
     assert result.exit_code == 2 and result.output.startswith("error: ") and "Traceback" not in result.output
+
+
+def test_evaluator_applies_the_runs_numeric_settings(pair, monkeypatch):
+    """Landscapes use the run's backend switches (fp32 means no TF32 convolutions on CUDA), as training does."""
+    from swa_bench.execution import Execution
+
+    configured = []
+    monkeypatch.setattr(Execution, "configure_backends", lambda self: configured.append(self.precision))
+    PointEvaluator(pair[0], progress=False)
+    assert configured == ["fp32"]

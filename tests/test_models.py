@@ -76,6 +76,51 @@ def test_wrn_keeps_reference_quirks_and_option():
     assert create_model("wrn28x10", 10, final_bn_momentum=0.1).head[0].momentum == 0.1
 
 
+def test_wrn_batchnorm_weights_start_as_in_the_papers_pytorch_unless_asked_otherwise():
+    """The paper's runs (PyTorch <= 0.4) drew BN weights from U(0, 1); today's default is 1."""
+    torch.manual_seed(0)
+    default = create_model("wrn28x10", 10)
+    weights = torch.cat([m.weight.detach() for m in default.modules() if isinstance(m, torch.nn.BatchNorm2d)])
+    assert weights.min() >= 0 and weights.max() <= 1
+    assert abs(weights.mean().item() - 0.5) < 0.02 and abs(weights.std().item() - (1 / 12) ** 0.5) < 0.02
+    assert all(torch.all(m.bias == 0) for m in default.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    ones = create_model("wrn28x10", 10, bn_weight_init="ones")
+    assert all(torch.all(m.weight == 1) for m in ones.modules() if isinstance(m, torch.nn.BatchNorm2d))
+
+
+def test_wrn_bn_weight_init_is_a_checked_config_option(tmp_path):
+    from swa_bench.config import ConfigError, load_config
+
+    cfg = load_config(REPO_CONFIGS / "cifar10/wrn28x10.yaml", {"model.options.bn_weight_init": "ones"})
+    assert cfg.model.options == {"bn_weight_init": "ones"}
+    with pytest.raises(ConfigError, match="model.options.bn_weight_init: must be one of uniform, ones"):
+        load_config(REPO_CONFIGS / "cifar10/wrn28x10.yaml", {"model.options.bn_weight_init": "zeros"})
+
+
+@pytest.mark.parametrize("layer", [torch.nn.Linear(640, 400), torch.nn.Conv2d(160, 64, 3)])
+def test_default_conv_and_linear_init_equal_pytorch_0_4s(layer):
+    """PyTorch 0.3/0.4 drew weights and biases from U(-1/sqrt(fan_in), 1/sqrt(fan_in)); today's
+    kaiming_uniform_(a=sqrt(5)) is the same distribution. Checked, since WRN and the VGG and PreResNet
+    classifiers keep the default."""
+    fan_in = layer.weight[0].numel()
+    bound = fan_in ** -0.5
+    for tensor in (layer.weight, layer.bias):
+        values = tensor.detach().flatten()
+        assert values.abs().max() <= bound
+        assert values.abs().max() > 0.97 * bound  # fills the interval...
+        assert abs(values.std().item() - bound / 3 ** 0.5) < 0.1 * bound  # ...uniformly
+    big = layer.weight.detach().flatten()
+    assert abs(big.std().item() - bound / 3 ** 0.5) < 0.01 * bound
+
+
+def test_small_preresnets_have_basic_blocks():
+    for name, per_stage in [("preresnet20", 3), ("preresnet32", 5)]:
+        model = create_model(name, 10)
+        assert [len(stage) for stage in model.stages] == [per_stage] * 3
+        assert len(model.stages[0][0].residual) == 6  # two BN-ReLU-conv units
+    assert 0.26e6 < count_parameters(create_model("preresnet20", 10)) < 0.28e6
+
+
 def test_vgg_has_no_batchnorm_and_reference_init():
     model = create_model("vgg16", 10)
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from swa_bench.figures.output import COLORS, pyplot, save_figure
+from swa_bench.figures.output import COLORS, SHADES, pyplot, save_figure
 from swa_bench.records import RunRecords
 
 
@@ -21,6 +21,9 @@ def _series(run_dirs: list[Path]) -> pd.DataFrame:
         config = yaml.safe_load(records.config_path.read_text())["config"]
         method = config["run"]["method"]
         label = f"{config['data']['dataset']} {config['model']['name']}"
+        variant = config.get("swa", {}).get("variant")
+        if method != "sgd" and variant:  # SWA variants of one row are curves of their own
+            label += f" [{variant}]"
         for row in records.read_metrics():
             base = {"run": str(run_dir), "label": label, "method": method, "seed": config["run"]["seed"],
                     "epoch": row["epoch"], "lr": row.get("lr")}
@@ -42,16 +45,26 @@ def plot_curves(run_dirs: list[str | Path], out: str | Path, name: str = "curves
     plt = pyplot()
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     names = {"sgd": "SGD", "swa_sgd": "SWA run, SGD iterate", "swa": "SWA (averaged, BN recomputed)"}
+    # Several SWA labels (variants, rows): each label's series get a shade of their own.
+    swa_labels = sorted(set(stats[stats.series != "sgd"]["label"]))
+
+    def color(label: str, series: str) -> str:
+        if series == "sgd" or len(swa_labels) < 2:
+            return COLORS[series]
+        return SHADES[series][swa_labels.index(label) % len(SHADES[series])]
+
     for (label, series), part in stats.groupby(["label", "series"]):
         text = f"{names[series]} ({label}, {int(part['seeds'].max())} seeds)"
         marker = "o" if series == "swa" else None
-        top.plot(part["epoch"], part["mean"], color=COLORS[series], marker=marker, markersize=3, label=text,
+        top.plot(part["epoch"], part["mean"], color=color(label, series), marker=marker, markersize=3, label=text,
                  linestyle="-" if series != "swa_sgd" else "--")
-        top.fill_between(part["epoch"], part["low"], part["high"], color=COLORS[series], alpha=0.15, linewidth=0)
+        top.fill_between(part["epoch"], part["low"], part["high"], color=color(label, series), alpha=0.15,
+                         linewidth=0)
     top.set_ylabel("test accuracy (%)")
     top.legend(fontsize=8, loc="lower right")
     for (label, method), part in lr.groupby(["label", "method"]):
-        bottom.plot(part["epoch"], part["lr"], color=COLORS["sgd" if method == "sgd" else "swa"], label=method.upper())
+        legend = method.upper() + (label[label.index(" ["):] if " [" in label else "")
+        bottom.plot(part["epoch"], part["lr"], color=color(label, "sgd" if method == "sgd" else "swa"), label=legend)
     bottom.set_ylabel("learning rate")
     bottom.set_xlabel("epoch")
     bottom.legend(fontsize=8)

@@ -39,6 +39,8 @@ class PointEvaluator:
         self.cfg = cfg
         self.device = resolve_device(cfg.run.device)
         self.execution = Execution.from_config(cfg.run, self.device)
+        # The run's numeric settings, as in training: without them CUDA convolutions default to TF32.
+        self.execution.configure_backends()
         data = build_datasets(cfg.data, progress=progress)
         if not data.in_memory:
             raise ValueError("landscapes are computed on in-memory datasets (CIFAR, digits), not ImageNet")

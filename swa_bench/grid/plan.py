@@ -11,10 +11,10 @@ from pathlib import Path
 
 from swa_bench.config import ConfigError, load_config, parse_set_option
 from swa_bench.protocol import resolve_protocol
-from swa_bench.records import atomic_write_text, run_dir_for
+from swa_bench.records import atomic_write_text, run_dir_of
 
 TABLES = {"cifar10": ["cifar10"], "cifar100": ["cifar100"], "imagenet": ["imagenet"],
-          "all": ["cifar10", "cifar100", "imagenet"], "demo": ["demo"]}
+          "all": ["cifar10", "cifar100", "imagenet"], "demo": ["demo"], "mini": ["mini"]}
 METHODS = ("sgd", "swa")
 
 
@@ -102,7 +102,7 @@ def build_plan(table: str, configs_dir: str | Path, out: str | Path, seeds: int 
     if device:
         overrides["run.device"] = device
     common = dict(out=str(out), sets=tuple(sets), data_path=data_path, budget_scale=budget_scale, device=device)
-    runs, unplanned = [], []
+    runs, unplanned, planned = [], [], set()
     for config in row_configs(table, Path(configs_dir), rows):
         for method in METHODS:
             for seed in range(seeds):
@@ -111,12 +111,16 @@ def build_plan(table: str, configs_dir: str | Path, out: str | Path, seeds: int 
                 except ConfigError as e:
                     unplanned.append({"config": str(config), "method": method, "seed": seed, "error": str(e)})
                     continue
-                run_dir = run_dir_for(out, cfg.data.dataset, cfg.model.name, method, seed)
+                run_dir = run_dir_of(out, cfg)
+                if run_dir in planned:  # an SGD run shared by the SWA variants of one row
+                    continue
+                planned.add(run_dir)
                 after = None
                 if method == "swa" and cfg.swa.start_from == "sgd_run":
-                    after = str(run_dir_for(out, cfg.data.dataset, cfg.model.name, "sgd", seed))
+                    after = str(run_dir_of(out, cfg, "sgd"))
+                proto = resolve_protocol(cfg)
                 runs.append(RunSpec(config=str(config), method=method, seed=seed, run_dir=str(run_dir),
-                                    epochs=resolve_protocol(cfg).epochs - resolve_protocol(cfg).first_epoch,
+                                    epochs=proto.epochs - proto.first_epoch,
                                     train_images=cfg.data.train_subset, model=cfg.model.name, after=after, **common))
     runs.sort(key=lambda r: r.after is not None)  # continuations last (stable: otherwise in table order)
     return Plan(table, str(out), runs, unplanned)

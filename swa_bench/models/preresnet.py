@@ -75,3 +75,14 @@ def preresnet164(num_classes: int) -> PreResNet:
 @register_model("preresnet110", "PreResNet-110 of the reference README, bottleneck, 12 blocks per stage")
 def preresnet110(num_classes: int) -> PreResNet:
     return PreResNet(110, num_classes)
+
+
+# Small basic-block nets, for protocols shrunk to fit a CPU (configs/mini).
+@register_model("preresnet20", "PreResNet-20, basic blocks, 3 per stage (0.27M params)")
+def preresnet20(num_classes: int) -> PreResNet:
+    return PreResNet(20, num_classes)
+
+
+@register_model("preresnet32", "PreResNet-32, basic blocks, 5 per stage (0.46M params)")
+def preresnet32(num_classes: int) -> PreResNet:
+    return PreResNet(32, num_classes)

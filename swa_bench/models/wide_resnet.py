@@ -1,5 +1,13 @@
-"""WRN-28-10 as in the SWA reference code (SPEC §3), including its two quirks:
-the stride sits on the block's second conv, and the final BN has momentum 0.9."""
+"""WRN-28-10 as in the SWA reference code, including its quirks: the stride sits on the block's
+second conv, the final BN has momentum 0.9, and every layer keeps the framework's default init.
+
+That default init is not today's for BatchNorm: the paper's runs used PyTorch 0.3/0.4, where
+BatchNorm weights started from U(0, 1); since PyTorch 1.0 they start at 1 (pytorch/pytorch#12259,
+changed in #12325). `bn_weight_init="uniform"` (the default) restores the paper's start.
+Convolution and linear defaults did not change in effect: both draw weights and biases from
+U(-1/sqrt(fan_in), 1/sqrt(fan_in)) then and now (tests/test_models.py checks today's)."""
+
+from typing import Literal
 
 import torch
 import torch.nn as nn
@@ -30,7 +38,8 @@ class WideBlock(nn.Module):
 
 
 class WideResNet(nn.Module):
-    def __init__(self, depth: int, widen: int, num_classes: int, dropout: float, final_bn_momentum: float):
+    def __init__(self, depth: int, widen: int, num_classes: int, dropout: float, final_bn_momentum: float,
+                 bn_weight_init: str = "uniform"):
         super().__init__()
         if (depth - 4) % 6:
             raise ValueError(f"WideResNet depth must be 6n+4, got {depth}")
@@ -53,13 +62,21 @@ class WideResNet(nn.Module):
         )
         self.fc = nn.Linear(in_ch, num_classes)
         # Default PyTorch init: the reference defines an init function but never applies it.
+        if bn_weight_init == "uniform":
+            for m in self.modules():
+                if isinstance(m, nn.BatchNorm2d):
+                    nn.init.uniform_(m.weight, 0.0, 1.0)  # PyTorch <= 0.4's BatchNorm default
+        elif bn_weight_init != "ones":
+            raise ValueError(f"bn_weight_init must be uniform or ones, got {bn_weight_init!r}")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.head(self.stages(self.stem(x))))
 
 
 @register_model("wrn28x10", "WideResNet-28-10, reference variant (36.5M params)")
-def wrn28x10(num_classes: int, dropout: float = 0.0, final_bn_momentum: float = 0.9) -> WideResNet:
+def wrn28x10(num_classes: int, dropout: float = 0.0, final_bn_momentum: float = 0.9,
+             bn_weight_init: Literal["uniform", "ones"] = "uniform") -> WideResNet:
     """`final_bn_momentum=0.9` reproduces the reference (PyTorch weights the newest batch by it);
-    set 0.1 for PyTorch's usual running-average behaviour."""
-    return WideResNet(28, 10, num_classes, dropout, final_bn_momentum)
+    set 0.1 for PyTorch's usual running-average behaviour. `bn_weight_init`: uniform, the
+    BatchNorm weights the paper's runs started from (U(0, 1), PyTorch <= 0.4); ones, today's."""
+    return WideResNet(28, 10, num_classes, dropout, final_bn_momentum, bn_weight_init)
