@@ -106,3 +106,23 @@ def test_table_cli(runs, tmp_path):
     assert result.exit_code == 1 and "no finished runs" in result.output
     result = CliRunner().invoke(main, ["table", str(tmp_path / "missing")])
     assert result.exit_code == 2 and "no such runs directory" in result.output
+
+
+def test_preresnet110_rows_compare_with_the_reference_readme(tmp_path):
+    """The reference code's README gives PreResNet-110 as mean ± std; its rows compare against them."""
+    paper = load_paper()
+    rows = paper[paper.model == "preresnet110"].set_index(["dataset", "column"])
+    assert rows.loc[("cifar100", "sgd"), "mean"] == 76.77 and rows.loc[("cifar100", "swa_1.5"), "std"] == 0.21
+    assert rows.loc[("cifar10", "swa_1.25"), "mean"] == 95.65 and rows.loc[("cifar10", "sgd"), "std"] == 0.05
+    assert set(rows["source"]) == {"timgaripov/swa README"} and len(rows) == 8
+    write_summary(tmp_path, "cifar10", "preresnet110", "sgd", 0, {"sgd": 95.0})
+    table = aggregate([json.loads(p.read_text()) for p in tmp_path.rglob("summary.json")], paper)
+    assert "95.00 (n=1); paper 95.03 ± 0.05; Δ -0.03" in render(table)
+
+
+def test_old_records_without_test_losses_still_tabulate(runs):
+    """Summaries written before results_nll and final_train_acc existed: their cells show '–' for those."""
+    with pytest.warns(UserWarning):
+        table = build_table(runs)
+    assert table.nll_mean.isna().all() and table.train_acc_mean.isna().all()
+    assert "NLL –" in render(table, detail=True)
