@@ -19,17 +19,11 @@ def _user_errors(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from swa_bench.config import ConfigError
-        from swa_bench.continuation import StartPointError
-        from swa_bench.data import DataError
-        from swa_bench.models.pretrained import WeightsError
-        from swa_bench.records import CorruptCheckpointError, RecordsWriteError, RunLockedError, RunMismatchError
-        from swa_bench.trainer import DeviceError
+        from swa_bench.errors import UserError  # the base of every such error; imports nothing heavy
 
         try:
             return fn(*args, **kwargs)
-        except (ConfigError, DataError, RunMismatchError, DeviceError, StartPointError, WeightsError,
-                RecordsWriteError, RunLockedError, CorruptCheckpointError) as e:
+        except UserError as e:
             click.echo(f"error: {_one_line(e)}", err=True)
             sys.exit(2)
 
@@ -463,8 +457,7 @@ def list_():
     from tabulate import tabulate
 
     from swa_bench.config import load_config
-    from swa_bench.models import count_parameters, create_model, get_model_entry, model_names
-    from swa_bench.models.macs import forward_macs
+    from swa_bench.models import get_model_entry, model_names
 
     rows = []
     for path in sorted(CONFIG_DIR.rglob("*.yaml")):
@@ -479,14 +472,11 @@ def list_():
     click.echo("\nModels (parameters for 10 classes; forward multiply-accumulates per 32x32 image, 224x224 for "
                "the ImageNet models):")
     models = []
-    for name in model_names():
-        model = create_model(name, 10)
-        if name.startswith("digits_"):
-            macs = "–"
-        else:
-            side = 224 if get_model_entry(name).weights else 32
-            macs = f"{forward_macs(model, (3, side, side)) / 1e9:.3f} G"
-        models.append([name, f"{count_parameters(model):,}", macs, get_model_entry(name).description])
+    for name in model_names():  # figures kept with each registration: nothing is built here
+        entry = get_model_entry(name)
+        macs = "–" if entry.macs is None else f"{entry.macs / 1e9:.3f} G"
+        params = "–" if entry.params is None else f"{entry.params:,}"
+        models.append([name, params, macs, entry.description])
     click.echo(tabulate(models, headers=["model", "params", "MACs", "description"], disable_numparse=True))
 
 

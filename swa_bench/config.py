@@ -18,10 +18,13 @@ from typing import Any, Literal
 
 import yaml
 
-from swa_bench.models import get_model_entry, model_names
+from swa_bench.errors import UserError
+
+# The model registry (and with it torch) is imported where a config is checked, not here: reading
+# run records and tables needs only the names below, and must not pay for importing torch.
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A config problem, already phrased as one line for the user."""
 
 
@@ -132,7 +135,11 @@ class RunConfig:
     seed: int = 0
     budget_scale: float = 1.0  # multiplies every epoch count of the protocol, for quick runs
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    checkpoint_every: int = 1  # epochs between rolling checkpoints (budget points always save)
+    # Rolling checkpoints: after every `checkpoint_every` epochs (None: no epoch cadence) and once
+    # `checkpoint_minutes` of wall time have passed since the last one (None: no time cadence).
+    # Budget points, the end and stop signals always write. Why 10 minutes: docs/PERFORMANCE.md.
+    checkpoint_every: int | None = None
+    checkpoint_minutes: float | None = 10.0
     # Speed (docs/PERFORMANCE.md). Master weights and the optimizer stay fp32 whatever the precision:
     # tf32 lets CUDA matmuls/convs use TF32; bf16 runs forward/backward under bf16 autocast.
     precision: Literal["fp32", "tf32", "bf16"] = "fp32"
@@ -159,7 +166,7 @@ RUNTIME_KEYS = frozenset(
     {
         "data.path", "data.download", "data.verify_checksums", "data.workers", "data.loader", "data.test_split",
         "model.weights_path", "model.download", "model.verify_weights",
-        "run.device", "run.checkpoint_every", "run.channels_last", "run.compile",
+        "run.device", "run.checkpoint_every", "run.checkpoint_minutes", "run.channels_last", "run.compile",
     }
 )
 
@@ -211,6 +218,8 @@ def config_from_dict(raw: dict, where: str) -> Config:
 
 def _typed_model_options(model: ModelConfig, where: str) -> ModelConfig:
     """Check `model.options` against the registered builder's keyword arguments and their types."""
+    from swa_bench.models import get_model_entry, model_names
+
     try:
         entry = get_model_entry(model.name)
     except KeyError:
@@ -231,6 +240,8 @@ def _check_weights(model: ModelConfig, where: str) -> None:
         if model.weights_path is not None:
             raise ConfigError(f"{where}: model.weights_path: given without model.weights (which weights it holds)")
         return
+    from swa_bench.models import get_model_entry
+
     names = get_model_entry(model.name).weight_names()
     if not names:
         raise ConfigError(f"{where}: model.weights: {model.name} has no pretrained weights")
@@ -457,6 +468,9 @@ def _check_semantics(cfg: Config, where: str) -> None:
 
     if not 0 < r.budget_scale <= 1000:
         fail("run.budget_scale", f"must be in (0, 1000], got {r.budget_scale}")
-    positive("run.checkpoint_every", r.checkpoint_every)
+    if r.checkpoint_every is not None:
+        positive("run.checkpoint_every", r.checkpoint_every)
+    if r.checkpoint_minutes is not None:
+        positive("run.checkpoint_minutes", r.checkpoint_minutes)
     if s.budget * max(w.budgets) * r.budget_scale > 100_000:
         fail("schedule.budget", "the run would exceed 100000 epochs")

@@ -10,11 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from swa_bench.config import Config
+from swa_bench.errors import UserError
 from swa_bench.protocol import resolve_protocol
 from swa_bench.records import RunRecords, config_differences
 
 
-class StartPointError(RuntimeError):
+class StartPointError(UserError, RuntimeError):
     """The SGD run an SWA continuation needs is missing, unfinished or different."""
 
 

@@ -28,25 +28,25 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import torch
 import yaml
 
 from swa_bench.config import RUNTIME_KEYS
+from swa_bench.errors import UserError
 
 
-class RunMismatchError(RuntimeError):
+class RunMismatchError(UserError, RuntimeError):
     """The run directory belongs to a different resolved config."""
 
 
-class RecordsWriteError(RuntimeError):
+class RecordsWriteError(UserError, RuntimeError):
     """A record could not be written (no space, no permission...); what was there before is intact."""
 
 
-class RunLockedError(RuntimeError):
+class RunLockedError(UserError, RuntimeError):
     """Another process is training in this run directory."""
 
 
-class CorruptCheckpointError(RuntimeError):
+class CorruptCheckpointError(UserError, RuntimeError):
     """A checkpoint file whose contents do not match its checksum, or that is cut short."""
 
 
@@ -115,6 +115,8 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def _torch_bytes(obj: Any) -> bytes:
+    import torch  # here, not at the top: read-only commands (table, status) never load torch
+
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     return buffer.getvalue()
@@ -143,6 +145,8 @@ def read_checkpoint(path: str | Path, map_location="cpu") -> dict:
         sidecar = path.with_name(path.name + ".sha256")
         if sidecar.exists() and hashlib.sha256(payload).hexdigest() != sidecar.read_text().split()[0]:
             raise CorruptCheckpointError(f"{path}: contents do not match {sidecar.name} (truncated or damaged)")
+    import torch
+
     try:
         return torch.load(io.BytesIO(payload), map_location=map_location, weights_only=True)
     except Exception as e:

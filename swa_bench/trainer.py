@@ -26,10 +26,12 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from swa_bench.averaging import WeightAverage, has_batchnorm, recompute_bn
+from swa_bench.checkpointing import CheckpointWriter
 from swa_bench.config import Config, ConfigError
 from swa_bench.continuation import load_start_point
 from swa_bench.data import build_datasets, make_loader, resolve_loader_kind
 from swa_bench.distributed import World, init_world
+from swa_bench.errors import UserError
 from swa_bench.execution import Execution
 from swa_bench.models import create_model
 from swa_bench.models.pretrained import load_pretrained
@@ -43,7 +45,7 @@ from swa_bench.timefmt import format_duration
 _STREAM_TRAIN, _STREAM_BN = 0, 1
 
 
-class DeviceError(RuntimeError):
+class DeviceError(UserError, RuntimeError):
     pass
 
 
@@ -171,12 +173,13 @@ def train_run(
     locked against a second `train` meanwhile."""
     world = world or init_world(cfg.run.device)
     records = RunRecords(run_dir)
-    with records.lock() if world.is_main else contextlib.nullcontext(), StopSignals() as signals:
-        return _train(cfg, records, overrides, progress and world.is_main, sgd_run_dir, world, signals)
+    with records.lock() if world.is_main else contextlib.nullcontext(), StopSignals() as signals, \
+            CheckpointWriter(records) as writer:
+        return _train(cfg, records, overrides, progress and world.is_main, sgd_run_dir, world, signals, writer)
 
 
 def _train(cfg: Config, records: RunRecords, overrides, progress: bool, sgd_run_dir, world: World,
-           signals: StopSignals) -> RunOutcome:
+           signals: StopSignals, writer: CheckpointWriter) -> RunOutcome:
     say = _say if world.is_main else (lambda line: None)
     proto = resolve_protocol(cfg)
     if world.is_main:
@@ -262,15 +265,23 @@ def _train(cfg: Config, records: RunRecords, overrides, progress: bool, sgd_run_
             return signals.requested
         return world.sum_ints(int(signals.requested))[0] > 0  # every process stops after the same step
 
-    def save(done_epochs: int, partial_state: dict | None = None) -> None:
-        records.save_checkpoint({
+    def save(done_epochs: int, partial_state: dict | None = None, wait: bool = False) -> None:
+        """Hand the state to the background writer; `wait` returns only once it is on disk."""
+        writer.save({
             "epoch": done_epochs,
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
             "average": average.state_dict() if average is not None else None,
             "start_point": start_point,
             "partial": partial_state,
-        })
+        }, wait=wait or partial_state is not None)
+
+    def checkpoint_due(done_epochs: int) -> bool:
+        """The epoch cadence (run.checkpoint_every) or the wall-time one (run.checkpoint_minutes)."""
+        every, minutes = cfg.run.checkpoint_every, cfg.run.checkpoint_minutes
+        if every and done_epochs % every == 0:
+            return True
+        return minutes is not None and time.monotonic() - writer.last_saved >= 60 * minutes
 
     say(
         f"{records.dir}: {proto.method.upper()} {cfg.model.name} on {data.source['description']}, "
@@ -319,7 +330,7 @@ def _train(cfg: Config, records: RunRecords, overrides, progress: bool, sgd_run_
         row.update(_skipped("skipped_images", train_loader, world))
         if not math.isfinite(row["train_loss"]):
             row["seconds"] = spent + time.time() - began
-            return _diverged(cfg, proto, records, data, device, start_point, world, row, say)
+            return _diverged(cfg, proto, records, data, device, start_point, world, row, say, writer)
 
         if average is not None and proto.collects_after(epoch):
             average.update(model)
@@ -342,30 +353,33 @@ def _train(cfg: Config, records: RunRecords, overrides, progress: bool, sgd_run_
         if not world.is_main:
             continue
 
-        # Metrics first, then the checkpoint: on resume, rows past the checkpoint are dropped and
-        # their epochs re-run, so neither a lost nor a doubled row is possible.
+        # Metrics, then the weights behind each table cell, then the checkpoint: on resume, rows
+        # past the checkpoint are dropped and their epochs re-run (rewriting their weights files),
+        # so no row is lost or doubled and no reported cell is left without its weights.
         records.append_metrics(row)
         done = epoch + 1
-        if done % cfg.run.checkpoint_every == 0 or reported or done == proto.epochs:
-            save(done)
-        for col in reported:  # the weights behind each table cell, for later analysis
+        for col in reported:
             weights = average.module if col.startswith("swa") else model
             records.save_weights({"epoch": done, "column": col, "model": weights.state_dict()}, col)
+        if reported or done == proto.epochs or checkpoint_due(done):
+            save(done, wait=bool(reported) or done == proto.epochs)  # budget points and the end: on disk now
         if progress:
             say(_epoch_line(row, proto, epoch_times))
 
     if not world.is_main:
         return RunOutcome(records.dir, None, "trained")
+    writer.wait()
     summary = build_summary(cfg, proto, records, data, device, start_point, world)
     records.write_summary(summary)
     say(f"{records.dir}: finished: " + ", ".join(f"{k} {v:.2f}%" for k, v in summary["results"].items()))
     return RunOutcome(records.dir, summary, "resumed" if start > proto.first_epoch else "trained")
 
 
-def _diverged(cfg, proto, records, data, device, start_point, world, row, say) -> RunOutcome:
+def _diverged(cfg, proto, records, data, device, start_point, world, row, say, writer) -> RunOutcome:
     """A non-finite training loss ends the run: the epoch's row and a summary saying so, no table cells."""
     if not world.is_main:
         return RunOutcome(records.dir, None, "diverged")
+    writer.wait()
     records.append_metrics(row)
     summary = build_summary(cfg, proto, records, data, device, start_point, world)
     summary.update(status="diverged", diverged_epoch=row["epoch"], results={}, results_nll={},

@@ -212,3 +212,18 @@ def test_impossible_depth_is_a_config_error(tmp_path, tiny_cifar10, name, option
         "--set", "data.verify_checksums=false", "--set", f"model.options.{key}={value}"])
     assert result.exit_code == 2 and "model.options" in result.output and "depth" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("name", model_names())
+def test_registered_figures_match_the_builder(name):
+    """`list` prints the parameters and MACs kept with each registration; they must be the builder's."""
+    from swa_bench.models.macs import forward_macs
+
+    entry = get_model_entry(name)
+    model = create_model(name, 10)
+    assert entry.params == count_parameters(model)
+    if name.startswith("digits_"):
+        assert entry.macs is None
+    else:
+        side = 224 if entry.weights else 32
+        assert entry.macs == forward_macs(model, (3, side, side))

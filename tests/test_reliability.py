@@ -93,6 +93,29 @@ def test_random_kills_including_mid_write_end_in_the_uninterrupted_result(tmp_pa
     print(f"kills survived: {kills}, of which mid-write: {mid_write}")
 
 
+def test_kill_during_a_background_write_while_training_goes_on(tmp_path, reference):
+    """Checkpoints are written by a background thread while the loop trains on: a kill once the loop
+    has finished another epoch during a write still resumes to the uninterrupted run."""
+    out = tmp_path / "killed"
+    env = {**os.environ, "SWA_BENCH_WRITE_PAUSE": "4"}  # each write holds its temporary file for 4 s
+    proc = subprocess.Popen(command(out), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    records = RunRecords(out / RUN)
+    deadline, moved_on = time.time() + 180, False
+    while proc.poll() is None and time.time() < deadline and not moved_on:
+        writing = list((out / RUN / "checkpoints").glob(".last.pt.*.tmp"))
+        if writing:
+            rows = len(records.read_metrics())
+            while writing[0].exists() and proc.poll() is None and not moved_on:
+                moved_on = len(records.read_metrics()) > rows and writing[0].exists()
+                time.sleep(0.01)
+        time.sleep(0.01)
+    assert moved_on, "no epoch finished while a checkpoint was being written"
+    proc.kill()
+    proc.wait()
+    subprocess.run(command(out), check=True, capture_output=True)
+    assert_same_run(out, reference[0])
+
+
 def _rerun_from(tmp_path, reference_out):
     """A copy of the finished reference run with its summary removed, so the next run resumes."""
     out = tmp_path / "copy"

@@ -20,9 +20,10 @@ from torch.utils.data import Dataset, Subset
 
 from swa_bench.config import DataConfig, num_classes
 from swa_bench.data.transforms import ImageTransform, transforms_for
+from swa_bench.errors import UserError
 
 
-class DataError(RuntimeError):
+class DataError(UserError, RuntimeError):
     """A missing or malformed dataset, phrased as one line naming what was expected where."""
 
 

@@ -16,10 +16,11 @@ import torch
 import torch.nn as nn
 
 from swa_bench.config import ModelConfig
+from swa_bench.errors import UserError
 from swa_bench.models.registry import get_model_entry
 
 
-class WeightsError(RuntimeError):
+class WeightsError(UserError, RuntimeError):
     """Pretrained weights that cannot be had or do not fit, phrased as one line."""
 
 

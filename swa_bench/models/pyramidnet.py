@@ -96,7 +96,8 @@ class PyramidNet(nn.Module):
         return self.fc(self.head(self.stages(self.stem(x))))
 
 
-@register_model("pyramidnet272", "PyramidNet-272, alpha 200, bottleneck, ShakeDrop off (26.2M params)")
+@register_model("pyramidnet272", "PyramidNet-272, alpha 200, bottleneck, ShakeDrop off (26.2M params)",
+                params=26_210_842, macs=4_488_778_176)
 def pyramidnet272(
     num_classes: int,
     depth: int = 272,

@@ -15,6 +15,11 @@ class ModelEntry:
     builder: Callable[..., nn.Module]
     description: str
     weights: str | None = None  # torchvision's weights enum of the architecture, e.g. "ResNet50_Weights"
+    # Measured once and kept here, so that listing models builds none (tests check them against the
+    # builder): parameters with 10 classes, and forward multiply-accumulates per image at the
+    # model's input size (32x32 for CIFAR, 224x224 for the ImageNet models; None: not counted).
+    params: int | None = None
+    macs: int | None = None
 
     def weight_names(self) -> list[str]:
         """Names of the pretrained weights torchvision has for this model ([] if none)."""
@@ -33,11 +38,12 @@ class ModelEntry:
 _REGISTRY: dict[str, ModelEntry] = {}
 
 
-def register_model(name: str, description: str, weights: str | None = None):
+def register_model(name: str, description: str, weights: str | None = None, params: int | None = None,
+                   macs: int | None = None):
     def wrap(builder):
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} registered twice")
-        _REGISTRY[name] = ModelEntry(name, builder, description, weights)
+        _REGISTRY[name] = ModelEntry(name, builder, description, weights, params, macs)
         return builder
 
     return wrap
