@@ -12,14 +12,12 @@ small CIFAR models reach less, so their share is underestimated).
 import argparse
 from pathlib import Path
 
-from swa_bench.config import load_config
+from swa_bench.config import DATASET_SIZES, load_config
 from swa_bench.grid.plan import build_plan
-from swa_bench.models import create_model
-from swa_bench.models.macs import forward_macs
+from swa_bench.models import get_model_entry
 from swa_bench.protocol import resolve_protocol
 
 REPO = Path(__file__).resolve().parent.parent
-IMAGES = {"cifar10": (50_000, 10_000), "cifar100": (50_000, 10_000), "imagenet": (1_281_167, 50_000)}
 
 
 def main() -> None:
@@ -27,7 +25,6 @@ def main() -> None:
     parser.add_argument("--tflops", type=float, default=25.0, help="sustained TFLOP/s of one GPU")
     parser.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args()
-    macs_cache: dict[tuple[str, int], int] = {}
     grand = 0.0
     for table in ("cifar10", "cifar100", "imagenet"):
         total = 0.0
@@ -35,16 +32,13 @@ def main() -> None:
         runs = len(plan.runs)
         for spec in plan.runs:
             cfg = load_config(spec.config, {"run.method": spec.method})
-            side = cfg.data.image_size or 32
-            key = (cfg.model.name, side)
-            if key not in macs_cache:
-                macs_cache[key] = forward_macs(create_model(cfg.model.name, 10), (3, side, side))
-            train, test = IMAGES[cfg.data.dataset]
+            forward = get_model_entry(cfg.model.name).macs  # at the model's input size, kept with it
+            train, test = DATASET_SIZES[cfg.data.dataset]
             proto = resolve_protocol(cfg)
             epochs = proto.epochs - proto.first_epoch
             evals = sum(1 for e in range(proto.first_epoch, proto.epochs) if proto.evaluates_after(e)) or 1
             averaged_evals = evals if spec.method == "swa" else 0
-            macs = macs_cache[key] * (3 * epochs * train + evals * test + averaged_evals * (train + test))
+            macs = forward * (3 * epochs * train + evals * test + averaged_evals * (train + test))
             total += 2 * macs / (args.tflops * 1e12) / 3600
         grand += total
         print(f"{table:9s} {total:8.0f} GPU-hours ({runs} runs: {args.seeds} seeds, at {args.tflops:g} TFLOP/s)")

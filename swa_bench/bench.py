@@ -11,12 +11,21 @@ Measured:
 - eval: images/s of evaluation, both paths;
 - bn: images/s of the BN recomputation pass;
 - average: milliseconds per SWA update: the fused update, a plain per-tensor in-place loop, and
-  torch.optim.swa_utils.AveragedModel.
+  torch.optim.swa_utils.AveragedModel;
+- checkpoint: the state a run holds (model, momentum, average): how long the loop is held per rolling
+  checkpoint with the background writer (the host copy) against a direct blocking write (the old
+  way), and how long the whole background write takes;
+- outside the steps: what an SWA run of the row at the paper's evaluation cadence spends besides
+  its training steps (evaluations, BN recomputations, checkpoints at the default cadence), as a
+  share of its step time, from the rates above; with `epoch_seconds`, the same projected to a device
+  whose training steps take that long per epoch (compute shares kept, checkpoint copies as measured).
 """
 
 from __future__ import annotations
 
 import json
+import statistics
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,13 +37,16 @@ from tabulate import tabulate
 from torch.utils.data import DataLoader
 
 from swa_bench.averaging import WeightAverage, has_batchnorm, recompute_bn
+from swa_bench.checkpointing import CheckpointWriter
 from swa_bench.config import NUM_CLASSES, load_config
 from swa_bench.data.datasets import ImageArrayDataset
 from swa_bench.data.device_loader import DeviceImageLoader
 from swa_bench.data.transforms import transforms_for
 from swa_bench.execution import Execution
 from swa_bench.models import create_model
+from swa_bench.protocol import resolve_protocol
 from swa_bench.provenance import environment
+from swa_bench.records import RunRecords
 from swa_bench.trainer import evaluate, resolve_device, train_one_epoch
 
 
@@ -51,6 +63,8 @@ class BenchSettings:
     compile: str = "none"
     channels_last: bool = False
     workers: int = 4  # DataLoader workers of the reference-style path (the reference's default)
+    scratch: str = "runs/bench"  # where the checkpoint measurements write (the disk runs would use)
+    epoch_seconds: float | None = None  # project the non-step share to epochs of this many step seconds
 
 
 class _NoBar:
@@ -209,7 +223,67 @@ def run_bench(settings: BenchSettings, config_dir: Path) -> dict:
         for name, fn in work.items():
             steps = input_steps if name.startswith("input") else s.steps
             results[name] = max(results[name], _rate(lambda: fn(steps), steps * s.batch_size, device))
+    results.update(_checkpoint_costs(model, optimizer, average, Path(s.scratch), s.rounds))
+    results.update(_outside_steps(cfg, results, s.epoch_seconds))
     return results
+
+
+def _checkpoint_costs(model, optimizer, average, scratch: Path, rounds: int) -> dict:
+    """Seconds the loop is held per checkpoint, background writer against a direct write (min and
+    median of `rounds` tries each), and seconds of the whole background write."""
+    state = {"epoch": 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+             "average": average.state_dict(), "start_point": None, "partial": None}
+    size = sum(t.numel() * t.element_size() for part in (state["model"], state["average"]["module"])
+               for t in part.values()) + sum(t.numel() * t.element_size() for entry in state["optimizer"]["state"].values()
+                                             for t in entry.values() if isinstance(t, torch.Tensor))
+    scratch.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=scratch, prefix="checkpoint-") as folder:
+        records = RunRecords(folder)
+        direct = []
+        for _ in range(rounds):
+            began = time.perf_counter()
+            records.save_checkpoint(state)
+            direct.append(time.perf_counter() - began)
+        writer = CheckpointWriter(records)
+        for _ in range(rounds + 1):  # the first fills the reusable buffers: not counted
+            writer.save(state)
+            writer.wait()  # measured one at a time: each hand-over finds no write in flight
+        blocked, written = writer.blocked_seconds[1:], writer.write_seconds[1:]
+    return {"checkpoint_mb": size / 1e6,
+            "checkpoint_direct_s": [min(direct), statistics.median(direct)],
+            "checkpoint_blocked_s": [min(blocked), statistics.median(blocked)],
+            "checkpoint_write_s": [min(written), statistics.median(written)]}
+
+
+def _outside_steps(cfg, r: dict, epoch_seconds: float | None) -> dict:
+    """The share of an SWA run's step time spent outside the steps at the paper's cadence, on the
+    full dataset (50,000 training, 10,000 test images), from the measured rates."""
+    import dataclasses
+
+    from swa_bench.config import DATASET_SIZES
+
+    proto = resolve_protocol(dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, method="swa")))
+    train_images, test_images = DATASET_SIZES[cfg.data.dataset]
+    evaluated = [e for e in range(proto.first_epoch, proto.epochs) if proto.evaluates_after(e)]
+    averaged = [e for e in evaluated if proto.swa_start is not None and e + 1 >= proto.swa_start]
+    steps = (proto.epochs - proto.first_epoch) * train_images / r["train_img_s"]
+    evaluation = (len(evaluated) + len(averaged)) * test_images / r["eval_img_s"]
+    bn = len(averaged) * train_images / r["bn_img_s"] if r.get("bn_img_s") else 0.0
+    # Checkpoints at the default cadence: budget points and the end, plus one per 10 minutes.
+    minutes = cfg.run.checkpoint_minutes
+    writes = len(proto.report_points) + 1 + (int(steps / (60 * minutes)) if minutes else 0)
+    checkpoint = writes * r["checkpoint_blocked_s"][1]
+    out = {"outside_steps": {"epochs": proto.epochs - proto.first_epoch, "evaluations": len(evaluated) + len(averaged),
+                             "bn_passes": len(averaged), "checkpoints": writes, "step_s": steps,
+                             "share_pct": 100 * (evaluation + bn + checkpoint) / steps}}
+    if epoch_seconds:
+        projected_steps = (proto.epochs - proto.first_epoch) * epoch_seconds
+        projected_writes = len(proto.report_points) + 1 + (int(projected_steps / (60 * minutes)) if minutes else 0)
+        compute = (evaluation + bn) / steps * projected_steps
+        out["outside_steps"]["projected_share_pct"] = 100 * (
+            compute + projected_writes * r["checkpoint_blocked_s"][1]) / projected_steps
+        out["outside_steps"]["projected_epoch_s"] = epoch_seconds
+    return out
 
 
 def render_bench(r: dict) -> str:
@@ -223,12 +297,36 @@ def render_bench(r: dict) -> str:
         ["SWA update (ms), vs AveragedModel", r["average_fused_ms"], r["average_torch_averagedmodel_ms"],
          r["average_torch_averagedmodel_ms"] / r["average_fused_ms"]],
     ]
+    ckpt = r.get("checkpoint_blocked_s")
+    if ckpt:
+        rows += [
+            ["checkpoint: loop held (s, min / median)", _pair(ckpt), _pair(r["checkpoint_direct_s"]),
+             r["checkpoint_direct_s"][1] / max(ckpt[1], 1e-9)],
+            ["checkpoint: whole write (s), background", _pair(r["checkpoint_write_s"]), None, None],
+        ]
+    outside = r.get("outside_steps")
+    if outside:
+        rows.append(["outside the steps, SWA run (% of step time)", f"{outside['share_pct']:.2f}", None, None])
+        if "projected_share_pct" in outside:
+            rows.append([f"  projected to {outside['projected_epoch_s']:g} s/epoch of steps (%)",
+                         f"{outside['projected_share_pct']:.2f}", None, None])
     s = r["settings"]
     head = (f"{s['model']} on {r['device']}, batch {s['batch_size']}, best of {s['rounds']} rounds of {s['steps']} steps, "
             f"precision {s['precision']}, compile {s['compile']}, channels_last {s['channels_last']}")
     table = tabulate(rows, headers=["measure", "swa-bench", "reference-style", "speed-up"], floatfmt=".2f",
                      missingval="–")
-    return f"{head}\n{table}\n"
+    notes = ""
+    if ckpt:
+        notes = (f"checkpoint state {r['checkpoint_mb']:.0f} MB (model, momentum, average); reference-style = a "
+                 "direct blocking write")
+    if outside:
+        notes += (f"\noutside the steps: {outside['evaluations']} evaluations, {outside['bn_passes']} BN passes and "
+                  f"{outside['checkpoints']} checkpoints over {outside['epochs']} epochs on the full dataset")
+    return f"{head}\n{table}\n{notes}\n" if notes else f"{head}\n{table}\n"
+
+
+def _pair(values) -> str:
+    return " / ".join(f"{v:.3f}" for v in values)
 
 
 def write_bench(results: dict, path: Path) -> None:

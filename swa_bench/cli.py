@@ -288,11 +288,16 @@ def table(runs_dir, fmt, paper_dir, detail):
 @click.option("--workers", type=int, default=4, show_default=True, help="DataLoader workers of the reference-style path.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False),
               help="Where to write the figures (default runs/bench/<model>-<device>.json).")
+@click.option("--epoch-seconds", type=float,
+              help="Also project the time outside the steps to epochs whose steps take this long (e.g. a GPU target).")
 @_user_errors
-def bench(model, dataset, batch_size, steps, warmup, rounds, device, precision, compile_mode, channels_last, workers, json_path):
+def bench(model, dataset, batch_size, steps, warmup, rounds, device, precision, compile_mode, channels_last, workers, json_path,
+          epoch_seconds):
     """Measure training, evaluation, BN-recomputation and averaging throughput against a
     reference-style loop (per-image PIL transforms in a DataLoader, fp32, eager, `.item()` per step),
-    same process, model and batch. Prints a table with the speed-ups and writes JSON.
+    same process, model and batch; the time a checkpoint holds the loop (background writer against a
+    direct write); and the share of an SWA run's step time spent outside the steps at the paper's
+    evaluation cadence. Prints a table with the speed-ups and writes JSON.
 
     \b
     Example:
@@ -305,8 +310,10 @@ def bench(model, dataset, batch_size, steps, warmup, rounds, device, precision, 
         raise ConfigError(f"--model {model}: no config {CONFIG_DIR / dataset / (model + '.yaml')}")
     if min(batch_size, steps, rounds) < 1 or warmup < 0 or workers < 0:
         raise ConfigError("--batch-size, --steps and --rounds must be positive, --warmup and --workers non-negative")
+    if epoch_seconds is not None and not epoch_seconds > 0:
+        raise ConfigError(f"--epoch-seconds: must be positive, got {epoch_seconds}")
     settings = BenchSettings(model, dataset, batch_size, steps, warmup, rounds, device, precision, compile_mode,
-                             channels_last, workers)
+                             channels_last, workers, epoch_seconds=epoch_seconds)
     results = run_bench(settings, CONFIG_DIR)
     path = Path(json_path or f"runs/bench/{model}-{results['device'].split()[0]}.json")
     write_bench(results, path)

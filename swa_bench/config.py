@@ -171,6 +171,9 @@ RUNTIME_KEYS = frozenset(
 )
 
 NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "digits": 10, "imagenet": 1000}
+# (training images, test images) of each dataset as distributed, for estimates before any data is read.
+DATASET_SIZES = {"cifar10": (50_000, 10_000), "cifar100": (50_000, 10_000), "digits": (1437, 360),
+                 "imagenet": (1_281_167, 50_000)}
 IN_CHANNELS = {"cifar10": 3, "cifar100": 3, "digits": 1, "imagenet": 3}
 
 

@@ -389,3 +389,18 @@ def test_failed_download_is_one_line(tmp_path, monkeypatch):
     with pytest.raises(DataError) as err:
         build_datasets(cfg_for(tmp_path, download=True), progress=False)
     assert_one_line(err, str(tmp_path), "downloading cifar10 failed", "network is unreachable")
+
+
+def test_digits_are_scikit_learns_load_digits_read_without_importing_it():
+    from sklearn.datasets import load_digits
+
+    from swa_bench.data.datasets import _load_digits
+
+    (train, test), _ = _load_digits()
+    digits = load_digits()
+    images = np.rint(digits.images * (255.0 / 16.0)).astype(np.uint8)[..., None]
+    order = np.random.default_rng(0).permutation(len(digits.target))
+    np.testing.assert_array_equal(train[0], images[order[:1437]])
+    np.testing.assert_array_equal(train[1], digits.target[order[:1437]])
+    np.testing.assert_array_equal(test[0], images[order[1437:]])
+    np.testing.assert_array_equal(test[1], digits.target[order[1437:]])

@@ -298,14 +298,18 @@ def _decode_all(paths: list[str], label: str, progress: bool) -> np.ndarray:
 
 
 def _load_digits():
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError:
-        raise DataError("the digits demo needs scikit-learn: pip install 'swa-bench[demo]'") from None
-    digits = load_digits()
+    # The file scikit-learn's load_digits reads (1797 rows: 64 pixel values 0..16, then the label),
+    # read directly: importing scikit-learn itself takes about a second, longer than the demo's epochs.
+    import importlib.util
+
+    spec = importlib.util.find_spec("sklearn")  # locates the package without importing it
+    path = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "digits.csv.gz" if spec else None
+    if path is None or not path.is_file():
+        raise DataError("the digits demo needs scikit-learn: pip install 'swa-bench[demo]'")
+    table = np.loadtxt(path, delimiter=",")
     # Pixel values are 0..16; scale to 0..255 grey levels so they pass through the PIL path.
-    images = np.rint(digits.images * (255.0 / 16.0)).astype(np.uint8)[..., None]
-    labels = digits.target.astype(np.int64)
+    images = np.rint(table[:, :-1].reshape(-1, 8, 8) * (255.0 / 16.0)).astype(np.uint8)[..., None]
+    labels = table[:, -1].astype(np.int64)
     # A fixed random split, 80% train and 20% test, the same for every run seed.
     order = np.random.default_rng(0).permutation(len(labels))
     cut = int(0.8 * len(labels))

@@ -9,7 +9,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from swa_bench.config import ConfigError, load_config, parse_set_option
+from swa_bench.config import DATASET_SIZES, ConfigError, load_config, parse_set_option
 from swa_bench.protocol import resolve_protocol
 from swa_bench.records import atomic_write_text, run_dir_of
 
@@ -129,7 +129,6 @@ def build_plan(table: str, configs_dir: str | Path, out: str | Path, seeds: int 
 # --------------------------------------------------------------------------------------------------
 # Time estimates for --dry-run, from `swa-bench bench` figures where they exist
 
-_TRAIN_IMAGES = {"cifar10": 50_000, "cifar100": 50_000, "imagenet": 1_281_167, "digits": 1437}
 
 
 def bench_rates(bench_dirs: list[Path]) -> dict[str, float]:
@@ -153,7 +152,7 @@ def estimate_seconds(spec: RunSpec, rates: dict[str, float]) -> float | None:
     if spec.model not in rates:
         return None
     dataset = Path(spec.run_dir).parts[-4]
-    images = spec.train_images or _TRAIN_IMAGES.get(dataset)
+    images = spec.train_images or DATASET_SIZES.get(dataset, (None,))[0]
     return spec.epochs * images / rates[spec.model] if images else None
 
 
