@@ -476,15 +476,15 @@ def list_():
     click.echo("Configs:")
     click.echo(tabulate(rows, headers=["config", "model", "budget", "lr_init", "sgd schedule", "wd", "swa"],
                         disable_numparse=True))
-    click.echo("\nModels (parameters for 10 classes; forward multiply-accumulates per 32x32 image, 224x224 for "
-               "the ImageNet models):")
+    click.echo("\nModels (parameters for 10 classes; forward multiply-accumulates per image of the model's input "
+               "size):")
     models = []
     for name in model_names():  # figures kept with each registration: nothing is built here
         entry = get_model_entry(name)
         macs = "–" if entry.macs is None else f"{entry.macs / 1e9:.3f} G"
         params = "–" if entry.params is None else f"{entry.params:,}"
-        models.append([name, params, macs, entry.description])
-    click.echo(tabulate(models, headers=["model", "params", "MACs", "description"], disable_numparse=True))
+        models.append([name, params, macs, "x".join(map(str, entry.input_shape)), entry.description])
+    click.echo(tabulate(models, headers=["model", "params", "MACs", "input", "description"], disable_numparse=True))
 
 
 def _swa_summary(cfg) -> str:

@@ -227,6 +227,8 @@ def _typed_model_options(model: ModelConfig, where: str) -> ModelConfig:
         entry = get_model_entry(model.name)
     except KeyError:
         raise ConfigError(f"{where}: model.name: unknown model {model.name!r} (known: {', '.join(model_names())})") from None
+    if not model.options:  # nothing to check: the builder (and torch) need not be imported
+        return model
     allowed = entry.options()
     hints = typing.get_type_hints(entry.builder)
     options = {}
@@ -398,7 +400,9 @@ def _check_semantics(cfg: Config, where: str) -> None:
         positive("data.train_subset", d.train_subset)
     positive("data.workers", d.workers, allow_zero=True)
 
-    if m.name.startswith("digits_") != (d.dataset == "digits"):  # the demo's models take 1x8x8 images only
+    from swa_bench.models import get_model_entry
+
+    if (get_model_entry(m.name).input_shape[0] == 1) != (d.dataset == "digits"):  # 1x8x8 digits or RGB images
         fail("model.name", f"{m.name} does not take {d.dataset} images")
 
     positive("optim.lr_init", o.lr_init)

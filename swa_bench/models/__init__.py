@@ -1,4 +1,5 @@
-"""Architectures of the paper, registered by name (see registry.py)."""
+"""Architectures of the paper, by name: the catalog and `create_model` (see registry.py). Importing
+this package imports no architecture (and no torch); building a model imports its module."""
 
 from swa_bench.models.registry import (  # noqa: F401
     count_parameters,
@@ -6,15 +7,4 @@ from swa_bench.models.registry import (  # noqa: F401
     get_model_entry,
     model_names,
     register_model,
-)
-
-# Importing a module registers its models.
-from swa_bench.models import (  # noqa: F401,E402
-    digits_cnn,
-    preresnet,
-    pyramidnet,
-    shake_shake,
-    torchvision_models,
-    vgg,
-    wide_resnet,
 )

@@ -4,11 +4,8 @@ paper's nets, at a size that trains in seconds on a CPU."""
 import torch.nn as nn
 
 from swa_bench.models.init import he_normal_fan_out_
-from swa_bench.models.registry import register_model
 
 
-@register_model("digits_cnn", "small BN convnet for 1x8x8 digits (demo)",
-                params=30_762, macs=None)
 def digits_cnn(num_classes: int, width: int = 32) -> nn.Module:
     def conv_bn(cin, cout):
         return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
@@ -26,8 +23,6 @@ def digits_cnn(num_classes: int, width: int = 32) -> nn.Module:
     return net
 
 
-@register_model("digits_mlp", "small BN multilayer perceptron for 1x8x8 digits (demo's second row)",
-                params=26_378, macs=None)
 def digits_mlp(num_classes: int, width: int = 128) -> nn.Module:
     return nn.Sequential(
         nn.Flatten(),

@@ -8,7 +8,6 @@ import torch
 import torch.nn as nn
 
 from swa_bench.models.init import he_normal_fan_out_
-from swa_bench.models.registry import register_model
 
 
 def _bn_relu(channels: int) -> list[nn.Module]:
@@ -67,26 +66,18 @@ class PreResNet(nn.Module):
         return self.fc(self.head(self.stages(self.stem(x))))
 
 
-@register_model("preresnet164", "PreResNet-164, bottleneck, 18 blocks per stage (1.70M params)",
-                params=1_703_258, macs=247_646_720)
 def preresnet164(num_classes: int) -> PreResNet:
     return PreResNet(164, num_classes)
 
 
-@register_model("preresnet110", "PreResNet-110 of the reference README, bottleneck, 12 blocks per stage",
-                params=1_146_842, macs=167_430_656)
 def preresnet110(num_classes: int) -> PreResNet:
     return PreResNet(110, num_classes)
 
 
 # Small basic-block nets, for protocols shrunk to fit a CPU (configs/mini).
-@register_model("preresnet20", "PreResNet-20, basic blocks, 3 per stage (0.27M params)",
-                params=272_282, macs=40_813_184)
 def preresnet20(num_classes: int) -> PreResNet:
     return PreResNet(20, num_classes)
 
 
-@register_model("preresnet32", "PreResNet-32, basic blocks, 5 per stage (0.46M params)",
-                params=466_714, macs=69_124_736)
 def preresnet32(num_classes: int) -> PreResNet:
     return PreResNet(32, num_classes)

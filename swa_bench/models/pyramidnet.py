@@ -11,7 +11,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from swa_bench.models.init import he_normal_fan_out_
-from swa_bench.models.registry import register_model
 from swa_bench.models.shake import per_image, shake
 
 EXPANSION = 4
@@ -96,8 +95,6 @@ class PyramidNet(nn.Module):
         return self.fc(self.head(self.stages(self.stem(x))))
 
 
-@register_model("pyramidnet272", "PyramidNet-272, alpha 200, bottleneck, ShakeDrop off (26.2M params)",
-                params=26_210_842, macs=4_488_778_176)
 def pyramidnet272(
     num_classes: int,
     depth: int = 272,

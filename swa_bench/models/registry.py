@@ -1,25 +1,40 @@
-"""Models by name: `register_model` decorates a builder, `create_model` calls it."""
+"""Models by name. The catalog below holds what is known of each model without building it (where
+its builder lives, a description, parameters and multiply-accumulates, pretrained weights); the
+builder's module, and with it torch, is imported only when a model is built or its options are
+checked. So listing models and reading configs cost no torch import.
+
+`register_model` adds a builder at run time (tests, your own models); `create_model` builds one.
+"""
 
 from __future__ import annotations
 
+import importlib
 import inspect
-from dataclasses import dataclass
-from typing import Callable
-
-import torch.nn as nn
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 
 @dataclass(frozen=True)
 class ModelEntry:
     name: str
-    builder: Callable[..., nn.Module]
+    # The builder: a callable, or "module:function" under swa_bench.models, imported when needed.
+    target: Callable[..., Any] | str
     description: str
     weights: str | None = None  # torchvision's weights enum of the architecture, e.g. "ResNet50_Weights"
     # Measured once and kept here, so that listing models builds none (tests check them against the
-    # builder): parameters with 10 classes, and forward multiply-accumulates per image at the
-    # model's input size (32x32 for CIFAR, 224x224 for the ImageNet models; None: not counted).
+    # builder): parameters with 10 classes, and forward multiply-accumulates per image of input_shape
+    # (None: not counted).
     params: int | None = None
     macs: int | None = None
+    input_shape: tuple[int, int, int] = (3, 32, 32)  # (channels, height, width) the model takes
+    fixed: dict = field(default_factory=dict)  # keyword arguments the builder always gets
+
+    @property
+    def builder(self) -> Callable[..., Any]:
+        if callable(self.target):
+            return self.target
+        module, _, function = self.target.partition(":")
+        return getattr(importlib.import_module(f"swa_bench.models.{module}"), function)
 
     def weight_names(self) -> list[str]:
         """Names of the pretrained weights torchvision has for this model ([] if none)."""
@@ -32,18 +47,58 @@ class ModelEntry:
     def options(self) -> dict[str, inspect.Parameter]:
         """Keyword options a config may set under `model:` (everything but num_classes)."""
         params = inspect.signature(self.builder).parameters
-        return {k: p for k, p in params.items() if k != "num_classes"}
+        return {k: p for k, p in params.items() if k != "num_classes" and k not in self.fixed}
 
 
-_REGISTRY: dict[str, ModelEntry] = {}
+_IMAGENET = (3, 224, 224)
+_DIGITS = (1, 8, 8)
+
+_REGISTRY: dict[str, ModelEntry] = {entry.name: entry for entry in [
+    ModelEntry("vgg16", "vgg:vgg16", "VGG-16, no BatchNorm, dropout classifier (15.2M params)",
+               params=15_245_130, macs=313_725_952),
+    ModelEntry("preresnet164", "preresnet:preresnet164", "PreResNet-164, bottleneck, 18 blocks per stage (1.70M params)",
+               params=1_703_258, macs=247_646_720),
+    ModelEntry("preresnet110", "preresnet:preresnet110",
+               "PreResNet-110 of the reference README, bottleneck, 12 blocks per stage", params=1_146_842,
+               macs=167_430_656),
+    ModelEntry("preresnet20", "preresnet:preresnet20", "PreResNet-20, basic blocks, 3 per stage (0.27M params)",
+               params=272_282, macs=40_813_184),
+    ModelEntry("preresnet32", "preresnet:preresnet32", "PreResNet-32, basic blocks, 5 per stage (0.46M params)",
+               params=466_714, macs=69_124_736),
+    ModelEntry("wrn28x10", "wide_resnet:wrn28x10", "WideResNet-28-10, reference variant (36.5M params)",
+               params=36_489_290, macs=5_951_117_568),
+    ModelEntry("pyramidnet272", "pyramidnet:pyramidnet272",
+               "PyramidNet-272, alpha 200, bottleneck, ShakeDrop off (26.2M params)", params=26_210_842,
+               macs=4_488_778_176),
+    ModelEntry("shakeshake26_2x64d", "shake_shake:shakeshake26_2x64d",
+               "Shake-Shake-26 2x64d, Shake-Shake-Image (11.65M params)", params=11_653_978, macs=1_685_506_560),
+    ModelEntry("resnet50", "torchvision_models:torchvision_model", "torchvision ResNet-50 (25.6M params)",
+               weights="ResNet50_Weights", params=23_528_522, macs=4_087_156_736, input_shape=_IMAGENET,
+               fixed={"arch": "resnet50"}),
+    ModelEntry("resnet152", "torchvision_models:torchvision_model", "torchvision ResNet-152 (60.2M params)",
+               weights="ResNet152_Weights", params=58_164_298, macs=11_511_599_104, input_shape=_IMAGENET,
+               fixed={"arch": "resnet152"}),
+    ModelEntry("densenet161", "torchvision_models:torchvision_model", "torchvision DenseNet-161 (28.7M params)",
+               weights="DenseNet161_Weights", params=26_494_090, macs=7_725_721_152, input_shape=_IMAGENET,
+               fixed={"arch": "densenet161"}),
+    ModelEntry("resnet18", "torchvision_models:torchvision_model",
+               "torchvision ResNet-18 (11.7M params; small stand-in for tests)", weights="ResNet18_Weights",
+               params=11_181_642, macs=1_813_566_464, input_shape=_IMAGENET, fixed={"arch": "resnet18"}),
+    ModelEntry("digits_cnn", "digits_cnn:digits_cnn", "small BN convnet for 1x8x8 digits (demo)", params=30_762,
+               input_shape=_DIGITS),
+    ModelEntry("digits_mlp", "digits_cnn:digits_mlp",
+               "small BN multilayer perceptron for 1x8x8 digits (demo's second row)", params=26_378,
+               input_shape=_DIGITS),
+]}
 
 
 def register_model(name: str, description: str, weights: str | None = None, params: int | None = None,
-                   macs: int | None = None):
+                   macs: int | None = None, input_shape: tuple[int, int, int] = (3, 32, 32)):
+    """Decorator: add `builder` (num_classes, **options) -> nn.Module under `name`."""
     def wrap(builder):
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} registered twice")
-        _REGISTRY[name] = ModelEntry(name, builder, description, weights, params, macs)
+        _REGISTRY[name] = ModelEntry(name, builder, description, weights, params, macs, input_shape)
         return builder
 
     return wrap
@@ -60,9 +115,10 @@ def get_model_entry(name: str) -> ModelEntry:
         raise KeyError(f"unknown model {name!r}; known: {', '.join(model_names())}") from None
 
 
-def create_model(name: str, num_classes: int, **options) -> nn.Module:
-    return get_model_entry(name).builder(num_classes=num_classes, **options)
+def create_model(name: str, num_classes: int, **options):
+    entry = get_model_entry(name)
+    return entry.builder(num_classes=num_classes, **entry.fixed, **options)
 
 
-def count_parameters(model: nn.Module) -> int:
+def count_parameters(model) -> int:
     return sum(p.numel() for p in model.parameters())

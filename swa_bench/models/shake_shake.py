@@ -11,7 +11,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from swa_bench.models.init import he_normal_fan_out_
-from swa_bench.models.registry import register_model
 from swa_bench.models.shake import per_image, shake
 
 
@@ -86,8 +85,6 @@ class ShakeShake(nn.Module):
         return self.fc(self.head(self.stages(self.stem(x))))
 
 
-@register_model("shakeshake26_2x64d", "Shake-Shake-26 2x64d, Shake-Shake-Image (11.65M params)",
-                params=11_653_978, macs=1_685_506_560)
 def shakeshake26_2x64d(num_classes: int, depth: int = 26, width: int = 64) -> ShakeShake:
     """`depth` and `width` exist for small test networks; the paper's row is 26 / 64."""
     return ShakeShake(depth, width, num_classes)

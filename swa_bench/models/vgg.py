@@ -4,7 +4,6 @@ import torch
 import torch.nn as nn
 
 from swa_bench.models.init import he_normal_fan_out_
-from swa_bench.models.registry import register_model
 
 # "M" is a 2x2 max-pool; numbers are conv3x3 output channels.
 VGG16_LAYOUT = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
@@ -36,7 +35,5 @@ class VGG(nn.Module):
         return self.classifier(torch.flatten(self.features(x), 1))
 
 
-@register_model("vgg16", "VGG-16, no BatchNorm, dropout classifier (15.2M params)",
-                params=15_245_130, macs=313_725_952)
 def vgg16(num_classes: int, dropout: float = 0.5) -> VGG:
     return VGG(VGG16_LAYOUT, num_classes, dropout)

@@ -12,7 +12,6 @@ from typing import Literal
 import torch
 import torch.nn as nn
 
-from swa_bench.models.registry import register_model
 
 
 class WideBlock(nn.Module):
@@ -73,8 +72,6 @@ class WideResNet(nn.Module):
         return self.fc(self.head(self.stages(self.stem(x))))
 
 
-@register_model("wrn28x10", "WideResNet-28-10, reference variant (36.5M params)",
-                params=36_489_290, macs=5_951_117_568)
 def wrn28x10(num_classes: int, dropout: float = 0.0, final_bn_momentum: float = 0.9,
              bn_weight_init: Literal["uniform", "ones"] = "uniform") -> WideResNet:
     """`final_bn_momentum=0.9` reproduces the reference (PyTorch weights the newest batch by it);
