@@ -25,20 +25,18 @@ CSV_COLUMNS = ["dataset", "model", "variant", "column", "mean", "std", "n", "div
 NOTE_MARKS = ["†", "‡", "§", "¶"]
 
 DATASET_TITLES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet": "ImageNet", "digits": "Digits 8x8 (demo)"}
-MODEL_LABELS = {
-    "vgg16": "VGG-16",
-    "preresnet164": "PreResNet-164",
-    "preresnet110": "PreResNet-110",
-    "wrn28x10": "WRN-28-10",
-    "pyramidnet272": "PyramidNet-272",
-    "shakeshake26_2x64d": "Shake-Shake-2x64d",
-    "resnet50": "ResNet-50",
-    "resnet152": "ResNet-152",
-    "resnet18": "ResNet-18",
-    "densenet161": "DenseNet-161",
-    "digits_cnn": "digits CNN",
-    "digits_mlp": "digits MLP",
-}
+
+
+def model_label(name: str) -> str:
+    """A model's name in tables (runs of a model no longer registered keep their name)."""
+    from swa_bench.models import get_model_entry
+
+    try:
+        return get_model_entry(name).title
+    except KeyError:
+        return name
+
+
 # Keys a run sets as part of the protocol's own knobs; they are labelled separately or are the
 # identity of the run, not deviations.
 _IDENTITY_KEYS = {"run.method", "run.seed", "run.budget_scale", "data.train_subset"}
@@ -249,7 +247,7 @@ def render(table: pd.DataFrame, fmt: str = "markdown", paper_columns: dict[str, 
         for (model, budget, setting, variant), row_part in part.groupby(["model", "budget", "setting", "variant"],
                                                                         sort=True):
             cells = {r["column"]: _cell(r, detail) for _, r in row_part.iterrows()}
-            label = MODEL_LABELS.get(model, model) + ("" if dataset == "imagenet" else f" ({budget})")
+            label = model_label(model) + ("" if dataset == "imagenet" else f" ({budget})")
             label += f" [{variant}]" if variant else ""
             note = row_part["note"].iloc[0]
             if note:

@@ -28,6 +28,11 @@ class ModelEntry:
     macs: int | None = None
     input_shape: tuple[int, int, int] = (3, 32, 32)  # (channels, height, width) the model takes
     fixed: dict = field(default_factory=dict)  # keyword arguments the builder always gets
+    label: str = ""  # how tables and figures name it; "" -> the name
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name
 
     @property
     def builder(self) -> Callable[..., Any]:
@@ -55,40 +60,40 @@ _DIGITS = (1, 8, 8)
 
 _REGISTRY: dict[str, ModelEntry] = {entry.name: entry for entry in [
     ModelEntry("vgg16", "vgg:vgg16", "VGG-16, no BatchNorm, dropout classifier (15.2M params)",
-               params=15_245_130, macs=313_725_952),
+               params=15_245_130, macs=313_725_952, label="VGG-16"),
     ModelEntry("preresnet164", "preresnet:preresnet164", "PreResNet-164, bottleneck, 18 blocks per stage (1.70M params)",
-               params=1_703_258, macs=247_646_720),
+               params=1_703_258, macs=247_646_720, label="PreResNet-164"),
     ModelEntry("preresnet110", "preresnet:preresnet110",
                "PreResNet-110 of the reference README, bottleneck, 12 blocks per stage", params=1_146_842,
-               macs=167_430_656),
+               macs=167_430_656, label="PreResNet-110"),
     ModelEntry("preresnet20", "preresnet:preresnet20", "PreResNet-20, basic blocks, 3 per stage (0.27M params)",
-               params=272_282, macs=40_813_184),
+               params=272_282, macs=40_813_184, label="PreResNet-20"),
     ModelEntry("preresnet32", "preresnet:preresnet32", "PreResNet-32, basic blocks, 5 per stage (0.46M params)",
-               params=466_714, macs=69_124_736),
+               params=466_714, macs=69_124_736, label="PreResNet-32"),
     ModelEntry("wrn28x10", "wide_resnet:wrn28x10", "WideResNet-28-10, reference variant (36.5M params)",
-               params=36_489_290, macs=5_951_117_568),
+               params=36_489_290, macs=5_951_117_568, label="WRN-28-10"),
     ModelEntry("pyramidnet272", "pyramidnet:pyramidnet272",
                "PyramidNet-272, alpha 200, bottleneck, ShakeDrop off (26.2M params)", params=26_210_842,
-               macs=4_488_778_176),
+               macs=4_488_778_176, label="PyramidNet-272"),
     ModelEntry("shakeshake26_2x64d", "shake_shake:shakeshake26_2x64d",
-               "Shake-Shake-26 2x64d, Shake-Shake-Image (11.65M params)", params=11_653_978, macs=1_685_506_560),
+               "Shake-Shake-26 2x64d, Shake-Shake-Image (11.65M params)", params=11_653_978, macs=1_685_506_560, label="Shake-Shake-2x64d"),
     ModelEntry("resnet50", "torchvision_models:torchvision_model", "torchvision ResNet-50 (25.6M params)",
                weights="ResNet50_Weights", params=23_528_522, macs=4_087_156_736, input_shape=_IMAGENET,
-               fixed={"arch": "resnet50"}),
+               fixed={"arch": "resnet50"}, label="ResNet-50"),
     ModelEntry("resnet152", "torchvision_models:torchvision_model", "torchvision ResNet-152 (60.2M params)",
                weights="ResNet152_Weights", params=58_164_298, macs=11_511_599_104, input_shape=_IMAGENET,
-               fixed={"arch": "resnet152"}),
+               fixed={"arch": "resnet152"}, label="ResNet-152"),
     ModelEntry("densenet161", "torchvision_models:torchvision_model", "torchvision DenseNet-161 (28.7M params)",
                weights="DenseNet161_Weights", params=26_494_090, macs=7_725_721_152, input_shape=_IMAGENET,
-               fixed={"arch": "densenet161"}),
+               fixed={"arch": "densenet161"}, label="DenseNet-161"),
     ModelEntry("resnet18", "torchvision_models:torchvision_model",
                "torchvision ResNet-18 (11.7M params; small stand-in for tests)", weights="ResNet18_Weights",
-               params=11_181_642, macs=1_813_566_464, input_shape=_IMAGENET, fixed={"arch": "resnet18"}),
+               params=11_181_642, macs=1_813_566_464, input_shape=_IMAGENET, fixed={"arch": "resnet18"}, label="ResNet-18"),
     ModelEntry("digits_cnn", "digits_cnn:digits_cnn", "small BN convnet for 1x8x8 digits (demo)", params=30_762,
-               input_shape=_DIGITS),
+               input_shape=_DIGITS, label="digits CNN"),
     ModelEntry("digits_mlp", "digits_cnn:digits_mlp",
                "small BN multilayer perceptron for 1x8x8 digits (demo's second row)", params=26_378,
-               input_shape=_DIGITS),
+               input_shape=_DIGITS, label="digits MLP"),
 ]}
 
 
