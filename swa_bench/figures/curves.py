@@ -27,6 +27,7 @@ def _series(run_dirs: list[Path]) -> pd.DataFrame:
         for row in records.read_metrics():
             base = {"run": str(run_dir), "label": label, "method": method, "seed": config["run"]["seed"],
                     "epoch": row["epoch"], "lr": row.get("lr")}
+            rows.append({**base, "series": "lr", "test_acc": float("nan")})  # the rate of every epoch
             if "test_acc" in row:
                 series = "sgd" if method == "sgd" else "swa_sgd"  # an SWA run's current (SGD) weights
                 rows.append({**base, "series": series, "test_acc": row["test_acc"]})
@@ -39,9 +40,12 @@ def plot_curves(run_dirs: list[str | Path], out: str | Path, name: str = "curves
     data = _series([Path(p) for p in run_dirs])
     if data.empty:
         raise ValueError("the runs have no evaluated epochs yet")
+    lr = data[data.series == "lr"].groupby(["label", "method", "epoch"])["lr"].first().reset_index()
+    data = data[data.series != "lr"]
+    if data.empty:
+        raise ValueError("the runs have no evaluated epochs yet")
     stats = (data.groupby(["label", "series", "epoch"])["test_acc"]
              .agg(mean="mean", low="min", high="max", seeds="count").reset_index())
-    lr = data.groupby(["label", "method", "epoch"])["lr"].first().reset_index()
     plt = pyplot()
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     names = {"sgd": "SGD", "swa_sgd": "SWA run, SGD iterate", "swa": "SWA (averaged, BN recomputed)"}
