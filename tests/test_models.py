@@ -220,6 +220,8 @@ def test_registered_figures_match_the_builder(name):
     from swa_bench.models.macs import forward_macs
 
     entry = get_model_entry(name)
+    if callable(entry.target):
+        pytest.skip("registered at run time (by a test) without figures")
     model = create_model(name, 10)
     assert entry.params == count_parameters(model)
     if name.startswith("digits_"):
