@@ -268,13 +268,17 @@ def _outside_steps(cfg, r: dict, epoch_seconds: float | None) -> dict:
     averaged = [e for e in evaluated if proto.swa_start is not None and e + 1 >= proto.swa_start]
     steps = (proto.epochs - proto.first_epoch) * train_images / r["train_img_s"]
     evaluation = (len(evaluated) + len(averaged)) * test_images / r["eval_img_s"]
-    bn = len(averaged) * train_images / r["bn_img_s"] if r.get("bn_img_s") else 0.0
+    if not r.get("bn_img_s"):  # no BatchNorm (VGG-16): nothing to recompute
+        averaged_bn = []
+    else:
+        averaged_bn = averaged
+    bn = len(averaged_bn) * train_images / r["bn_img_s"] if averaged_bn else 0.0
     # Checkpoints at the default cadence: budget points and the end, plus one per 10 minutes.
     minutes = cfg.run.checkpoint_minutes
     writes = len(proto.report_points) + 1 + (int(steps / (60 * minutes)) if minutes else 0)
     checkpoint = writes * r["checkpoint_blocked_s"][1]
     out = {"outside_steps": {"epochs": proto.epochs - proto.first_epoch, "evaluations": len(evaluated) + len(averaged),
-                             "bn_passes": len(averaged), "checkpoints": writes, "step_s": steps,
+                             "bn_passes": len(averaged_bn), "checkpoints": writes, "step_s": steps,
                              "share_pct": 100 * (evaluation + bn + checkpoint) / steps}}
     if epoch_seconds:
         projected_steps = (proto.epochs - proto.first_epoch) * epoch_seconds
@@ -313,8 +317,9 @@ def render_bench(r: dict) -> str:
     s = r["settings"]
     head = (f"{s['model']} on {r['device']}, batch {s['batch_size']}, best of {s['rounds']} rounds of {s['steps']} steps, "
             f"precision {s['precision']}, compile {s['compile']}, channels_last {s['channels_last']}")
-    table = tabulate(rows, headers=["measure", "swa-bench", "reference-style", "speed-up"], floatfmt=".2f",
-                     missingval="–")
+    cells = [[f"{v:.2f}" if isinstance(v, float) else v for v in row] for row in rows]  # mixed with text cells
+    table = tabulate(cells, headers=["measure", "swa-bench", "reference-style", "speed-up"], missingval="–",
+                     disable_numparse=True)
     notes = ""
     if ckpt:
         notes = (f"checkpoint state {r['checkpoint_mb']:.0f} MB (model, momentum, average); reference-style = a "

@@ -75,7 +75,7 @@ def variant_grid(tmp_path_factory):
     root = tmp_path_factory.mktemp("variants")
     configs = write_variants(root / "configs")
     out = root / "out"
-    result = CliRunner().invoke(main, ["grid", "--table", "mini", "--configs", str(configs), "--seeds", "2",
+    result = CliRunner().invoke(main, ["grid", "--table", "mini", "--configs", str(configs), "--seeds", "2", "--jobs", "2",
                                        "--budget-scale", "0.25", "--out", str(out)])
     assert result.exit_code == 0, result.output
     return out
