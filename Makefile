@@ -88,7 +88,7 @@ $(MINI_DATA)/test:
 	tar xzf $(MINI_TARBALL) -C $(dir $(MINI_DATA))
 	@test -d $@ || { echo "error: $(MINI_TARBALL) did not give $@ (it holds cifar10-jpg/; set MINI_DATA to <folder>/cifar10-jpg)" >&2; exit 2; }
 
-# The paper's figures (SPEC §6) from the runs of one row and seed in OUT (default: PreResNet-164 on
+# The paper's figures (docs/PROTOCOL.md §6) from the runs of one row and seed in OUT (default: PreResNet-164 on
 # CIFAR-100, seed 0, as in the paper), into FIG_OUT. The landscapes recompute BN at every point:
 # on a GPU, tens of minutes each at the paper's point counts.
 FIG_ROW ?= cifar100/preresnet164

@@ -1,4 +1,4 @@
-"""Stochastic weight averaging and BatchNorm recomputation (SPEC §1, §2).
+"""Stochastic weight averaging and BatchNorm recomputation (docs/PROTOCOL.md §1, §2).
 
 Written here rather than taken from torch.optim.swa_utils for two reasons:
 - AveragedModel keeps its count as a device tensor and branches on it, which syncs the device on

@@ -233,9 +233,6 @@ def _checkpoint_costs(model, optimizer, average, scratch: Path, rounds: int) -> 
     median of `rounds` tries each), and seconds of the whole background write."""
     state = {"epoch": 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
              "average": average.state_dict(), "start_point": None, "partial": None}
-    size = sum(t.numel() * t.element_size() for part in (state["model"], state["average"]["module"])
-               for t in part.values()) + sum(t.numel() * t.element_size() for entry in state["optimizer"]["state"].values()
-                                             for t in entry.values() if isinstance(t, torch.Tensor))
     scratch.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=scratch, prefix="checkpoint-") as folder:
         records = RunRecords(folder)
@@ -249,6 +246,7 @@ def _checkpoint_costs(model, optimizer, average, scratch: Path, rounds: int) -> 
             writer.save(state)
             writer.wait()  # measured one at a time: each hand-over finds no write in flight
         blocked, written = writer.blocked_seconds[1:], writer.write_seconds[1:]
+        size = records.checkpoint_path("last").stat().st_size  # what one checkpoint holds on disk
     return {"checkpoint_mb": size / 1e6,
             "checkpoint_direct_s": [min(direct), statistics.median(direct)],
             "checkpoint_blocked_s": [min(blocked), statistics.median(blocked)],
@@ -268,10 +266,7 @@ def _outside_steps(cfg, r: dict, epoch_seconds: float | None) -> dict:
     averaged = [e for e in evaluated if proto.swa_start is not None and e + 1 >= proto.swa_start]
     steps = (proto.epochs - proto.first_epoch) * train_images / r["train_img_s"]
     evaluation = (len(evaluated) + len(averaged)) * test_images / r["eval_img_s"]
-    if not r.get("bn_img_s"):  # no BatchNorm (VGG-16): nothing to recompute
-        averaged_bn = []
-    else:
-        averaged_bn = averaged
+    averaged_bn = averaged if r.get("bn_img_s") else []  # no BatchNorm (VGG-16): nothing to recompute
     bn = len(averaged_bn) * train_images / r["bn_img_s"] if averaged_bn else 0.0
     # Checkpoints at the default cadence: budget points and the end, plus one per 10 minutes.
     minutes = cfg.run.checkpoint_minutes

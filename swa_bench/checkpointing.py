@@ -61,14 +61,13 @@ class CheckpointWriter:
     """`save(state)` snapshots the state and writes it in the background; `wait()` returns once the
     write is on disk (raising its error, if any). Use as a context manager: leaving waits."""
 
-    def __init__(self, records: RunRecords, background: bool = True):
+    def __init__(self, records: RunRecords):
         self.records = records
-        self.background = background
         self._snapshot = HostSnapshot()
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         # Seconds the loop was held per checkpoint (waiting for the previous write plus the copy),
-        # and seconds each whole write took in the writer: what `bench` and the metrics report.
+        # and seconds each whole write took in the writer: what `swa-bench bench` reports.
         self.blocked_seconds: list[float] = []
         self.write_seconds: list[float] = []
         self.last_saved = time.monotonic()  # when the last snapshot was taken (or the writer made)
@@ -79,10 +78,6 @@ class CheckpointWriter:
         copy = self._snapshot.take(state)
         self.last_saved = time.monotonic()
         self.blocked_seconds.append(time.perf_counter() - began)
-        if not self.background:
-            self._write(copy)
-            self._raise_error()
-            return
         self._thread = threading.Thread(target=self._write, args=(copy,), name="swa-bench checkpoint", daemon=True)
         self._thread.start()
         if wait:

@@ -345,7 +345,7 @@ def curves(run_dirs, out):
 
 @main.group()
 def landscape():
-    """The loss landscape around solutions (SPEC §6). Each point recomputes BN; points are cached
+    """The loss landscape around solutions (docs/PROTOCOL.md §6). Each point recomputes BN; points are cached
     beside the figure, so an interrupted command resumes."""
 
 

@@ -29,13 +29,13 @@ class ConfigError(UserError, ValueError):
 
 
 # --------------------------------------------------------------------------------------------------
-# The schema. Defaults are SPEC §2's; the YAML files in configs/ spell out every per-row value.
+# The schema. Defaults are the reference protocol's (docs/PROTOCOL.md §2); the YAML files in configs/ spell out every per-row value.
 
 
 @dataclass(frozen=True)
 class DataConfig:
     dataset: Literal["cifar10", "cifar100", "digits", "imagenet"]
-    # Normalisation and augmentation are per model family in the reference (SPEC §2), so each row's
+    # Normalisation and augmentation are per model family in the reference (docs/PROTOCOL.md §2), so each row's
     # config names them. `augment` is applied in the listed order: crop (zero padding crop_padding,
     # CIFAR), resized_crop (RandomResizedCrop to image_size, ImageNet), flip.
     mean: tuple[float, ...]
@@ -112,7 +112,7 @@ class SWAConfig:
     start_from: Literal["scratch", "sgd_run", "pretrained"] = "scratch"
     include_start: bool = False  # the start point is the average's first member (Algorithm 1)
     # constant: swa_lr (`lr`). cyclical: per iteration from alpha1 down to alpha2 within each cycle of
-    # `c_epochs` epochs, a model collected at each cycle end (SPEC §2).
+    # `c_epochs` epochs, a model collected at each cycle end (docs/PROTOCOL.md §2).
     lr_schedule: Literal["constant", "cyclical"] = "constant"
     lr: float | None = None  # swa_lr
     alpha1: float | None = None

@@ -1,6 +1,6 @@
 """The epoch-level protocol a config implies: which epochs a run trains, its learning-rate schedule,
 when it collects, evaluates and reports, with `run.budget_scale` applied to every epoch count
-(SPEC §2)."""
+(docs/PROTOCOL.md §2)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from swa_bench.schedules import Constant, Cosine, Cyclical, PiecewiseLinear, Sch
 
 
 def scale_epochs(epochs: float, scale: float) -> int:
-    """Round half up, never below one epoch (1.25 * 150 = 187.5 -> 188, as SPEC says)."""
+    """Round half up, never below one epoch (1.25 * 150 = 187.5 -> 188, as docs/PROTOCOL.md §2 says)."""
     return max(1, math.floor(epochs * scale + 0.5))
 
 

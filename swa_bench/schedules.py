@@ -1,4 +1,4 @@
-"""Learning-rate schedules (SPEC §2), as small values the protocol composes.
+"""Learning-rate schedules (docs/PROTOCOL.md §2), as small values the protocol composes.
 
 Every schedule answers `lr(epoch, step, steps_per_epoch)` for the 0-based epoch and the 0-based step
 within it; `per_iteration` says whether the answer changes within an epoch. The trainer asks before
@@ -30,7 +30,7 @@ def piecewise_linear_lr(epoch: int, lr_init: float, length: int, final_ratio: fl
 
 
 def cyclical_lr(i: int, alpha1: float, alpha2: float, cycle: int) -> float:
-    """SPEC §2's cyclical rate at iteration i = 1, 2, ...: within each cycle of `cycle` iterations it
+    """docs/PROTOCOL.md §2's cyclical rate at iteration i = 1, 2, ...: within each cycle of `cycle` iterations it
     falls linearly from alpha1 towards alpha2, reaching alpha2 at the cycle's last iteration."""
     t = ((i - 1) % cycle + 1) / cycle
     return (1 - t) * alpha1 + t * alpha2

@@ -1,4 +1,4 @@
-"""The training loop of SPEC §2 and §4: SGD or SWA, one run, resumable, on one process or many.
+"""The training loop of docs/PROTOCOL.md §2 and §4: SGD or SWA, one run, resumable, on one process or many.
 
 Randomness is re-derived at the start of every epoch from (seed, epoch): the data order and each
 image's augmentation seed (see data/loaders.py), the global torch RNG (dropout, shake coefficients)

@@ -68,7 +68,7 @@ def test_recomputed_bn_statistics_equal_direct_statistics():
     assert seen == 50 and not model.training
 
     # Direct computation: BN input = conv output; mean over all samples and positions; the
-    # variance as the per-sample-weighted average of per-batch unbiased variances (SPEC §2).
+    # variance as the per-sample-weighted average of per-batch unbiased variances (docs/PROTOCOL.md §2).
     with torch.no_grad():
         features = model[0](data)
     expected_mean = features.mean(dim=(0, 2, 3))

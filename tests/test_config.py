@@ -24,8 +24,8 @@ VGG_STD = (0.229, 0.224, 0.225)
 RES_MEAN = (0.4914, 0.4822, 0.4465)
 RES_STD = (0.2023, 0.1994, 0.2010)
 
-# SPEC §2, per-row settings: budget, lr_init, swa_lr, swa_start, weight decay, augment order, mean, std.
-SPEC_ROWS = {
+# docs/PROTOCOL.md §2, per-row settings: budget, lr_init, swa_lr, swa_start, weight decay, augment order, mean, std.
+PROTOCOL_ROWS = {
     "cifar10/vgg16": (200, 0.05, 0.01, 161, 5e-4, ("flip", "crop"), VGG_MEAN, VGG_STD),
     "cifar100/vgg16": (200, 0.05, 0.01, 161, 5e-4, ("flip", "crop"), VGG_MEAN, VGG_STD),
     "cifar10/preresnet164": (150, 0.1, 0.01, 126, 3e-4, ("crop", "flip"), RES_MEAN, RES_STD),
@@ -48,7 +48,7 @@ def _rel(path: Path) -> str:
 
 def test_config_dir_has_every_row():
     names = {_rel(p) for p in ALL_CONFIGS}
-    assert set(SPEC_ROWS) <= names
+    assert set(PROTOCOL_ROWS) <= names
     assert "demo/digits" in names
 
 
@@ -62,7 +62,7 @@ def test_shipped_config_loads(path):
     assert cfg.optim.momentum == 0.9
     assert cfg.swa.c_epochs == 1
     assert cfg.schedule.eval_every == (30 if mini else 5)  # the miniature evaluates less often, for time
-    if cfg.swa.start_from == "scratch":  # the common reference protocol of SPEC §2
+    if cfg.swa.start_from == "scratch":  # the common reference protocol of docs/PROTOCOL.md §2
         assert cfg.optim.nesterov is False
         assert cfg.swa.budgets == (1.0, 1.25, 1.5)
         assert cfg.schedule.type == "linear" and cfg.schedule.sgd_final_ratio == 0.01
@@ -80,7 +80,7 @@ PYRAMID_STD = tuple(v / 255 for v in (63.0, 62.1, 66.7))
 @pytest.mark.parametrize("row", ["cifar100/pyramidnet272", "cifar10/pyramidnet272",
                                  "cifar10/shakeshake26_2x64d", "cifar100/shakeshake26_2x64d"])
 def test_continuation_rows_follow_spec(row):
-    """SPEC §2: the original authors' SGD recipes, then SWA continued with a cyclical rate for 0.25 B
+    """docs/PROTOCOL.md §2: the original authors' SGD recipes, then SWA continued with a cyclical rate for 0.25 B
     and 0.5 B more epochs, marked as using settings chosen here."""
     cfg = load_config(CONFIG_DIR / f"{row}.yaml")
     o, s, w = cfg.optim, cfg.schedule, cfg.swa
@@ -97,9 +97,9 @@ def test_continuation_rows_follow_spec(row):
     assert "chosen here" in w.note
 
 
-@pytest.mark.parametrize("row", sorted(SPEC_ROWS))
+@pytest.mark.parametrize("row", sorted(PROTOCOL_ROWS))
 def test_shipped_config_matches_spec_row(row):
-    budget, lr_init, swa_lr, swa_start, wd, augment, mean, std = SPEC_ROWS[row]
+    budget, lr_init, swa_lr, swa_start, wd, augment, mean, std = PROTOCOL_ROWS[row]
     cfg = load_config(CONFIG_DIR / f"{row}.yaml")
     assert cfg.model.name == row.split("/")[1]
     assert cfg.schedule.budget == budget

@@ -1,5 +1,5 @@
 """The PyramidNet and Shake-Shake rows: an SGD run, then SWA continuing from its final checkpoint
-with a cyclical rate (SPEC §2), through the CLI on tiny data and tiny widths."""
+with a cyclical rate (docs/PROTOCOL.md §2), through the CLI on tiny data and tiny widths."""
 
 import json
 

@@ -1,5 +1,5 @@
 """Datasets in their real on-disk formats, written by the tests: torchvision's CIFAR pickle batches,
-an ImageFolder tree of PNGs, and the scikit-learn digits demo; plus the SPEC §2 transforms."""
+an ImageFolder tree of PNGs, and the scikit-learn digits demo; plus the docs/PROTOCOL.md §2 transforms."""
 
 from __future__ import annotations
 
@@ -309,7 +309,7 @@ def test_train_subset_larger_than_cifar_train_set(tmp_path):
 
 
 # --------------------------------------------------------------------------------------------------
-# Transforms (SPEC §2)
+# Transforms (docs/PROTOCOL.md §2)
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,8 @@ from conftest import REPO
 
 REPO_CONFIGS = REPO / "configs"
 
-# SPEC §3, to the unit.
-SPEC_PARAMS = [
+# docs/PROTOCOL.md §3, to the unit.
+PUBLISHED_PARAMS = [
     ("vgg16", 10, 15_245_130),
     ("vgg16", 100, 15_291_300),
     ("preresnet164", 10, 1_703_258),
@@ -19,22 +19,22 @@ SPEC_PARAMS = [
 ]
 
 
-@pytest.mark.parametrize("name,classes,expected", SPEC_PARAMS)
+@pytest.mark.parametrize("name,classes,expected", PUBLISHED_PARAMS)
 def test_parameter_counts_match_spec(name, classes, expected):
     assert count_parameters(create_model(name, classes)) == expected
 
 
 def test_shake_shake_has_about_11_65m_parameters():
-    # SPEC §3 gives "11.65M"; the two-path shortcuts and BN make it 11,653,978 exactly.
+    # docs/PROTOCOL.md §3 gives "11.65M"; the two-path shortcuts and BN make it 11,653,978 exactly.
     assert count_parameters(create_model("shakeshake26_2x64d", 10)) == 11_653_978
 
 
-# SPEC §3: forward multiply-accumulates per 32x32 image, to the digits SPEC gives.
-SPEC_GMACS = [("vgg16", 0.314), ("preresnet164", 0.248), ("wrn28x10", 5.95), ("pyramidnet272", 4.49),
+# docs/PROTOCOL.md §3: forward multiply-accumulates per 32x32 image, to the digits given there.
+PUBLISHED_GMACS = [("vgg16", 0.314), ("preresnet164", 0.248), ("wrn28x10", 5.95), ("pyramidnet272", 4.49),
               ("shakeshake26_2x64d", 1.69)]
 
 
-@pytest.mark.parametrize("name,gmacs", SPEC_GMACS)
+@pytest.mark.parametrize("name,gmacs", PUBLISHED_GMACS)
 def test_forward_macs_match_spec(name, gmacs):
     from swa_bench.models.macs import forward_macs
 

@@ -13,7 +13,7 @@ ROWS = ["cifar10/vgg16", "cifar100/vgg16", "cifar10/preresnet164", "cifar100/pre
 
 
 def spec_lr(e, lr_init, D, r):
-    """SPEC §2, transcribed: t = e / D; f = 1 | 1 - (1 - r)(t - 0.5)/0.4 | r."""
+    """docs/PROTOCOL.md §2, transcribed: t = e / D; f = 1 | 1 - (1 - r)(t - 0.5)/0.4 | r."""
     t = e / D
     if t <= 0.5:
         f = 1.0
@@ -97,11 +97,11 @@ def test_budget_scale_applies_to_every_epoch_count():
 
 
 # --------------------------------------------------------------------------------------------------
-# The recipes of the PyramidNet and Shake-Shake rows, and the cyclical SWA rate (SPEC §2)
+# The recipes of the PyramidNet and Shake-Shake rows, and the cyclical SWA rate (docs/PROTOCOL.md §2)
 
 
 def spec_cyclical(i, alpha1, alpha2, c):
-    """SPEC §2, transcribed: t(i) = (((i - 1) mod c) + 1) / c; lr = (1 - t) alpha1 + t alpha2."""
+    """docs/PROTOCOL.md §2, transcribed: t(i) = (((i - 1) mod c) + 1) / c; lr = (1 - t) alpha1 + t alpha2."""
     t = (((i - 1) % c) + 1) / c
     return (1 - t) * alpha1 + t * alpha2
 

@@ -49,7 +49,7 @@ def test_cells_equal_hand_computation(runs):
     assert paper_rows.loc["sgd", "n"] == 3
     assert paper_rows.loc["swa_1.5", "mean"] == pytest.approx(statistics.mean([93.7, 93.8, 93.9]))
     assert paper_rows.loc["swa_1.25", "std"] == pytest.approx(statistics.stdev([93.6, 93.9, 93.5]))
-    # The paper's numbers (SPEC §5) sit beside.
+    # The paper's numbers (docs/PROTOCOL.md §5) sit beside.
     assert paper_rows.loc["sgd", "paper_mean"] == 93.25 and paper_rows.loc["sgd", "paper_std"] == 0.16
     assert paper_rows.loc["swa_1.25", "paper_mean"] == 93.70
 

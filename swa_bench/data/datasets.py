@@ -1,8 +1,8 @@
 """Where the images come from.
 
 The small sources end up as the same thing: uint8 images in memory (N, H, W, C) with integer labels,
-served through PIL and the SPEC §2 transforms, as torchvision's CIFAR classes do. That keeps one
-transform path for the pickle batches, an ImageFolder copy and the digits demo. ImageNet (SPEC §4)
+served through PIL and the docs/PROTOCOL.md §2 transforms, as torchvision's CIFAR classes do. That keeps one
+transform path for the pickle batches, an ImageFolder copy and the digits demo. ImageNet (docs/PROTOCOL.md §4)
 is too large for that: its ImageFolder tree is read image by image, with the same errors.
 """
 
@@ -260,7 +260,7 @@ def _load_imagefolder(cfg: DataConfig, progress: bool):
 
 
 def _imagenet_bundle(cfg: DataConfig) -> DatasetBundle:
-    """The ImageNet tree, read image by image with SPEC §4's transforms."""
+    """The ImageNet tree, read image by image with docs/PROTOCOL.md §4's transforms."""
     root = Path(cfg.path)
     splits = _scan_imagefolder(cfg)
     train_spec, test_spec = transforms_for(cfg)

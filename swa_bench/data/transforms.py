@@ -1,4 +1,4 @@
-"""Train and test transforms of SPEC §2 and §4, one description for both input paths.
+"""Train and test transforms of docs/PROTOCOL.md §2 and §4, one description for both input paths.
 
 The order of `augment` matters and differs by family in the reference: VGG flips then crops,
 PreResNet and WRN crop then flip. Test images are only normalised (ImageNet: resized, centre-cropped).

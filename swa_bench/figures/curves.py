@@ -1,5 +1,5 @@
 """Test accuracy (and the learning rate) against epoch for SGD and SWA runs: seeds as a mean with a
-band (min to max), the averaged model's evaluations marked (SPEC §6, "Convergence")."""
+band (min to max), the averaged model's evaluations marked (docs/PROTOCOL.md §6, "Convergence")."""
 
 from __future__ import annotations
 

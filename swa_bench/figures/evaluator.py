@@ -1,4 +1,4 @@
-"""The metrics of a weight vector, the way SPEC §6 measures them: load the parameters, recompute BN
+"""The metrics of a weight vector, the way docs/PROTOCOL.md §6 measures them: load the parameters, recompute BN
 over the (augmented) training set, then test error and loss, and the training loss on the
 un-augmented training images plus the L2 term of the run's weight decay (wd/2 |w|^2).
 

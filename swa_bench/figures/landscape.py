@@ -1,4 +1,4 @@
-"""The landscape figures of SPEC §6, each a command: `rays` (optima width), `line` (SGD to SWA and
+"""The landscape figures of docs/PROTOCOL.md §6, each a command: `rays` (optima width), `line` (SGD to SWA and
 beyond) and `plane` (through three weights). Every point's metrics are cached (figures/evaluator.py),
 so a long computation shows its progress and resumes."""
 

@@ -1,4 +1,4 @@
-"""Solutions as flat weight vectors, and the geometry of SPEC §6: random unit directions, the line
+"""Solutions as flat weight vectors, and the geometry of docs/PROTOCOL.md §6: random unit directions, the line
 through two solutions, and the plane through three."""
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import torch.nn as nn
 def he_normal_fan_out_(module: nn.Module) -> None:
     """Conv weights ~ N(0, sqrt(2 / (k*k*out_channels))), conv bias 0, BN weight 1 and bias 0.
 
-    This is the reference code's init (SPEC §3); kept as-is so runs start from the same distribution.
+    This is the reference code's init (docs/PROTOCOL.md §3); kept as-is so runs start from the same distribution.
     """
     for m in module.modules():
         if isinstance(m, nn.Conv2d):

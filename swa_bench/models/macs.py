@@ -1,6 +1,6 @@
 """Forward multiply-accumulates per image, counted from the layers a real forward pass runs.
 
-Convolutions and linear layers only (the convention behind SPEC §3's figures); BN, activations,
+Convolutions and linear layers only (the convention behind the published figures); BN, activations,
 pooling and the shake mixing are a rounding error next to them.
 """
 

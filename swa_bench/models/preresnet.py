@@ -1,4 +1,4 @@
-"""Pre-activation ResNets of the SWA reference code (SPEC §3).
+"""Pre-activation ResNets of the SWA reference code (docs/PROTOCOL.md §3).
 
 Depth >= 44 uses bottleneck blocks with depth = 9n + 2, as the reference does: PreResNet-164 has
 18 blocks per stage and PreResNet-110 has 12. Shallower nets use basic blocks (depth = 6n + 2).

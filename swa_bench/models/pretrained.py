@@ -1,4 +1,4 @@
-"""Pretrained weights for the torchvision models (SPEC §4: IMAGENET1K_V1, the weights the paper used).
+"""Pretrained weights for the torchvision models (docs/PROTOCOL.md §4: IMAGENET1K_V1, the weights the paper used).
 
 The weights come from `model.weights_path` when given (machines without internet), else from torch's
 hub cache, else (only with `model.download`) from torchvision's URL. A local file is checked against

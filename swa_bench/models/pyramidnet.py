@@ -1,9 +1,9 @@
-"""PyramidNet with bottleneck blocks (Han et al., 2017), the paper's PyramidNet-272 alpha 200 (SPEC §3).
+"""PyramidNet with bottleneck blocks (Han et al., 2017), the paper's PyramidNet-272 alpha 200 (docs/PROTOCOL.md §3).
 
 Widths grow additively by alpha / (3n) per block over all 3n blocks, rounded per block; a block's
 shortcut is the raw input, average-pooled where the block strides and zero-padded to the new channel
 count, so the shortcuts hold no parameters. ShakeDrop (Yamada et al., 2018) is optional and off by
-default: SPEC §2 judges the paper's 83.41 baseline to be without it.
+default: the paper's 83.41 baseline is judged to be without it.
 """
 
 import torch

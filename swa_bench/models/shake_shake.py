@@ -1,4 +1,4 @@
-"""Shake-Shake-26 2x64d, "Shake-Shake-Image" (Gastaldi, 2017), as the paper ran it (SPEC §3).
+"""Shake-Shake-26 2x64d, "Shake-Shake-Image" (Gastaldi, 2017), as the paper ran it (docs/PROTOCOL.md §3).
 
 Every block has two residual branches (ReLU-conv-BN-ReLU-conv-BN). In training they are mixed by a
 random coefficient per image going forward and an independent one going back; at evaluation by 0.5.

@@ -1,4 +1,4 @@
-"""VGG-16 without BatchNorm, as in the SWA reference code (SPEC §3)."""
+"""VGG-16 without BatchNorm, as in the SWA reference code (docs/PROTOCOL.md §3)."""
 
 import torch
 import torch.nn as nn
