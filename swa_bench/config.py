@@ -227,16 +227,15 @@ def _typed_model_options(model: ModelConfig, where: str) -> ModelConfig:
         entry = get_model_entry(model.name)
     except KeyError:
         raise ConfigError(f"{where}: model.name: unknown model {model.name!r} (known: {', '.join(model_names())})") from None
-    if not model.options:  # nothing to check: the builder (and torch) need not be imported
+    if not model.options:
         return model
-    allowed = entry.options()
-    hints = typing.get_type_hints(entry.builder)
+    allowed = entry.options()  # kept in the catalog: the builder (and torch) need not be imported
     options = {}
     for opt, value in model.options.items():
         key = f"model.options.{opt}"
         if opt not in allowed:
             raise ConfigError(f"{where}: {key}: not an option of {model.name} (options: {', '.join(allowed) or 'none'})")
-        options[opt] = _coerce(hints.get(opt, type(allowed[opt].default)), value, where, key)
+        options[opt] = value if allowed[opt] is Any else _coerce(allowed[opt], value, where, key)
     return dataclasses.replace(model, options=options)
 
 
@@ -247,7 +246,7 @@ def _check_weights(model: ModelConfig, where: str) -> None:
         return
     from swa_bench.models import get_model_entry
 
-    names = get_model_entry(model.name).weight_names()
+    names = get_model_entry(model.name).weight_names
     if not names:
         raise ConfigError(f"{where}: model.weights: {model.name} has no pretrained weights")
     if model.weights not in names:

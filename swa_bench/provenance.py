@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+import os
 import platform
 import subprocess
 from pathlib import Path
 
 import torch
-import torchvision
 
 import swa_bench
 
@@ -26,6 +27,16 @@ def git_commit() -> str | None:
     return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
+def process_seconds() -> float | None:
+    """Seconds since this process started (Linux: from /proc; elsewhere None)."""
+    try:
+        start_ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
@@ -39,7 +50,8 @@ def environment(device: torch.device) -> dict:
             "swa_bench": swa_bench.__version__,
             "python": platform.python_version(),
             "torch": torch.__version__,
-            "torchvision": torchvision.__version__,
+            # From its metadata: importing torchvision costs ~1.5 s that runs without it need not pay.
+            "torchvision": importlib.metadata.version("torchvision"),
             "cuda": torch.version.cuda,
         },
         "git_commit": git_commit(),

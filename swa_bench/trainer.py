@@ -36,7 +36,7 @@ from swa_bench.execution import Execution
 from swa_bench.models import create_model
 from swa_bench.models.pretrained import load_pretrained
 from swa_bench.protocol import Protocol, resolve_protocol
-from swa_bench.provenance import environment
+from swa_bench.provenance import environment, process_seconds
 from swa_bench.records import RunRecords
 from swa_bench.stopping import Preempted, StopSignals
 from swa_bench.timefmt import format_duration
@@ -296,6 +296,8 @@ def _train(cfg: Config, records: RunRecords, overrides, progress: bool, sgd_run_
         if world.is_main:
             records.append_metrics(row)
 
+    # Everything before the first step (imports, data, model, resume), for docs/PERFORMANCE.md's start-up figures.
+    startup_seconds = process_seconds()
     epoch_times: list[float] = []
     for epoch in range(start, proto.epochs):
         began = time.time()
@@ -370,6 +372,7 @@ def _train(cfg: Config, records: RunRecords, overrides, progress: bool, sgd_run_
         return RunOutcome(records.dir, None, "trained")
     writer.wait()
     summary = build_summary(cfg, proto, records, data, device, start_point, world)
+    summary["startup_seconds"] = startup_seconds  # of the process that finished the run
     records.write_summary(summary)
     say(f"{records.dir}: finished: " + ", ".join(f"{k} {v:.2f}%" for k, v in summary["results"].items()))
     return RunOutcome(records.dir, summary, "resumed" if start > proto.first_epoch else "trained")

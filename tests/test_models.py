@@ -230,3 +230,13 @@ def test_registered_figures_match_the_builder(name):
         assert entry.macs == forward_macs(model, entry.input_shape)
     with torch.no_grad():
         assert model.eval()(torch.zeros(1, *entry.input_shape)).shape == (1, 10)  # the input it takes
+    # The options and weight names configs are checked against, kept so that no builder is imported
+    from swa_bench.models.registry import builder_options
+
+    assert entry.option_types == builder_options(entry.builder, entry.fixed)
+    if entry.weights is None:
+        assert entry.weight_names == ()
+    else:
+        import torchvision.models
+
+        assert entry.weight_names == tuple(w.name for w in getattr(torchvision.models, entry.weights))

@@ -152,12 +152,12 @@ def test_no_intact_checkpoint_is_one_line_error(tmp_path, reference):
 # Signals from a scheduler
 
 
-@pytest.mark.parametrize("sig,loader", [(signal.SIGTERM, "torch"), (signal.SIGUSR1, "torch"),
-                                        (signal.SIGTERM, "device")])
+@pytest.mark.parametrize("sig,loader", [(signal.SIGTERM, "device"), (signal.SIGUSR1, "device"),
+                                        (signal.SIGTERM, "torch")])
 def test_stop_signal_checkpoints_mid_epoch_and_resumes_exactly(tmp_path, reference, sig, loader):
     extra = ["--set", f"data.loader={loader}"]
-    reference_out = reference[0]  # the torch loader is the default on CPU
-    if loader != "torch":
+    reference_out = reference[0]  # the demo config's loader: the device one
+    if loader != "device":
         reference_out = tmp_path / "reference"
         subprocess.run(command(reference_out, *extra), check=True, capture_output=True)
     out = tmp_path / "stopped"

@@ -34,12 +34,14 @@ class ImageArrayDataset(Dataset):
         self.images = images
         self.targets = targets
         self.spec = spec
-        self.transform = spec.torchvision(image_size=images.shape[1])
+        self.transform = None  # built at the first image: the device loader never needs it (nor torchvision)
 
     def __len__(self) -> int:
         return len(self.targets)
 
     def __getitem__(self, index: int):
+        if self.transform is None:
+            self.transform = self.spec.torchvision(image_size=self.images.shape[1])
         image = self.images[index]
         pil = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
         return self.transform(pil), int(self.targets[index])

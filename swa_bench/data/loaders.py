@@ -15,6 +15,15 @@ from torch.utils.data import DataLoader, Dataset, Sampler, Subset, default_colla
 from swa_bench.data.device_loader import DeviceImageLoader
 
 
+def image_rows(dataset: Dataset) -> tuple[Dataset, list[int]]:
+    """(the image dataset, the indices into it) of a dataset or a Subset of Subsets of one."""
+    indices = list(range(len(dataset)))
+    while isinstance(dataset, Subset):
+        indices = [dataset.indices[i] for i in indices]
+        dataset = dataset.dataset
+    return dataset, indices
+
+
 def resolve_loader_kind(kind: str, device: torch.device, in_memory: bool = True) -> str:
     """`auto`: the device loader on CUDA for in-memory images (per-image PIL work would starve the
     GPU), else torch's. Images read from files (ImageNet) always go through torch's loader."""
@@ -120,9 +129,9 @@ def make_loader(
     pass's data is a function of (seed, epoch) alone. A device loader needs a generator on `device`.
     """
     if kind == "device":
-        base, indices = (dataset.dataset, dataset.indices) if isinstance(dataset, Subset) else (dataset, None)
+        base, indices = image_rows(dataset)
         images, targets = base.images, base.targets
-        if indices is not None:
+        if indices != list(range(len(base))):
             images, targets = images[indices], targets[indices]
         return DeviceImageLoader(images, targets, base.spec, batch_size, shuffle=shuffle, device=device,
                                  generator=generator, rank=rank, world=world, pad=pad)

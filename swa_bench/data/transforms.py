@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from torchvision import transforms as T
-
 from swa_bench.config import DataConfig
 
 
@@ -25,7 +23,10 @@ class ImageTransform:
     size: int | None = None  # output size; None: the images' own
     resize: int | None = None  # resize the shorter side to this, then centre-crop `size` (test images)
 
-    def torchvision(self, image_size: int | None = None) -> T.Compose:
+    def torchvision(self, image_size: int | None = None):
+        """The per-image pipeline (a torchvision Compose)."""
+        from torchvision import transforms as T  # imported here: it costs ~1.5 s, and the digits demo needs none
+
         size = self.size or image_size
         ops = {
             "crop": lambda: T.RandomCrop(size, padding=self.padding),

@@ -20,6 +20,7 @@ from torch.utils.data import Subset
 from swa_bench.averaging import recompute_bn
 from swa_bench.config import config_from_dict
 from swa_bench.data import build_datasets, make_loader, resolve_loader_kind
+from swa_bench.data.loaders import image_rows
 from swa_bench.data.datasets import ImageArrayDataset
 from swa_bench.execution import Execution
 from swa_bench.models import create_model
@@ -52,7 +53,7 @@ class PointEvaluator:
         if test_images is not None and test_images < len(test):  # likewise for quick figures
             pick = torch.randperm(len(test), generator=torch.Generator().manual_seed(seed + 1))[:test_images]
             test = Subset(test, sorted(pick.tolist()))
-        base, indices = _unnest(train)
+        base, indices = image_rows(train)
         # The same training images without augmentation, for the training loss.
         images, targets = base.images[indices], base.targets[indices]
         plain_train = ImageArrayDataset(images, targets, data.test.spec)
@@ -93,15 +94,6 @@ class PointEvaluator:
         l2 = 0.5 * self.cfg.optim.weight_decay * float(vector.pow(2).sum())
         return {"test_error": 100.0 - test["acc"], "test_loss": test["loss"], "train_error": 100.0 - train["acc"],
                 "train_loss": train["loss"], "train_loss_l2": train["loss"] + l2}
-
-
-def _unnest(dataset) -> tuple:
-    """(the image dataset, the indices into it) of a dataset or a Subset of Subsets of one."""
-    indices = list(range(len(dataset)))
-    while isinstance(dataset, Subset):
-        indices = [dataset.indices[i] for i in indices]
-        dataset = dataset.dataset
-    return dataset, indices
 
 
 class PointCache:
