@@ -18,16 +18,20 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 
 class WeightAverage:
-    """Equal-weight running average of a model's parameters: w <- w + (w_new - w) / (n + 1).
+    """A running average of a model's parameters: equal-weight (SWA), w <- w + (w_new - w) / (n + 1),
+    or with `decay` exponential (EMA), w <- decay * w + (1 - decay) * w_new, which is what
+    swa_utils.get_ema_multi_avg_fn computes (a test checks both against AveragedModel). Either way
+    the first update copies the weights.
 
     Only parameters are averaged (BN affine weights included); BN running statistics of `module`
     are stale until `recompute_bn` runs on it.
     """
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, decay: float | None = None):
         self.module = copy.deepcopy(model)
         self.module.requires_grad_(False)
         self._averaged = list(self.module.parameters())  # fixed tensors: gathered once
+        self.decay = decay
         self.count = 0
 
     @torch.no_grad()
@@ -38,7 +42,8 @@ class WeightAverage:
             for a, c in zip(self._averaged, current):
                 a.copy_(c)
         else:
-            torch._foreach_lerp_(self._averaged, current, 1.0 / (self.count + 1))
+            weight = 1.0 / (self.count + 1) if self.decay is None else 1.0 - self.decay
+            torch._foreach_lerp_(self._averaged, current, weight)
         self.count += 1
 
     def state_dict(self) -> dict:

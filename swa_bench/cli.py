@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+from swa_bench.shipped import CONFIG_DIR, find_config
 EXIT_DIVERGED = 3  # the run ended with a non-finite loss; its summary says so (2: bad input, 75: preempted)
 
 
@@ -64,9 +64,12 @@ def main():
 
 
 @main.command()
-@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
-              help="YAML config of one paper row, e.g. configs/cifar10/vgg16.yaml.")
-@click.option("--method", type=click.Choice(["sgd", "swa"]), help="SGD baseline or SWA (sets run.method).")
+@click.option("--config", "config_path", required=True,
+              help="YAML config of one row: a path, or a shipped config's name, e.g. cifar10/vgg16 "
+                   "(`swa-bench list` shows them).")
+@click.option("--method", type=click.Choice(["sgd", "swa", "ema"]),
+              help="Required: SGD baseline, SWA, or an EMA of the SGD run's weights (beyond the paper); "
+                   "sets run.method.")
 @click.option("--seed", type=int, help="Run seed (sets run.seed).")
 @click.option("--data-path", type=click.Path(file_okay=False),
               help="Dataset root: torchvision's CIFAR files, or an ImageFolder tree with train/ and test/.")
@@ -81,9 +84,13 @@ def main():
               help="Multiply every epoch count (budget, swa_start, evaluation points), for quick runs.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override any config key, e.g. --set data.train_subset=5000 (repeatable).")
+@click.option("--log", "dashboards", multiple=True, type=click.Choice(["tensorboard", "wandb"]),
+              help="Also send every metrics row to TensorBoard (<run>/tensorboard/) or Weights & Biases "
+                   "(sets log.to; repeatable).")
 @click.option("--quiet", is_flag=True, help="No per-epoch lines or progress bars.")
 @_user_errors
-def train(config_path, method, seed, data_path, download, weights_path, out, device, budget_scale, sets, quiet):
+def train(config_path, method, seed, data_path, download, weights_path, out, device, budget_scale, sets, dashboards,
+          quiet):
     """Train one SGD or SWA run; re-running the same command resumes it.
 
     An SWA run reports the averaged model (BN recomputed) at 1, 1.25 and 1.5 budgets. A run that
@@ -100,10 +107,13 @@ def train(config_path, method, seed, data_path, download, weights_path, out, dev
       swa-bench train --config configs/cifar10/vgg16.yaml --method swa \\
           --data-path data/cifar10-jpg --budget-scale 0.02 --set data.train_subset=5000
     """
-    from swa_bench.config import load_config, parse_set_option
+    from swa_bench.config import ConfigError, load_config, parse_set_option
     from swa_bench.records import run_dir_of
     from swa_bench.stopping import EXIT_PREEMPTED, Preempted
     from swa_bench.trainer import train_run
+
+    if method is None:  # checked here rather than by click, to say it in one line
+        raise ConfigError("--method: missing; give sgd (the baseline), swa, or ema (beyond the paper)")
 
     flags = {
         "run.method": method,
@@ -114,10 +124,11 @@ def train(config_path, method, seed, data_path, download, weights_path, out, dev
         "model.weights_path": weights_path,
         "run.device": device,
         "run.budget_scale": budget_scale,
+        "log.to": list(dashboards) or None,
     }
     overrides = {k: v for k, v in flags.items() if v is not None}
     overrides.update(parse_set_option(item) for item in sets)
-    cfg = load_config(config_path, overrides)
+    cfg = load_config(find_config(config_path), overrides)
     run_dir, sgd_run_dir = run_dir_of(out, cfg), run_dir_of(out, cfg, "sgd")
     try:
         with _warnings_as_lines():
@@ -154,7 +165,7 @@ def train(config_path, method, seed, data_path, download, weights_path, out, dev
 @click.option("--cpus-per-run", type=int, default=10, show_default=True, help="SLURM CPUs per task.")
 @click.option("--mem-gb", type=int, help="SLURM memory per task.")
 @click.option("--array-parallelism", type=int, default=64, show_default=True, help="SLURM tasks of an array at once.")
-@click.option("--configs", "configs_dir", type=click.Path(file_okay=False), help="Config folder (default: configs/).")
+@click.option("--configs", "configs_dir", type=click.Path(file_okay=False), help="Config folder (default: the shipped configs).")
 @_user_errors
 def grid(table_name, seeds, rows, data_path, out, budget_scale, device, sets, dry_run, jobs, jobs_per_gpu, gpus_per_run,
          launcher, partition, time_min, cpus_per_run, mem_gb, array_parallelism, configs_dir):
@@ -240,7 +251,7 @@ def status(runs_dir):
 @main.command()
 @click.argument("runs_dir", default="runs", type=click.Path(file_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["markdown", "latex", "csv"]), default="markdown", show_default=True)
-@click.option("--paper-dir", type=click.Path(file_okay=False), help="Folder of the paper's CSVs (default: results/paper).")
+@click.option("--paper-dir", type=click.Path(file_okay=False), help="Folder of the paper's CSVs (default: the shipped ones, results/paper in a checkout).")
 @click.option("--detail", is_flag=True,
               help="Each cell also gives the test loss (NLL), the paired difference from SGD (same seeds) and, "
                    "for SGD, the final training accuracy.")
@@ -470,10 +481,10 @@ def list_():
     for path in sorted(CONFIG_DIR.rglob("*.yaml")):
         cfg = load_config(path)
         rows.append([
-            str(path.relative_to(CONFIG_DIR.parent)), cfg.model.name, cfg.schedule.budget, cfg.optim.lr_init,
+            str(path.relative_to(CONFIG_DIR).with_suffix("")), cfg.model.name, cfg.schedule.budget, cfg.optim.lr_init,
             cfg.schedule.type, cfg.optim.weight_decay, _swa_summary(cfg),
         ])
-    click.echo("Configs:")
+    click.echo(f"Configs (train --config NAME, or a path to your own; shipped in {CONFIG_DIR}):")
     click.echo(tabulate(rows, headers=["config", "model", "budget", "lr_init", "sgd schedule", "wd", "swa"],
                         disable_numparse=True))
     click.echo("\nModels (parameters for 10 classes; forward multiply-accumulates per image of the model's input "

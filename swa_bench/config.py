@@ -130,8 +130,30 @@ class SWAConfig:
 
 
 @dataclass(frozen=True)
+class EMAConfig:
+    # `--method ema`, beyond the paper: the SGD run's schedule, with an exponential moving average of
+    # the weights, w_ema <- decay * w_ema + (1 - decay) * w, after every `every`-th optimizer step
+    # (the first update copies the weights), BN recomputed for it as for SWA, reported at the end of
+    # the budget. 0.9998 per step is timm's default (a horizon of ~5,000 steps: ~13 CIFAR epochs at
+    # batch 128); runs of few steps per epoch need a smaller decay (configs/demo, configs/mini).
+    decay: float = 0.9998
+    every: int = 1
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    # Dashboards fed every metrics row besides metrics.jsonl (swa_bench/dashboards.py):
+    # tensorboard writes <run>/tensorboard/; wandb logs through the `wandb` package. The wandb keys
+    # left unset fall back to wandb's own settings (WANDB_PROJECT, WANDB_ENTITY, WANDB_MODE).
+    to: tuple[Literal["tensorboard", "wandb"], ...] = ()
+    wandb_project: str | None = None
+    wandb_entity: str | None = None
+    wandb_mode: Literal["online", "offline", "disabled"] | None = None
+
+
+@dataclass(frozen=True)
 class RunConfig:
-    method: Literal["sgd", "swa"] = "sgd"
+    method: Literal["sgd", "swa", "ema"] = "sgd"
     seed: int = 0
     budget_scale: float = 1.0  # multiplies every epoch count of the protocol, for quick runs
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -155,6 +177,8 @@ class Config:
     schedule: ScheduleConfig
     swa: SWAConfig
     run: RunConfig = field(default_factory=RunConfig)
+    ema: EMAConfig = field(default_factory=EMAConfig)
+    log: LogConfig = field(default_factory=LogConfig)
 
     def to_dict(self) -> dict:
         return _plain(dataclasses.asdict(self))
@@ -167,6 +191,7 @@ RUNTIME_KEYS = frozenset(
         "data.path", "data.download", "data.verify_checksums", "data.workers", "data.loader", "data.test_split",
         "model.weights_path", "model.download", "model.verify_weights",
         "run.device", "run.checkpoint_every", "run.checkpoint_minutes", "run.channels_last", "run.compile",
+        "log.to", "log.wandb_project", "log.wandb_entity", "log.wandb_mode",
     }
 )
 
@@ -471,6 +496,13 @@ def _check_semantics(cfg: Config, where: str) -> None:
             fail("swa.budgets", f"a continuation of the B-epoch SGD run reports after it, so budgets must exceed 1, got {list(w.budgets)}")
         if (w.budgets[0] - 1) * s.budget < w.c_epochs:
             fail("swa.c_epochs", f"the first cycle ({w.c_epochs} epochs) would end after the first budget point")
+
+    e = cfg.ema
+    if not 0 < e.decay < 1:
+        fail("ema.decay", f"must be in (0, 1), got {e.decay}")
+    positive("ema.every", e.every)
+    if r.method == "ema" and w.start_from == "pretrained":
+        fail("run.method", "ema trains from scratch under the SGD schedule; this row starts from pretrained weights")
 
     if not 0 < r.budget_scale <= 1000:
         fail("run.budget_scale", f"must be in (0, 1000], got {r.budget_scale}")

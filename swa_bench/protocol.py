@@ -16,8 +16,15 @@ def scale_epochs(epochs: float, scale: float) -> int:
     return max(1, math.floor(epochs * scale + 0.5))
 
 
-def budget_column(budget: float) -> str:
-    return f"swa_{budget:g}"
+def budget_column(budget: float, method: str = "swa") -> str:
+    return f"{method}_{budget:g}"
+
+
+def averaged_prefix(column: str) -> str:
+    """The metrics prefix of the model a table column reports: the average's (swa_test_, ema_test_)
+    or the SGD iterate's (test_)."""
+    method = column.split("_")[0]
+    return "test_" if method == "sgd" else f"{method}_test_"
 
 
 def epochs_column(epochs: int) -> str:
@@ -101,9 +108,10 @@ def resolve_protocol(cfg: Config) -> Protocol:
             start_from="pretrained",
             report_points={"sgd": 0},
         )
-    if cfg.run.method == "sgd":
+    if cfg.run.method in ("sgd", "ema"):
+        # EMA follows the SGD run step for step (same seed, same schedule) and reports where it does.
         return Protocol(
-            method="sgd",
+            method=cfg.run.method,
             first_epoch=0,
             epochs=budget,
             schedule=sgd_schedule(cfg, budget),
@@ -111,7 +119,7 @@ def resolve_protocol(cfg: Config) -> Protocol:
             swa_start=None,
             swa_c_epochs=1,
             start_from="scratch",
-            report_points={"sgd": budget},
+            report_points={"sgd" if cfg.run.method == "sgd" else budget_column(1, "ema"): budget},
         )
 
     c_epochs = scale_epochs(w.c_epochs, scale)

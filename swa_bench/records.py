@@ -3,15 +3,18 @@
     <out>/<dataset>/<model>/<method>/seed<k>/     (<method>: sgd, swa, or swa-<variant>)
         config.yaml      the resolved config (+ protocol and overrides); owns the directory
         metrics.jsonl    one JSON row per finished epoch
-        checkpoints/     last.pt and previous.pt (rolling, checksummed), and one weights file per
-                         report point (sgd.pt, swa_1.5.pt...: plain torch files, with a .sha256 beside)
+        checkpoints/     last.pt and previous.pt (rolling), and one weights file per report point
+                         (sgd.pt, swa_1.5.pt...): all plain torch files (torch.load reads them), each
+                         with its sha256 in a sidecar beside it (last.pt.sha256...)
         summary.json     written when the run has finished (or diverged)
         .lock            held by the process training the run
 
 Every file that replaces another is written atomically (temp file, fsync, rename), so a kill at any
-moment leaves either the old or the new version, never a torn one. The rolling checkpoints carry the
-sha256 of their contents: one damaged later (a bad disk, a truncated copy) is detected, reported, and
-the one before it is used.
+moment leaves either the old or the new version, never a torn one; the rolling checkpoints rotate in
+an order where a kill after any rename leaves the newest complete one loadable. Checkpoints are
+checked against their sidecars: one damaged later (a bad disk, a truncated copy) is detected,
+reported, and the one before it is used. Files get the mode open() would give (0o666 less the
+umask), so that colleagues on a shared filesystem can read the runs.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import tempfile
 import time
 import warnings
@@ -55,26 +59,64 @@ class CorruptCheckpointError(UserError, RuntimeError):
 _WRITE_PAUSE = float(os.environ.get("SWA_BENCH_WRITE_PAUSE", "0") or 0)
 
 
-def run_dir_for(out: str | Path, dataset: str, model: str, method: str, seed: int, variant: str | None = None) -> Path:
-    """A run's directory. SWA variants of one row get folders of their own; SGD runs have none
-    (no swa key changes an SGD run), so every variant compares against the same SGD runs."""
-    folder = f"{method}-{variant}" if variant and method != "sgd" else method
-    return Path(out) / dataset / model / folder / f"seed{seed}"
+def run_dir_for(out: str | Path, dataset: str, model: str, method: str, seed: int, variant: str | None = None,
+                budget_scale: float = 1.0, train_subset: int | None = None) -> Path:
+    """A run's directory: OUT/<dataset>/<model>/<method>/seed<k>[-scale<x>][-subset<n>].
+
+    The seed folder says what makes the run another experiment than the paper's full one (a budget
+    scale, a training subset), so quick and full runs of a row live side by side. SWA variants of
+    one row get method folders of their own; SGD and EMA runs have none (no swa key changes them),
+    so every variant compares against the same SGD and EMA runs."""
+    folder = f"{method}-{variant}" if variant and method == "swa" else method
+    name = f"seed{seed}" + (f"-scale{budget_scale:g}" if budget_scale != 1 else "") + (
+        f"-subset{train_subset}" if train_subset is not None else "")
+    return Path(out) / dataset / model / folder / name
 
 
 def run_dir_of(out: str | Path, cfg, method: str | None = None) -> Path:
     """The directory of `cfg`'s run (or of its run with another `method`, e.g. its SGD baseline)."""
-    method = method or cfg.run.method
-    return run_dir_for(out, cfg.data.dataset, cfg.model.name, method, cfg.run.seed, cfg.swa.variant)
+    return run_dir_for(out, cfg.data.dataset, cfg.model.name, method or cfg.run.method, cfg.run.seed, cfg.swa.variant,
+                       cfg.run.budget_scale, cfg.data.train_subset)
 
 
-def sgd_independent(key: str) -> bool:
-    """Config keys an SGD run does not depend on: the SWA section, except where it starts from."""
-    return key.startswith("swa.") and key != "swa.start_from"
+def independent_of(method: str):
+    """The config keys a run of `method` does not depend on, as a predicate: each method's section
+    belongs to it alone (swa.start_from excepted: it names the row's kind of start), so the runs of
+    one row may differ there."""
+    own = {"sgd": (), "swa": ("swa.",), "ema": ("ema.",)}[method]
+
+    def independent(key: str) -> bool:
+        return key.startswith(("swa.", "ema.")) and not key.startswith(own) and key != "swa.start_from"
+
+    return independent
 
 
 # --------------------------------------------------------------------------------------------------
 # Atomic file writes
+
+
+def _read_umask() -> int:
+    # The only portable way to read the umask sets it for an instant, which would race with files
+    # created meanwhile by other threads: done once, at import (in the main thread).
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_IMPORT_UMASK = _read_umask()
+
+
+def _file_mode() -> int:
+    """The mode open() gives a new file (0o666 less the umask). Temporary files are created 0600, so
+    the records get this one explicitly: colleagues on a shared filesystem read them as any other file.
+    The umask comes from /proc (Linux), which reads it without setting it, so from any thread and
+    after a change; elsewhere the one read at import."""
+    try:
+        with open("/proc/self/status") as f:
+            umask = next(int(line.split()[1], 8) for line in f if line.startswith("Umask:"))
+    except (OSError, StopIteration, IndexError, ValueError):
+        umask = _IMPORT_UMASK
+    return 0o666 & ~umask
 
 
 @contextmanager
@@ -88,26 +130,48 @@ def _writing(path: Path):
         raise RecordsWriteError(f"{path}: cannot write ({reason}){hint}") from None
 
 
-def atomic_write_bytes(path: Path, data: bytes, keep_old_as: Path | None = None) -> None:
-    """Write `data` to a temporary file beside `path`, then rename it over `path` (first moving the
-    old `path` to `keep_old_as`, if given). Until the data is safely written nothing is replaced."""
-    with _writing(path):
+@contextmanager
+def _temporaries():
+    """Yields `temp(path, data)`: `data` in a new temporary file beside `path`, fsynced, ready to be
+    renamed over it. If the block fails, the temporary files it did not rename are removed."""
+    made = []
+
+    def temp(path: Path, data: bytes) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            if _WRITE_PAUSE:
-                time.sleep(_WRITE_PAUSE)
-            if keep_old_as is not None and path.exists():
-                os.replace(path, keep_old_as)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        _fsync_dir(path.parent)
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        made.append(Path(name))
+        with os.fdopen(fd, "wb") as f:
+            os.chmod(name, _file_mode())  # by path: os.fchmod is POSIX-only
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        return Path(name)
+
+    try:
+        yield temp
+    except BaseException:
+        for name in made:
+            name.unlink(missing_ok=True)
+        raise
+
+
+def _rename_in_order(renames: list[tuple[Path, Path]]) -> None:
+    """Each (source, target) in turn, skipping sources that are not there; then makes them durable.
+    Called once every new version is safely in its temporary file: nothing was replaced before."""
+    if _WRITE_PAUSE:
+        time.sleep(_WRITE_PAUSE)
+    for source, target in renames:
+        if source.exists():
+            os.replace(source, target)
+    for directory in {target.parent for _, target in renames}:
+        _fsync_dir(directory)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to a temporary file beside `path`, then rename it over `path`: a kill at any
+    moment leaves the old version or the new one."""
+    with _writing(path), _temporaries() as temp:
+        _rename_in_order([(temp(path, data), path)])
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -126,25 +190,52 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
     atomic_write_bytes(path, _torch_bytes(obj))
 
 
-# A rolling checkpoint file: this magic line, the sha256 of the payload, then the payload (what
-# torch.save writes). Read it with `read_checkpoint`.
+def sidecar_of(path: Path) -> Path:
+    """The file holding `path`'s sha256, as `sha256sum` writes it (`sha256sum -c` checks it)."""
+    return path.with_name(path.name + ".sha256")
+
+
+def _checksum_line(digest: str, path: Path) -> bytes:
+    return f"{digest}  {path.name}\n".encode()
+
+
+def _sidecar_digest(path: Path) -> str | None:
+    """The digest in `path`'s sidecar; None if there is none (yet, or a rotation just replaced it)."""
+    try:
+        return next(iter(sidecar_of(path).read_text().split()), None)
+    except FileNotFoundError:
+        return None
+
+
+# The rolling checkpoints. A rotation renames last.pt to previous.pt before previous.pt.sha256 is
+# rewritten, so for a moment a checkpoint's digest is in the other name's sidecar: either file is
+# intact when it matches either sidecar. Both only ever hold digests of checkpoints written in full.
+_ROLLING = ("last.pt", "previous.pt")
+
+# Checkpoints written before the sidecars: this magic line, the sha256 of the payload, then the
+# payload. Still read, so that runs made then resume.
 _MAGIC = b"swa-bench checkpoint v1\n"
 
 
+def _known_digests(path: Path) -> set[str]:
+    """The digests `path` may match: its sidecar's (both rolling sidecars for a rolling checkpoint)."""
+    names = _ROLLING if path.name in _ROLLING else (path.name,)
+    return {digest for name in names if (digest := _sidecar_digest(path.with_name(name))) is not None}
+
+
 def read_checkpoint(path: str | Path, map_location="cpu") -> dict:
-    """A checkpoint file's state (rolling or per-column), checked against its checksum when it has one;
+    """A checkpoint file's state (rolling or per-column), checked against its sidecar when it has one;
     raises CorruptCheckpointError naming the file otherwise."""
     path = Path(path)
-    data = path.read_bytes()
+    data = path.read_bytes()  # before the sidecars: a rotation meanwhile keeps this one's digest in one
     if data.startswith(_MAGIC):
         digest, payload = data[len(_MAGIC):len(_MAGIC) + 32], data[len(_MAGIC) + 32:]
-        if len(digest) < 32 or hashlib.sha256(payload).digest() != digest:
-            raise CorruptCheckpointError(f"{path}: contents do not match their checksum (truncated or damaged)")
+        intact = len(digest) == 32 and hashlib.sha256(payload).digest() == digest
     else:
-        payload = data
-        sidecar = path.with_name(path.name + ".sha256")
-        if sidecar.exists() and hashlib.sha256(payload).hexdigest() != sidecar.read_text().split()[0]:
-            raise CorruptCheckpointError(f"{path}: contents do not match {sidecar.name} (truncated or damaged)")
+        payload, known = data, _known_digests(path)
+        intact = not known or hashlib.sha256(payload).hexdigest() in known
+    if not intact:
+        raise CorruptCheckpointError(f"{path}: contents do not match their checksum (truncated or damaged)")
     import torch
 
     try:
@@ -199,6 +290,7 @@ class RunRecords:
         self.metrics_path = self.dir / "metrics.jsonl"
         self.summary_path = self.dir / "summary.json"
         self.checkpoint_dir = self.dir / "checkpoints"
+        self.row_listeners: list = []  # called with each metrics row once it is on disk (dashboards)
 
     # -- ownership ---------------------------------------------------------------------------------
 
@@ -210,8 +302,7 @@ class RunRecords:
             return False
         stored = yaml.safe_load(self.config_path.read_text()) or {}
         # An SGD run serves every SWA setting of its row, so SWA keys may differ between its users.
-        is_sgd = resolved.get("config", {}).get("run", {}).get("method") == "sgd"
-        ignore = sgd_independent if is_sgd else (lambda key: False)
+        ignore = independent_of(resolved.get("config", {}).get("run", {}).get("method", "sgd"))
         for key, theirs, mine in config_differences(stored.get("config", {}), resolved.get("config", {}), ignore):
             raise RunMismatchError(
                 f"{self.dir}: this run was made with {key}={theirs!r}, not {mine!r}; "
@@ -240,6 +331,8 @@ class RunRecords:
             f.write(json.dumps(row) + "\n")
             f.flush()
             os.fsync(f.fileno())
+        for listener in self.row_listeners:
+            listener(row)
 
     def keep_metrics_through(self, epoch: int) -> None:
         """Drop rows after `epoch` (epochs re-run on resume) and any torn last line."""
@@ -252,19 +345,45 @@ class RunRecords:
         return self.checkpoint_dir / f"{name}.pt"
 
     def save_checkpoint(self, state: dict) -> None:
-        """The rolling resume checkpoint: once the new one is written out, the current last.pt becomes
-        previous.pt and the new one last.pt. A kill between the two renames leaves previous.pt, which
-        resumes; a failed write (no space) leaves both as they were."""
+        """The rolling resume checkpoint: last.pt becomes previous.pt and the new one last.pt, each a
+        plain torch.save file with its sha256 in a sidecar (last.pt.sha256, previous.pt.sha256).
+        All new files are written out first, so a failed write (no space) leaves everything as it
+        was. Then the renames, in an order where a kill after any of them leaves the newest complete
+        checkpoint loadable and verified (see _ROLLING): the old last.pt moves to previous.pt while
+        last.pt.sha256 still holds its digest; previous.pt.sha256 gets that digest; the new
+        last.pt.sha256 arrives while no last.pt exists (previous.pt is the one loaded); the new
+        last.pt comes last."""
         payload = _torch_bytes(state)
         last, previous = self.checkpoint_path("last"), self.checkpoint_path("previous")
-        atomic_write_bytes(last, _MAGIC + hashlib.sha256(payload).digest() + payload, keep_old_as=previous)
+        with _writing(last), _temporaries() as temp:
+            new_last, outgoing = temp(last, payload), self._outgoing_digest()
+            renames = [(last, previous)]
+            if outgoing is not None:
+                renames.append((temp(sidecar_of(previous), _checksum_line(outgoing, previous)), sidecar_of(previous)))
+            digest = hashlib.sha256(payload).hexdigest()
+            renames += [(temp(sidecar_of(last), _checksum_line(digest, last)), sidecar_of(last)), (new_last, last)]
+            _rename_in_order(renames)
+
+    def _outgoing_digest(self) -> str | None:
+        """The digest previous.pt.sha256 gets in the next rotation: that of the checkpoint becoming
+        previous.pt, as last.pt.sha256 gives it. If a killed rotation already moved last.pt, it is
+        previous.pt's own, hashed here, when a sidecar vouches for it: last.pt.sha256 may hold either
+        previous.pt's digest (killed before previous.pt.sha256 got it) or that of a last.pt that
+        never arrived. None for a file no sidecar describes (the old format checks itself)."""
+        last, previous = self.checkpoint_path("last"), self.checkpoint_path("previous")
+        if last.exists():
+            return _sidecar_digest(last)
+        if not previous.exists():
+            return None
+        digest = hashlib.sha256(previous.read_bytes()).hexdigest()
+        return digest if digest in _known_digests(previous) else None
 
     def save_weights(self, state: dict, name: str) -> None:
         """A per-column weights file: plain torch.save (torch.load reads it), its sha256 beside it."""
         payload = _torch_bytes(state)
         path = self.checkpoint_path(name)
         atomic_write_bytes(path, payload)
-        atomic_write_text(path.with_name(path.name + ".sha256"), f"{hashlib.sha256(payload).hexdigest()}  {path.name}\n")
+        atomic_write_bytes(sidecar_of(path), _checksum_line(hashlib.sha256(payload).hexdigest(), path))
 
     def load_checkpoint(self, name: str = "last", map_location="cpu") -> dict | None:
         """The newest intact resume checkpoint (name "last"), or the named weights file; None if
@@ -332,6 +451,22 @@ class RunRecords:
             yield
         finally:
             handle.close()
+
+    def remove_if_unstarted(self) -> bool:
+        """Remove the directory of a run whose start failed before it recorded anything (no metrics
+        row, checkpoint or summary: only its claimed config and lock), and the folders above it
+        that this leaves empty, so that the corrected command starts afresh. Returns whether it did."""
+        started = (self.summary_path.exists() or any(self.checkpoint_dir.glob("*.pt"))
+                   or (self.metrics_path.exists() and self.metrics_path.stat().st_size > 0))
+        if started:
+            return False
+        shutil.rmtree(self.dir, ignore_errors=True)
+        for parent in list(self.dir.parents)[:3]:  # <method>/<model>/<dataset> of run_dir_for's layout
+            try:
+                parent.rmdir()  # only if empty
+            except OSError:
+                break
+        return True
 
     # -- summary -----------------------------------------------------------------------------------
 

@@ -15,8 +15,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from swa_bench.config import RUNTIME_KEYS
-
-PAPER_DIR = Path(__file__).resolve().parent.parent / "results" / "paper"
+from swa_bench.shipped import PAPER_DIR
 PAPER_SETTING = "paper protocol"
 CSV_COLUMNS = ["dataset", "model", "variant", "column", "mean", "std", "n", "diverged", "paper_mean", "paper_std",
                "setting", "note", "documented", "nll_mean", "nll_std", "vs_sgd_mean", "vs_sgd_std", "vs_sgd_n",
@@ -42,20 +41,41 @@ def model_label(name: str) -> str:
 _IDENTITY_KEYS = {"run.method", "run.seed", "run.budget_scale", "data.train_subset"}
 
 
+# Methods whose columns report averaged weights, in table order after SGD: column prefix -> label,
+# and for a method the paper does not have, what it is. A column "<prefix>_<k>" is the average at k
+# budgets ("<k>ep": k epochs, ImageNet).
+AVERAGES = {"swa": ("SWA", ""), "ema": ("EMA", "exponential moving average of the weights")}
+
+
+def _average(column: str) -> tuple[str, str, str]:
+    """'swa_1.25' -> ('SWA', '', '1.25'); a prefix not in AVERAGES is labelled by its name."""
+    method, _, k = column.partition("_")
+    label, what = AVERAGES.get(method, (method.upper(), "not a method of the paper"))
+    return label, what, k
+
+
+def beyond_paper(column: str) -> str:
+    """The footnote of a column whose method goes beyond the paper ("" for SGD and SWA): such a
+    column never gets a paper number."""
+    if column == "sgd":
+        return ""
+    label, what, _ = _average(column)
+    return f"{label} ({what}): beyond the paper, which has no numbers for it" if what else ""
+
+
 def column_title(column: str, dataset: str = "") -> str:
     if column == "sgd":
         return "SGD (pretrained)" if dataset == "imagenet" else "SGD"
-    k = column.removeprefix("swa_")
-    if k.endswith("ep"):
-        return f"SWA {k[:-2]} epochs"
-    return f"SWA {k} budget" + ("" if float(k) == 1 else "s")
+    label, _, k = _average(column)
+    return f"{label} {k[:-2]} epochs" if k.endswith("ep") else f"{label} {k} B"
 
 
 def _column_order(column: str) -> tuple:
     if column == "sgd":
-        return (0, 0.0)
-    k = column.removeprefix("swa_")
-    return (1, float(k.removesuffix("ep")))
+        return (0, "", 0.0)
+    method, _, k = column.partition("_")
+    rank = list(AVERAGES).index(method) if method in AVERAGES else len(AVERAGES)
+    return (1 + rank, method, float(k.removesuffix("ep")))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -153,14 +173,15 @@ def _run_records(summaries: list[dict]) -> pd.DataFrame:
     ])
 
 
-def _share_sgd_runs(runs: pd.DataFrame) -> pd.DataFrame:
-    """SGD runs carry no variant: they are the baseline of every SWA variant of their row, so each
-    variant's table row gets a copy of them."""
+def _share_runs_without_variant(runs: pd.DataFrame) -> pd.DataFrame:
+    """SGD and EMA runs carry no variant (no swa key changes them): they serve every SWA variant of
+    their row, so each variant's table row gets a copy of them."""
     keys = ["dataset", "model", "budget", "setting"]
-    variants = runs[runs.column != "sgd"].groupby(keys)["variant"].agg(lambda v: sorted(set(v))).to_dict()
-    sgd = runs[runs.column == "sgd"]
-    copies = [part.assign(variant=v) for key, part in sgd.groupby(keys) for v in variants.get(key, [""])]
-    return pd.concat([runs[runs.column != "sgd"], *copies], ignore_index=True)
+    is_swa = runs.column.str.startswith("swa")
+    variants = runs[is_swa].groupby(keys)["variant"].agg(lambda v: sorted(set(v))).to_dict()
+    shared = runs[~is_swa]
+    copies = [part.assign(variant=v) for key, part in shared.groupby(keys) for v in variants.get(key, [""])]
+    return pd.concat([runs[is_swa], *copies], ignore_index=True)
 
 
 def _paired_differences(runs: pd.DataFrame) -> pd.DataFrame:
@@ -180,7 +201,7 @@ def aggregate(summaries: list[dict], paper: pd.DataFrame) -> pd.DataFrame:
     runs = _run_records(summaries)
     if runs.empty:
         return pd.DataFrame(columns=CSV_COLUMNS + ["budget"])
-    runs = _share_sgd_runs(runs)
+    runs = _share_runs_without_variant(runs)
     row_keys = _ROW_KEYS
     stats = runs.groupby(row_keys + ["column"], sort=False).agg(
         mean=("value", "mean"), std=("value", "std"), n=("value", "count"), runs=("value", "size"),
@@ -192,8 +213,7 @@ def aggregate(summaries: list[dict], paper: pd.DataFrame) -> pd.DataFrame:
     # A note belongs to the whole table row: the SGD and SWA runs of a row share it.
     notes = runs.groupby(row_keys, sort=False)["note"].agg(lambda v: "; ".join(sorted({n for n in v if n})))
     stats = stats.merge(notes.reset_index(), on=row_keys, how="left")
-    paper_rows = set(zip(paper["dataset"], paper["model"]))
-    stats["paper_row"] = [(d, m) in paper_rows for d, m in zip(stats["dataset"], stats["model"])]
+    paper = paper.loc[[not beyond_paper(c) for c in paper["column"]]]  # no paper number for what it lacks
     paper = paper.rename(columns={"mean": "paper_mean", "std": "paper_std"})[
         ["dataset", "model", "column", "paper_mean", "paper_std"]
     ]
@@ -210,7 +230,7 @@ def _number(value: float, std: float | None = None, digits: int = 2) -> str:
     return f"{value:.{digits}f}" if std is None or pd.isna(std) else f"{value:.{digits}f} ± {std:.{digits}f}"
 
 
-def _cell(row: pd.Series, detail: bool = False) -> str:
+def _measured(row: pd.Series, detail: bool = False) -> str:
     diverged = f"; {int(row['diverged'])} diverged" if row["diverged"] else ""
     text = f"{_number(row['mean'], row['std'])} (n={int(row['n'])}{diverged})"
     if detail:
@@ -219,49 +239,74 @@ def _cell(row: pd.Series, detail: bool = False) -> str:
             text += f"; vs SGD {row['vs_sgd_mean']:+.2f} ± {_number(row['vs_sgd_std'])}"
         if not pd.isna(row.get("train_acc_mean")):
             text += f"; train acc {_number(row['train_acc_mean'], row['train_acc_std'])}"
-    if not pd.isna(row["paper_mean"]):
-        text += f"; paper {_number(row['paper_mean'], row['paper_std'])}"
-        if not pd.isna(row["mean"]):
-            text += f"; Δ {row['mean'] - row['paper_mean']:+.2f}"
-    elif row["paper_row"]:
-        text += "; paper –"  # a paper row without a number in this column
     if not pd.isna(row.get("documented")):
         text += f"; torchvision {row['documented']:.2f}"
     return text
 
 
+def _cells(row: pd.Series | None, with_paper: bool, detail: bool) -> list[str]:
+    """A column's cells in one table row: measured, then the paper's value and measured − paper
+    where the column has paper numbers ("–" where this row has none, or no run)."""
+    if row is None:
+        return ["–"] * (3 if with_paper else 1)
+    cells = [_measured(row, detail)]
+    if with_paper:
+        delta = row["mean"] - row["paper_mean"]
+        cells += [_number(row["paper_mean"], row["paper_std"]), "–" if pd.isna(delta) else f"{delta:+.2f}"]
+    return cells
+
+
+def _mark(marks: dict[str, str], note: str) -> str:
+    """The footnote mark of `note`: †, ‡, §, ¶, then doubled (††, ...)."""
+    return marks.setdefault(note, NOTE_MARKS[len(marks) % len(NOTE_MARKS)] * (len(marks) // len(NOTE_MARKS) + 1))
+
+
+def _tabulate(lines: list[list[str]], headers: list[str], fmt: str) -> str:
+    """Text left, numbers right (so signs and decimals line up; "pipe" keeps the alignment in
+    markdown, where "github" drops it). LaTeX gets booktabs rules; tabulate escapes its text
+    (_ % & # ...), then ± and Δ become math."""
+    align = ["left", "left"] + ["right"] * (len(headers) - 2)
+    body = tabulate(lines, headers=headers, tablefmt={"markdown": "pipe", "latex": "latex_booktabs"}[fmt],
+                    disable_numparse=True, colalign=align)
+    return body if fmt == "markdown" else body.replace("±", r"$\pm$").replace("Δ", r"$\Delta$")
+
+
+def _block(dataset: str, part: pd.DataFrame, paper_columns: list[str], fmt: str, detail: bool) -> str:
+    """One dataset's table. Each column has its measured cells; a column with a paper number in any
+    row also has a "paper" and a "Δ" (measured − paper) column beside it, so they paste as numbers."""
+    columns = sorted(set(part["column"]) | set(paper_columns), key=_column_order)
+    with_paper = set(part.loc[part["paper_mean"].notna(), "column"])
+    lines, marks = [], {}
+    for (model, budget, setting, variant), row_part in part.groupby(["model", "budget", "setting", "variant"],
+                                                                    sort=True):
+        rows = {r["column"]: r for _, r in row_part.iterrows()}
+        label = model_label(model) + ("" if dataset == "imagenet" else f" ({budget})")
+        label += f" [{variant}]" if variant else ""
+        note = row_part["note"].iloc[0]
+        label += f" {_mark(marks, note)}" if note else ""
+        lines.append([label, setting] + [cell for c in columns
+                                         for cell in _cells(rows.get(c), c in with_paper, detail)])
+    headers = ["model" if dataset == "imagenet" else "model (budget)", "setting"]
+    for c in columns:
+        note = beyond_paper(c)
+        headers.append(column_title(c, dataset) + (f" {_mark(marks, note)}" if note else ""))
+        headers += ["paper", "Δ"] if c in with_paper else []
+    title = DATASET_TITLES.get(dataset, dataset)
+    heading, footnote = ("## ", "\n\n") if fmt == "markdown" else ("% ", "\n% ")
+    footnotes = "".join(f"{footnote}{mark} {note}" for note, mark in marks.items())
+    return f"{heading}{title}\n\n{_tabulate(lines, headers, fmt)}{footnotes}"
+
+
 def render(table: pd.DataFrame, fmt: str = "markdown", paper_columns: dict[str, list[str]] | None = None,
            detail: bool = False) -> str:
     """`paper_columns`: dataset -> the columns of the paper's table, shown even where no run has them.
-    `detail`: each cell also gives the test loss, the paired difference from SGD and, for SGD, the
-    final training accuracy."""
-    paper_columns = paper_columns or {}
+    `detail`: each measured cell also gives the test loss, the paired difference from SGD and, for
+    SGD, the final training accuracy."""
     if fmt == "csv":
         return table[CSV_COLUMNS].to_csv(index=False, float_format="%.4f")
-    tablefmt = {"markdown": "github", "latex": "latex"}[fmt]
-    blocks = []
-    for dataset, part in table.groupby("dataset", sort=True):
-        # The paper's columns always show (a "–" where a row has no number), plus any measured others.
-        columns = sorted(set(part["column"]) | set(paper_columns.get(dataset, ())), key=_column_order)
-        lines, marks = [], {}
-        for (model, budget, setting, variant), row_part in part.groupby(["model", "budget", "setting", "variant"],
-                                                                        sort=True):
-            cells = {r["column"]: _cell(r, detail) for _, r in row_part.iterrows()}
-            label = model_label(model) + ("" if dataset == "imagenet" else f" ({budget})")
-            label += f" [{variant}]" if variant else ""
-            note = row_part["note"].iloc[0]
-            if note:
-                marks.setdefault(note, NOTE_MARKS[len(marks) % len(NOTE_MARKS)] * (len(marks) // len(NOTE_MARKS) + 1))
-                label += f" {marks[note]}"
-            lines.append([label, setting] + [cells.get(c, "–") for c in columns])
-        first = "model" if dataset == "imagenet" else "model (budget)"
-        headers = [first, "setting"] + [column_title(c, dataset) for c in columns]
-        title = DATASET_TITLES.get(dataset, dataset)
-        body = tabulate(lines, headers=headers, tablefmt=tablefmt, disable_numparse=True)
-        heading = f"## {title}" if fmt == "markdown" else f"% {title}"
-        footnotes = "".join(f"\n\n{mark} {note}" if fmt == "markdown" else f"\n% {mark} {note}"
-                            for note, mark in marks.items())
-        blocks.append(f"{heading}\n\n{body}{footnotes}")
+    paper_columns = paper_columns or {}
+    blocks = [_block(dataset, part, paper_columns.get(dataset, []), fmt, detail)
+              for dataset, part in table.groupby("dataset", sort=True)]
     return "\n\n".join(blocks) + "\n"
 
 

@@ -29,13 +29,14 @@ from swa_bench.averaging import WeightAverage, has_batchnorm, recompute_bn
 from swa_bench.checkpointing import CheckpointWriter
 from swa_bench.config import Config, ConfigError
 from swa_bench.continuation import load_start_point
+from swa_bench.dashboards import Dashboards
 from swa_bench.data import build_datasets, make_loader, resolve_loader_kind
 from swa_bench.distributed import World, init_world
 from swa_bench.errors import UserError
 from swa_bench.execution import Execution
 from swa_bench.models import create_model
 from swa_bench.models.pretrained import load_pretrained
-from swa_bench.protocol import Protocol, resolve_protocol
+from swa_bench.protocol import Protocol, averaged_prefix, resolve_protocol
 from swa_bench.provenance import environment, process_seconds
 from swa_bench.records import RunRecords
 from swa_bench.stopping import Preempted, StopSignals
@@ -108,10 +109,11 @@ class _Tally:
 
 
 def train_one_epoch(model, loader, optimizer, execution: Execution, bar, lr_at_step, *, tally: _Tally | None = None,
-                    first_step: int = 0, stop=lambda: False) -> tuple[_Tally, int]:
+                    first_step: int = 0, stop=lambda: False, after_step=lambda step: None) -> tuple[_Tally, int]:
     """Steps over `loader`, numbered from `first_step` (a resumed epoch); `model` may be the compiled
     or DDP form of the module being trained. `lr_at_step(step)` gives each step's rate, so
-    per-iteration schedules need nothing else. After each step `stop()` may end the pass early.
+    per-iteration schedules need nothing else. After each step `after_step(number of steps taken)`
+    runs (the EMA's update), then `stop()` may end the pass early.
     Returns the tally and the number of the step after the last one taken."""
     model.train()
     tally = tally or _Tally(execution.device)
@@ -128,6 +130,7 @@ def train_one_epoch(model, loader, optimizer, execution: Execution, bar, lr_at_s
         optimizer.step()
         tally.add(loss.detach() * targets.size(0), logits, targets)
         step += 1
+        after_step(step)
         bar.update(1)
         if stop():
             break
@@ -173,13 +176,25 @@ def train_run(
     locked against a second `train` meanwhile."""
     world = world or init_world(cfg.run.device)
     records = RunRecords(run_dir)
-    with records.lock() if world.is_main else contextlib.nullcontext(), StopSignals() as signals, \
-            CheckpointWriter(records) as writer:
-        return _train(cfg, records, overrides, progress and world.is_main, sgd_run_dir, world, signals, writer)
+    fresh = not records.dir.exists()
+    name = "/".join(Path(run_dir).parts[-4:])
+    with records.lock() if world.is_main else contextlib.nullcontext():
+        try:
+            # Only the main process logs; the others' dashboards stay closed.
+            with StopSignals() as signals, CheckpointWriter(records) as writer, \
+                    Dashboards(cfg.log, records.dir, name) as dashboards:
+                return _train(cfg, records, overrides, progress and world.is_main, sgd_run_dir, world, signals,
+                              writer, dashboards)
+        except BaseException:
+            # A start that fails before any epoch (bad data or model options, no GPU, Ctrl-C while
+            # loading) leaves no half-made directory for `status` to list and the corrected command to meet.
+            if world.is_main and fresh:
+                records.remove_if_unstarted()
+            raise
 
 
 def _train(cfg: Config, records: RunRecords, overrides, progress: bool, sgd_run_dir, world: World,
-           signals: StopSignals, writer: CheckpointWriter) -> RunOutcome:
+           signals: StopSignals, writer: CheckpointWriter, dashboards: Dashboards) -> RunOutcome:
     say = _say if world.is_main else (lambda line: None)
     proto = resolve_protocol(cfg)
     if world.is_main:
@@ -212,7 +227,9 @@ def _train(cfg: Config, records: RunRecords, overrides, progress: bool, sgd_run_
         nesterov=cfg.optim.nesterov,
         weight_decay=cfg.optim.weight_decay,
     )
-    average = WeightAverage(model) if proto.method == "swa" else None
+    # The averaged model: SWA's equal average, or the EMA's (beyond the paper); none for SGD.
+    average = None if proto.method == "sgd" else WeightAverage(
+        model, decay=cfg.ema.decay if proto.method == "ema" else None)
 
     start, partial = proto.first_epoch, None
     checkpoint = records.load_checkpoint("last", map_location=device)
@@ -233,11 +250,13 @@ def _train(cfg: Config, records: RunRecords, overrides, progress: bool, sgd_run_
         model.load_state_dict(initial["model"])
         optimizer.load_state_dict(initial["optimizer"])
         say(f"{records.dir}: continuing from {start_point['run']} after its epoch {start_point['epoch']}")
-    if checkpoint is None and average is not None and cfg.swa.include_start:
+    if checkpoint is None and proto.method == "swa" and cfg.swa.include_start:
         average.update(model)  # Algorithm 1: the average starts at the start point
     if world.is_main:
         # Rows past the checkpoint are re-run; an evaluation-only run redoes its one row.
         records.keep_metrics_through(start if proto.epochs else -1)
+        dashboards.open(resumes_after=start if checkpoint is not None else None, config=cfg.to_dict())
+        records.row_listeners.append(dashboards.log)
 
     # Training runs through DDP (gradients averaged over processes); everything else through the
     # plain modules, identical in every process. Compiled callables share the modules' parameters.
@@ -313,13 +332,18 @@ def _train(cfg: Config, records: RunRecords, overrides, progress: bool, sgd_run_
         def lr_at_step(step: int, epoch=epoch) -> float:
             return proto.lr(epoch, step, steps)
 
+        def after_step(step: int, epoch=epoch) -> None:
+            if proto.method == "ema" and (epoch * steps + step) % cfg.ema.every == 0:
+                average.update(model)
+
         row = {"epoch": epoch + 1, "lr": lr_at_step(0)}
         if proto.schedule.per_iteration:
             row["lr_end"] = lr_at_step(steps - 1)
         with tqdm(total=steps, initial=first_step, desc=f"epoch {epoch + 1}/{proto.epochs}", leave=False,
                   disable=None if progress else True, file=sys.stderr) as bar:
             tally, step = train_one_epoch(run_train, train_loader, optimizer, execution, bar, lr_at_step,
-                                          tally=tally, first_step=first_step, stop=stop_requested)
+                                          tally=tally, first_step=first_step, stop=stop_requested,
+                                          after_step=after_step)
         if step < steps:  # stopped by a signal: checkpoint the partial epoch and leave
             sums, rng = tally.reduce(world), world.all_gather(_rng_states())
             if world.is_main:
@@ -344,8 +368,8 @@ def _train(cfg: Config, records: RunRecords, overrides, progress: bool, sgd_run_
                     with execution.autocast():
                         recompute_bn(average.module, execution.batches(bn_loader), device, forward=run_average,
                                      world=world)
-                row.update(_prefixed("swa_test_", evaluate(run_average, test_loader, execution, world)))
-                row["swa_count"] = average.count
+                row.update(_prefixed(f"{proto.method}_test_", evaluate(run_average, test_loader, execution, world)))
+                row[f"{proto.method}_count"] = average.count
             row.update(_skipped("test_skipped", test_loader, world))
         reported = [col for col, at in proto.report_points.items() if at == epoch + 1]
         if reported:
@@ -410,7 +434,7 @@ def build_summary(cfg: Config, proto: Protocol, records: RunRecords, data, devic
     results, results_nll = {}, {}
     for row in rows:
         for col in row.get("report", []):
-            prefix = "swa_test_" if col.startswith("swa") else "test_"
+            prefix = averaged_prefix(col)
             results[col], results_nll[col] = row[prefix + "acc"], row[prefix + "loss"]
     last = rows[-1]
     return {
@@ -461,8 +485,8 @@ def _epoch_line(row: dict, proto: Protocol, epoch_times: list[float]) -> str:
     ]
     if "test_acc" in row:
         parts.append(f"test acc {row['test_acc']:6.2f}")
-    if "swa_test_acc" in row:
-        parts.append(f"swa acc {row['swa_test_acc']:6.2f} (n={row['swa_count']})")
+    if f"{proto.method}_test_acc" in row:  # the averaged model's (SWA, EMA)
+        parts.append(f"{proto.method} acc {row[f'{proto.method}_test_acc']:6.2f} (n={row[f'{proto.method}_count']})")
     parts.append(f"{row['seconds']:.1f}s, eta {format_duration(remaining)}")
     return " | ".join(parts)
 

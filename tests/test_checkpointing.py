@@ -1,7 +1,12 @@
-"""Rolling checkpoints written in the background: the snapshot, one write at a time, errors and the
-cadence keys. A kill during a background write: tests/test_reliability.py."""
+"""Rolling checkpoints: a kill at each step of a rotation, damage, the old format; written in the
+background: the snapshot, one write at a time, errors and the cadence keys. A kill during a
+background write: tests/test_reliability.py."""
 
+import hashlib
+import os
+import shutil
 import time
+import warnings
 
 import pytest
 import torch
@@ -10,9 +15,106 @@ from click.testing import CliRunner
 from swa_bench import records as records_module
 from swa_bench.checkpointing import CheckpointWriter, HostSnapshot
 from swa_bench.cli import main
-from swa_bench.records import RecordsWriteError, RunRecords, read_checkpoint
+from swa_bench.records import CorruptCheckpointError, RecordsWriteError, RunRecords, read_checkpoint, sidecar_of
 
 from conftest import REPO
+
+
+def tiny_state(epoch):
+    return {"epoch": epoch, "weights": torch.full((3,), float(epoch))}
+
+
+def write_old_format(path, state):
+    """A checkpoint as written before the sidecars: magic line, sha256, torch.save payload."""
+    payload = records_module._torch_bytes(state)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(records_module._MAGIC + hashlib.sha256(payload).digest() + payload)
+
+
+def checkpoints_before(records, kind):
+    """Rolling checkpoints of epochs 1.. as `kind` says; returns the newest epoch (None: none)."""
+    if kind == "old format":
+        write_old_format(records.checkpoint_path("previous"), tiny_state(1))
+        write_old_format(records.checkpoint_path("last"), tiny_state(2))
+        return 2
+    count = {"none": 0, "one": 1, "two": 2}[kind]
+    for epoch in range(1, count + 1):
+        records.save_checkpoint(tiny_state(epoch))
+    return count or None
+
+
+def killed_copies(records, state, tmp_path, monkeypatch):
+    """The run directory as a kill would leave it just before save_checkpoint(state)'s first rename
+    and after each rename (copies, cleaned up as a resume does)."""
+    real_replace, copies = os.replace, []
+
+    def snapshot():
+        copies.append(RunRecords(shutil.copytree(records.dir, tmp_path / f"killed{len(copies)}")))
+
+    def replace(source, target):
+        if not copies:
+            snapshot()
+        real_replace(source, target)
+        snapshot()
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "replace", replace)
+        records.save_checkpoint(state)
+    for copy in copies:
+        copy.clean_partial_writes()
+    return copies
+
+
+def epoch_of(state):
+    return None if state is None else state["epoch"]
+
+
+def assert_verified_by_own_sidecar(path):
+    if path.exists() and not path.read_bytes().startswith(records_module._MAGIC):
+        assert torch.load(path, weights_only=True) is not None
+        assert sidecar_of(path).read_text() == f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.name}\n"
+
+
+@pytest.mark.parametrize("before", ["none", "one", "two", "old format"])
+def test_a_kill_at_any_step_of_a_rotation_leaves_the_newest_complete_checkpoint(tmp_path, monkeypatch, before):
+    records = RunRecords(tmp_path / "run")
+    newest = checkpoints_before(records, before)
+    copies = killed_copies(records, tiny_state(3), tmp_path, monkeypatch)
+    assert len(copies) == {"none": 3, "one": 5, "two": 5, "old format": 4}[before]  # one per rename, and before
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a checkpoint reported damaged fails the test
+        loaded = [epoch_of(copy.load_checkpoint("last")) for copy in copies]
+    assert loaded == [newest] * (len(copies) - 1) + [3]
+    # Resumed, the next checkpoint leaves both files with their own sidecars again: a kill does not
+    # cost the fallback to previous.pt later.
+    for copy, epoch in zip(copies, loaded):
+        copy.save_checkpoint(tiny_state(4))
+        last, previous = copy.checkpoint_path("last"), copy.checkpoint_path("previous")
+        assert read_checkpoint(last)["epoch"] == 4
+        assert epoch_of(read_checkpoint(previous) if previous.exists() else None) == epoch
+        for path in (last, previous):
+            assert_verified_by_own_sidecar(path)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "flipped byte"])
+def test_a_damaged_checkpoint_is_reported_and_the_one_before_used(tmp_path, damage):
+    records = RunRecords(tmp_path)
+    checkpoints_before(records, "two")
+
+    def spoil(path):
+        data = bytearray(path.read_bytes())
+        if damage == "truncated":
+            del data[len(data) // 2:]
+        else:
+            data[-10] ^= 0xFF
+        path.write_bytes(bytes(data))
+
+    spoil(records.checkpoint_path("last"))
+    with pytest.warns(UserWarning, match="last.pt: contents do not match their checksum.*using previous.pt"):
+        assert records.load_checkpoint("last")["epoch"] == 1
+    spoil(records.checkpoint_path("previous"))
+    with pytest.raises(CorruptCheckpointError, match="previous.pt: .*no intact checkpoint is left"):
+        records.load_checkpoint("last")
 
 
 def state_of(model, optimizer, epoch):
@@ -96,7 +198,7 @@ DEMO = ["train", "--config", str(REPO / "configs/demo/digits.yaml"), "--method",
 def test_checkpoint_cadence_keys(tmp_path, cadence, expect_previous):
     result = CliRunner().invoke(main, DEMO + ["--out", str(tmp_path), *cadence])
     assert result.exit_code == 0, result.output
-    checkpoints = tmp_path / "digits/digits_cnn/sgd/seed0/checkpoints"
+    checkpoints = tmp_path / "digits/digits_cnn/sgd/seed0-scale0.25-subset300/checkpoints"
     assert read_checkpoint(checkpoints / "last.pt")["epoch"] == 5  # the end always writes
     assert (checkpoints / "previous.pt").exists() == expect_previous
 

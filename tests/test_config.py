@@ -431,7 +431,7 @@ CLI_CASES = [
 
 def _run_train(tmp_path: Path, config: Path, *extra: str):
     runner = CliRunner()
-    args = ["train", "--config", str(config), "--out", str(tmp_path / "runs"), *extra]
+    args = ["train", "--config", str(config), "--method", "sgd", "--out", str(tmp_path / "runs"), *extra]
     return runner.invoke(main, args)
 
 

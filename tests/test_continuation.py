@@ -36,7 +36,7 @@ def data_for(row, request):
 
 def run_dir(out, row, method):
     dataset, model = row.split("/")
-    return out / dataset / model / method / "seed0"
+    return out / dataset / model / method / f"seed0-scale{ROWS[row][1]}"
 
 
 @pytest.mark.parametrize("row", sorted(ROWS))
@@ -64,10 +64,12 @@ def test_sgd_then_swa_continuation_end_to_end(tmp_path, request, row):
 
     table = CliRunner().invoke(main, ["table", str(out)])
     assert table.exit_code == 0, table.output
-    line = next(line for line in table.output.splitlines() if line.startswith("| ") and "†" in line)
-    cells = [c.strip() for c in line.strip("|").split("|")]
-    assert cells[3] == "–"  # SWA 1 budget: neither the paper nor this protocol has it
-    assert "paper –" in cells[4] and "paper" in cells[5] and "Δ" in cells[5]
+    lines = [line for line in table.output.splitlines() if line.startswith("| ")]
+    header, cells = ([c.strip() for c in line.strip("|").split("|")] for line in lines[:2])
+    # The paper has SGD and SWA 1.5 budgets for these rows: only they get a paper and a Δ column.
+    assert header[2:] == ["SGD", "paper", "Δ", "SWA 1 B", "SWA 1.25 B", "SWA 1.5 B", "paper", "Δ"]
+    assert "†" in cells[0] and cells[5] == "–"  # SWA 1 budget: neither the paper nor this protocol has it
+    assert cells[6] != "–" and cells[8] != "–" and cells[9] != "–"  # SWA 1.25 measured; 1.5's paper and Δ
     assert "† cyclical lr settings chosen here, not taken from the paper" in table.output
 
 

@@ -23,7 +23,7 @@ def pair(tmp_path_factory):
         result = CliRunner().invoke(main, ["train", "--config", str(REPO / "configs/demo/digits.yaml"), "--method",
                                            method, "--out", str(out), "--budget-scale", "0.25", "--quiet"])
         assert result.exit_code == 0, result.output
-    return out / "digits/digits_cnn/swa/seed0", out / "digits/digits_cnn/sgd/seed0"
+    return out / "digits/digits_cnn/swa/seed0-scale0.25-subset300", out / "digits/digits_cnn/sgd/seed0-scale0.25-subset300"
 
 
 @pytest.fixture(scope="module")

@@ -47,7 +47,9 @@ def cli(data, weights, out, method, *extra):
 
 
 def run_dir(out, method):
-    return Path(out) / "imagenet/resnet18" / method / "seed0"
+    """The seed-0 run of `method` (its folder name also carries the budget scale the test gave)."""
+    (found,) = (Path(out) / "imagenet/resnet18" / method).glob("seed0*")
+    return found
 
 
 def without_seconds(rows):
@@ -251,7 +253,7 @@ def test_torchrun_two_processes_write_one_record_and_resume(tmp_path, tiny_image
 
     # Killed once its first checkpoint exists, then run again: the metrics of the uninterrupted run.
     args, env = _torchrun(tmp_path / "killed", tiny_imagenet, weights_file)
-    checkpoint = run_dir(tmp_path / "killed", "swa") / "checkpoints" / "last.pt"
+    checkpoint = tmp_path / "killed" / reference.relative_to(tmp_path / "reference") / "checkpoints" / "last.pt"
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None and not checkpoint.exists():

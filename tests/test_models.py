@@ -144,7 +144,7 @@ def test_list_command_shows_configs_and_models():
 
     result = CliRunner().invoke(main, ["list"])
     assert result.exit_code == 0, result.output
-    assert "configs/cifar100/preresnet164.yaml" in result.output and "configs/demo/digits.yaml" in result.output
+    assert "cifar100/preresnet164 " in result.output and "demo/digits " in result.output  # names --config takes
     assert "15,245,130" in result.output and "36,489,290" in result.output
 
 

@@ -49,7 +49,7 @@ def test_preresnet_learns_from_real_images(cifar10_jpg, tmp_path):
             "--set", "data.train_subset=2000", "--set", "data.workers=0", "--device", "cpu", "--quiet"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    summary = json.loads((tmp_path / "cifar10/preresnet164/sgd/seed0/summary.json").read_text())
+    summary = json.loads((tmp_path / "cifar10/preresnet164/sgd/seed0-scale0.02-subset2000/summary.json").read_text())
     assert summary["train_images"] == 2000 and summary["test_images"] == 10_000
     assert summary["results"]["sgd"] > 18.0, summary["results"]
     table = CliRunner().invoke(main, ["table", str(tmp_path)])

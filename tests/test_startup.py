@@ -44,4 +44,4 @@ def test_list_builds_no_model(monkeypatch):
     monkeypatch.setattr(torch.nn.Module, "__init__", refuse)
     result = CliRunner().invoke(main, ["list"])
     assert result.exit_code == 0, result.output
-    assert "15,245,130" in result.output and "0.314 G" in result.output and "configs/mini/" in result.output
+    assert "15,245,130" in result.output and "0.314 G" in result.output and "mini/preresnet20" in result.output

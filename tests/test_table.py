@@ -6,7 +6,8 @@ import pytest
 from click.testing import CliRunner
 
 from swa_bench.cli import main
-from swa_bench.tables import CSV_COLUMNS, PAPER_SETTING, aggregate, build_table, load_paper, render, setting_label
+from swa_bench.tables import (CSV_COLUMNS, PAPER_SETTING, aggregate, build_table, find_summaries, load_paper, render,
+                               setting_label)
 
 TORCHVISION = {"format": "torchvision", "path": "/data/cifar-10-batches-py", "description": "cifar10 pickle batches"}
 FOLDER = {"format": "imagefolder", "path": "/data/cifar10-jpg", "description": "ImageFolder copy"}
@@ -72,18 +73,113 @@ def test_setting_label_names_changed_hyperparameters_but_not_runtime_keys():
     assert setting_label(summary) == PAPER_SETTING
 
 
-def test_render_formats(runs):
+def table_lines(text: str, heading: str = "## CIFAR-10") -> list[list[str]]:
+    """The cells of the markdown table under `heading`, header first (the rule line left out)."""
+    block = text.split(heading, 1)[1].split("\n\n")[1]
+    rows = [line for i, line in enumerate(block.splitlines()) if i != 1]
+    return [[c.strip() for c in line.strip().strip("|").split("|")] for line in rows]
+
+
+def latex_lines(text: str) -> list[list[str]]:
+    """The cells of each LaTeX table row between \\toprule and \\bottomrule (the \\midrule left out)."""
+    body = text.split("\\toprule", 1)[1].split("\\bottomrule", 1)[0]
+    return [[c.strip() for c in line.removesuffix("\\\\").split(" & ")]
+            for line in map(str.strip, body.splitlines()) if line and line != "\\midrule"]
+
+
+def paper_row(lines: list[list[str]], label: str = "VGG-16 (200)") -> dict[str, str]:
+    """The cells of the paper-protocol row `label` by header; a "paper" or Δ cell is named after the
+    column it follows ("SGD paper", "SGD Δ")."""
+    header, *rows = lines
+    names, column = [], ""
+    for name in header:
+        column = column if name in ("paper", "Δ", "$\\Delta$") else name
+        names.append(name if name == column else f"{column} {name}")
+    return dict(zip(names, next(r for r in rows if r[:2] == [label, PAPER_SETTING])))
+
+
+def test_markdown_gives_paper_and_difference_their_own_columns(runs):
+    write_summary(runs, "cifar10", "tinynet", "sgd", 0, {"sgd": 90.0})  # a model the paper does not have
     with pytest.warns(UserWarning):
         table = build_table(runs)
-    markdown = render(table, "markdown")
-    assert "## CIFAR-10" in markdown and "VGG-16 (200)" in markdown
-    assert "93.20 ± 0.10 (n=3); paper 93.25 ± 0.16; Δ -0.05" in markdown
-    assert "SWA 1.25 budgets" in markdown and "SWA 1 budget" in markdown
-    csv = render(table, "csv")
-    parsed = pd.read_csv(pd.io.common.StringIO(csv))
+    header, *rows = table_lines(render(table, "markdown"))
+    assert header == ["model (budget)", "setting", "SGD", "paper", "Δ", "SWA 1 B", "paper", "Δ",
+                      "SWA 1.25 B", "paper", "Δ", "SWA 1.5 B", "paper", "Δ"]
+    cells = paper_row([header, *rows])
+    # SGD: mean 93.20, std 0.10 over (93.1, 93.3, 93.2); the paper's 93.25 ± 0.16; 93.20 - 93.25
+    assert (cells["SGD"], cells["SGD paper"], cells["SGD Δ"]) == ("93.20 ± 0.10 (n=3)", "93.25 ± 0.16", "-0.05")
+    # SWA 1.5: mean 93.80 over (93.7, 93.8, 93.9); the paper's 93.64 ± 0.18; 93.80 - 93.64
+    assert (cells["SWA 1.5 B"], cells["SWA 1.5 B paper"], cells["SWA 1.5 B Δ"]) == (
+        "93.80 ± 0.10 (n=3)", "93.64 ± 0.18", "+0.16")
+    # The quick run on other data keeps the paper's number beside it (it is the same model).
+    assert next(r for r in rows if r[0] == "tinynet (200)")[2:5] == ["90.00 (n=1)", "–", "–"]
+    quick = next(r for r in rows if r[1] != PAPER_SETTING)
+    assert quick[2:5] == ["–", "–", "–"]  # no SGD run in that row
+    assert quick[11:14] == ["52.00 (n=1)", "93.64 ± 0.18", "-41.64"]
+
+
+def test_latex_uses_booktabs_math_and_escapes_text(runs):
+    write_summary(runs, "cifar10", "vgg16", "swa", 5, {"swa_1": 90.0}, overrides={"optim.lr_init": 0.1},
+                  data={"format": "jpeg", "path": "/x", "description": "JPEG 75% & #2"})
+    with pytest.warns(UserWarning):
+        table = build_table(runs)
+    table.loc[table.setting != PAPER_SETTING, "note"] = "a quick run"
+    latex = render(table, "latex")
+    assert "\\toprule" in latex and "\\midrule" in latex and "\\bottomrule" in latex
+    assert "\\hline" not in latex and "|" not in latex.split("\\begin{tabular}{", 1)[1].split("}", 1)[0]
+    assert "±" not in latex.split("\\bottomrule")[0] and "$\\pm$" in latex
+    lines = latex_lines(latex)
+    assert lines[0] == ["model (budget)", "setting", "SGD", "paper", "$\\Delta$", "SWA 1 B", "paper", "$\\Delta$",
+                        "SWA 1.25 B", "paper", "$\\Delta$", "SWA 1.5 B", "paper", "$\\Delta$"]
+    cells = paper_row(lines)
+    assert (cells["SGD"], cells["SGD paper"], cells["SGD $\\Delta$"]) == (
+        "93.20 $\\pm$ 0.10 (n=3)", "93.25 $\\pm$ 0.16", "-0.05")
+    assert any(r[1] == "JPEG 75\\% \\& \\#2; optim.lr\\_init=0.1" for r in lines)
+    assert "VGG-16 (200) †" in latex and latex.endswith("\n% † a quick run\n")  # the footnote, as a comment
+
+
+def test_csv_keeps_its_columns(runs):
+    with pytest.warns(UserWarning):
+        table = build_table(runs)
+    parsed = pd.read_csv(pd.io.common.StringIO(render(table, "csv")))
     assert list(parsed.columns) == CSV_COLUMNS
     assert set(parsed.column) == {"sgd", "swa_1", "swa_1.25", "swa_1.5"}
-    assert "\\begin{tabular}" in render(table, "latex")
+
+
+def test_ema_columns_follow_swa_without_paper_numbers(runs):
+    """An EMA run (beyond the paper) reports ema_<k> columns: after SGD and SWA, labelled like SWA's,
+    no paper number and a footnote saying so, in every format."""
+    for seed, ema in enumerate([93.4, 93.6, 93.5]):
+        write_summary(runs, "cifar10", "vgg16", "ema", seed, {"ema_1": ema})
+    with pytest.warns(UserWarning):
+        table = build_table(runs)
+    ema = table[(table.column == "ema_1") & (table.setting == PAPER_SETTING)].iloc[0]
+    assert ema["mean"] == pytest.approx(93.5) and ema["n"] == 3 and pd.isna(ema["paper_mean"])
+
+    markdown = render(table, "markdown")
+    header, *rows = table_lines(markdown)
+    assert header[-1] == "EMA 1 B †" and header[-4:-1] == ["SWA 1.5 B", "paper", "Δ"]  # no paper or Δ beside
+    assert paper_row([header, *rows])["EMA 1 B †"] == "93.50 ± 0.10 (n=3)"
+    assert "\n\n† EMA (exponential moving average of the weights): beyond the paper" in markdown
+
+    lines = latex_lines(render(table, "latex"))
+    assert lines[0][-4:] == ["SWA 1.5 B", "paper", "$\\Delta$", "EMA 1 B †"]
+    assert paper_row(lines)["EMA 1 B †"] == "93.50 $\\pm$ 0.10 (n=3)"
+
+    parsed = pd.read_csv(pd.io.common.StringIO(render(table, "csv")))
+    rows = parsed[parsed.setting == PAPER_SETTING].set_index("column")
+    assert set(rows.index) == {"sgd", "swa_1", "swa_1.25", "swa_1.5", "ema_1"}
+    assert rows.loc["ema_1", "mean"] == pytest.approx(93.5) and rows.loc["ema_1", "n"] == 3
+    assert rows.loc["ema_1", ["paper_mean", "paper_std"]].isna().all()
+
+
+def test_a_paper_file_cannot_give_ema_a_number(runs):
+    write_summary(runs, "cifar10", "vgg16", "ema", 0, {"ema_1": 93.4})
+    paper = pd.concat([load_paper(), pd.DataFrame([{"dataset": "cifar10", "model": "vgg16", "budget": 200,
+                                                    "column": "ema_1", "mean": 99.0, "std": 0.1}])])
+    with pytest.warns(UserWarning):
+        table = aggregate(find_summaries(runs), paper)
+    assert table[table.column == "ema_1"].paper_mean.isna().all()
 
 
 def test_rows_without_paper_numbers_show_a_dash(tmp_path):
@@ -117,7 +213,8 @@ def test_preresnet110_rows_compare_with_the_reference_readme(tmp_path):
     assert set(rows["source"]) == {"timgaripov/swa README"} and len(rows) == 8
     write_summary(tmp_path, "cifar10", "preresnet110", "sgd", 0, {"sgd": 95.0})
     table = aggregate([json.loads(p.read_text()) for p in tmp_path.rglob("summary.json")], paper)
-    assert "95.00 (n=1); paper 95.03 ± 0.05; Δ -0.03" in render(table)
+    cells = paper_row(table_lines(render(table)), "PreResNet-110 (200)")
+    assert (cells["SGD"], cells["SGD paper"], cells["SGD Δ"]) == ("95.00 (n=1)", "95.03 ± 0.05", "-0.03")
 
 
 def test_old_records_without_test_losses_still_tabulate(runs):

@@ -39,7 +39,7 @@ def test_train_writes_complete_run_records(tmp_path, request, config, method, ep
     data_path = request.getfixturevalue(f"tiny_{dataset}")
     result = train(config, method, data_path, tmp_path / "runs")
     assert result.exit_code == 0, result.output
-    run_dir = tmp_path / "runs" / dataset / model / method / "seed0"
+    run_dir = tmp_path / "runs" / dataset / model / method / "seed0-scale0.02"
 
     resolved = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert resolved["config"]["run"]["budget_scale"] == 0.02
@@ -68,7 +68,7 @@ def test_train_writes_complete_run_records(tmp_path, request, config, method, ep
 def test_swa_with_bn_model_on_imagefolder(tmp_path, tiny_imagefolder):
     result = train("cifar10/preresnet164.yaml", "swa", tiny_imagefolder, tmp_path / "runs")
     assert result.exit_code == 0, result.output
-    run_dir = tmp_path / "runs/cifar10/preresnet164/swa/seed0"
+    run_dir = tmp_path / "runs/cifar10/preresnet164/swa/seed0-scale0.02"
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["data"]["format"] == "imagefolder"
     assert list(summary["results"]) == ["swa_1", "swa_1.25", "swa_1.5"]
@@ -79,7 +79,7 @@ def test_swa_with_bn_model_on_imagefolder(tmp_path, tiny_imagefolder):
 
 def test_finished_run_is_reported_not_retrained(tmp_path, tiny_cifar10):
     assert train("cifar10/vgg16.yaml", "sgd", tiny_cifar10, tmp_path / "runs").exit_code == 0
-    run_dir = tmp_path / "runs/cifar10/vgg16/sgd/seed0"
+    run_dir = tmp_path / "runs/cifar10/vgg16/sgd/seed0-scale0.02"
     before = (run_dir / "metrics.jsonl").read_text()
     # Runtime-only keys (here: workers, progress) may differ between invocations.
     again = train("cifar10/vgg16.yaml", "sgd", tiny_cifar10, tmp_path / "runs", "--set", "data.workers=2")
@@ -87,8 +87,8 @@ def test_finished_run_is_reported_not_retrained(tmp_path, tiny_cifar10):
     assert (run_dir / "metrics.jsonl").read_text() == before
 
 
-@pytest.mark.parametrize("change", [["--budget-scale", "0.03"], ["--set", "data.train_subset=40"],
-                                    ["--set", "optim.lr_init=0.1"]])
+# (Another budget scale or subset is another directory: tests/test_run_dirs.py.)
+@pytest.mark.parametrize("change", [["--set", "optim.weight_decay=1e-3"], ["--set", "optim.lr_init=0.1"]])
 def test_run_directory_refuses_a_different_config(tmp_path, tiny_cifar10, change):
     out = tmp_path / "runs"
     first = train("cifar10/vgg16.yaml", "sgd", tiny_cifar10, out, "--budget-scale", "0.01")
@@ -97,7 +97,7 @@ def test_run_directory_refuses_a_different_config(tmp_path, tiny_cifar10, change
     assert second.exit_code == 2
     line = second.output.strip()
     assert line.startswith("error: ") and "\n" not in line and "Traceback" not in line
-    assert any(key in line for key in ("run.budget_scale", "data.train_subset", "optim.lr_init"))
+    assert any(key in line for key in ("optim.weight_decay", "optim.lr_init"))
 
 
 def test_missing_cuda_is_a_clear_error(tmp_path, tiny_cifar10):
@@ -118,7 +118,7 @@ def _digits(out, *extra):
             "--budget-scale", "0.25", "--quiet", *extra]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    return out / "digits/digits_cnn/swa/seed0"
+    return out / "digits/digits_cnn/swa/seed0-scale0.25-subset300"
 
 
 @pytest.mark.parametrize(

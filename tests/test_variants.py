@@ -32,10 +32,10 @@ def write_variants(root, lrs=(0.02, 0.04)):
 
 def test_variant_gets_its_own_swa_folder_and_shares_the_sgd_folder(tmp_path):
     cfg = load_config(DIGITS, {"swa.variant": "high-lr", "run.method": "swa", "run.seed": 2})
-    assert run_dir_of(tmp_path, cfg) == tmp_path / "digits/digits_cnn/swa-high-lr/seed2"
-    assert run_dir_of(tmp_path, cfg, "sgd") == tmp_path / "digits/digits_cnn/sgd/seed2"
+    assert run_dir_of(tmp_path, cfg) == tmp_path / "digits/digits_cnn/swa-high-lr/seed2-subset300"
+    assert run_dir_of(tmp_path, cfg, "sgd") == tmp_path / "digits/digits_cnn/sgd/seed2-subset300"
     plain = load_config(DIGITS, {"run.method": "swa"})
-    assert run_dir_of(tmp_path, plain) == tmp_path / "digits/digits_cnn/swa/seed0"
+    assert run_dir_of(tmp_path, plain) == tmp_path / "digits/digits_cnn/swa/seed0-subset300"
 
 
 @pytest.mark.parametrize("bad", ["", "../up", "a/b", ".hidden", "x" * 41, "sp ace"])
@@ -49,9 +49,10 @@ def test_grid_plans_each_sgd_run_once(tmp_path):
     plan = build_plan("mini", configs, tmp_path / "out", seeds=2)
     names = [spec.name for spec in plan.runs]
     assert names == [
-        "digits/digits_cnn/sgd/seed0", "digits/digits_cnn/sgd/seed1",
-        "digits/digits_cnn/swa-lr0.02/seed0", "digits/digits_cnn/swa-lr0.02/seed1",
-        "digits/digits_cnn/swa-lr0.04/seed0", "digits/digits_cnn/swa-lr0.04/seed1",
+        "digits/digits_cnn/sgd/seed0-subset300", "digits/digits_cnn/sgd/seed1-subset300",
+        "digits/digits_cnn/swa-lr0.02/seed0-subset300", "digits/digits_cnn/swa-lr0.02/seed1-subset300",
+        "digits/digits_cnn/ema/seed0-subset300", "digits/digits_cnn/ema/seed1-subset300",
+        "digits/digits_cnn/swa-lr0.04/seed0-subset300", "digits/digits_cnn/swa-lr0.04/seed1-subset300",
     ]
 
 
@@ -87,11 +88,11 @@ def summaries(out):
 
 def test_grid_trains_two_variants_against_one_set_of_sgd_runs(variant_grid):
     folders = sorted(p.name for p in (variant_grid / "digits/digits_cnn").iterdir())
-    assert folders == ["sgd", "swa-lr0.02", "swa-lr0.04"]
+    assert folders == ["ema", "sgd", "swa-lr0.02", "swa-lr0.04"]  # SGD and EMA runs shared by the variants
     found = summaries(variant_grid)
-    assert len(found) == 6
+    assert len(found) == 8
     for s in found:
-        assert s["variant"] == (None if s["method"] == "sgd" else s["folder"].removeprefix("swa-"))
+        assert s["variant"] == (None if s["method"] != "swa" else s["folder"].removeprefix("swa-"))
         assert set(s["results_nll"]) == set(s["results"]) and all(v > 0 for v in s["results_nll"].values())
         assert 0 <= s["final_train_acc"] <= 100
 
