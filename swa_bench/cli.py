@@ -229,8 +229,8 @@ def _print_table_if_any(out) -> None:
 @click.argument("runs_dir", default="runs", type=click.Path(file_okay=False))
 @_user_errors
 def status(runs_dir):
-    """Where every run under RUNS_DIR stands: done, diverged, running, stopped, failed or pending,
-    with epochs done and an ETA. Safe to run while a grid is going.
+    """Where every run under RUNS_DIR stands: done, diverged, damaged, running, stopped, failed or
+    pending, with epochs done and an ETA. Safe to run while a grid is going.
 
     \b
     Example:
@@ -241,7 +241,8 @@ def status(runs_dir):
     if not Path(runs_dir).is_dir():
         click.echo(f"error: {runs_dir}: no such runs directory", err=True)
         sys.exit(2)
-    states = grid_states(runs_dir)
+    with _warnings_as_lines():
+        states = grid_states(runs_dir)
     if not states:
         click.echo(f"{runs_dir}: no runs yet", err=True)
         sys.exit(1)

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 
 from swa_bench.errors import UserError
+from swa_bench.yaml_input import YAMLInputError, load_yaml, shown
 
 # The model registry (and with it torch) is imported where a config is checked, not here: reading
 # run records and tables needs only the names below, and must not pay for importing torch.
@@ -221,12 +221,9 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Co
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{where}: cannot read config file ({e.__class__.__name__})") from None
     try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(e, "problem", None) or "invalid YAML"
-        raise ConfigError(f"{where}: not valid YAML{at}: {problem}") from None
+        raw = load_yaml(text)
+    except YAMLInputError as e:
+        raise ConfigError(f"{where}: {e}") from None
     if raw is None:
         raise ConfigError(f"{where}: config file is empty")
     if not isinstance(raw, dict):
@@ -251,7 +248,7 @@ def _typed_model_options(model: ModelConfig, where: str) -> ModelConfig:
     try:
         entry = get_model_entry(model.name)
     except KeyError:
-        raise ConfigError(f"{where}: model.name: unknown model {model.name!r} (known: {', '.join(model_names())})") from None
+        raise ConfigError(f"{where}: model.name: unknown model {shown(model.name)} (known: {', '.join(model_names())})") from None
     if not model.options:
         return model
     allowed = entry.options()  # kept in the catalog: the builder (and torch) need not be imported
@@ -275,7 +272,7 @@ def _check_weights(model: ModelConfig, where: str) -> None:
     if not names:
         raise ConfigError(f"{where}: model.weights: {model.name} has no pretrained weights")
     if model.weights not in names:
-        raise ConfigError(f"{where}: model.weights: {model.name} has no weights {model.weights!r} (known: {', '.join(names)})")
+        raise ConfigError(f"{where}: model.weights: {model.name} has no weights {shown(model.weights)} (known: {', '.join(names)})")
 
 
 def parse_set_option(item: str) -> tuple[str, Any]:
@@ -283,11 +280,14 @@ def parse_set_option(item: str) -> tuple[str, Any]:
     if "=" not in item:
         raise ConfigError(f"--set {item}: expected dotted.key=value")
     key, _, text = item.partition("=")
+    key = key.strip()
     try:
-        value = yaml.safe_load(text) if text.strip() else None
-    except yaml.YAMLError:
-        value = text
-    return key.strip(), value
+        value = load_yaml(text) if text.strip() else None
+    except YAMLInputError as e:
+        if "not valid YAML" not in str(e):  # too deep, too large: refused
+            raise ConfigError(f"--set {shown(key)}: {e}") from None
+        value = text  # not YAML: taken as the text it is
+    return key, value
 
 
 def _set_dotted(raw: dict, key: str, value: Any, where: str) -> None:
@@ -296,7 +296,7 @@ def _set_dotted(raw: dict, key: str, value: Any, where: str) -> None:
     for part in parts[:-1]:
         nxt = node.setdefault(part, {})
         if not isinstance(nxt, dict):
-            raise ConfigError(f"{where}: {key}: cannot set inside {part!r}, which is not a section")
+            raise ConfigError(f"{where}: {key}: cannot set inside {shown(part)}, which is not a section")
         node = nxt
     node[parts[-1]] = value
 
@@ -305,6 +305,7 @@ def _set_dotted(raw: dict, key: str, value: Any, where: str) -> None:
 # Generic typed construction from the dataclass annotations.
 
 _VARIANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _FLOAT_TEXT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 _INT_LIMIT = 2**31  # beyond any sensible epoch count, batch size or seed
 _SCALARS = {
@@ -348,7 +349,7 @@ def _coerce(tp, value: Any, where: str, key: str):
         return _coerce(inner, value, where, key)
     if origin is Literal:
         if value not in args:
-            raise ConfigError(f"{where}: {key}: must be one of {', '.join(map(str, args))}, got {value!r}")
+            raise ConfigError(f"{where}: {key}: must be one of {', '.join(map(str, args))}, got {shown(value)}")
         return value
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
@@ -367,7 +368,9 @@ def _coerce(tp, value: Any, where: str, key: str):
     if tp in _SCALARS:
         expected, valid = _SCALARS[tp]
         if not valid(value):
-            raise ConfigError(f"{where}: {key}: expected {expected}, got {value!r}")
+            raise ConfigError(f"{where}: {key}: expected {expected}, got {shown(value)}")
+        if tp is str and _CONTROL.search(value):  # names and paths: a NUL or newline is never meant
+            raise ConfigError(f"{where}: {key}: contains a control character, got {shown(value)}")
         return value
     raise TypeError(f"unsupported config type {tp!r} for {key}")  # a schema bug, not user input
 
@@ -397,7 +400,22 @@ def _check_semantics(cfg: Config, where: str) -> None:
         if value < 0 or (value == 0 and not allow_zero):
             fail(key, f"must be {'non-negative' if allow_zero else 'positive'}, got {value}")
 
+    def at_most(key: str, value, limit) -> None:
+        # Sizes beyond any real use would only ask for absurd memory (a 10^6 crop padding, a
+        # 10^5-wide network): refused at load, before anything is allocated.
+        if value is not None and value > limit:
+            fail(key, f"must be at most {limit}, got {value}")
+
     d, m, o, s, w, r = cfg.data, cfg.model, cfg.optim, cfg.schedule, cfg.swa, cfg.run
+    for key, value, limit in (("data.crop_padding", d.crop_padding, 64), ("data.image_size", d.image_size, 1024),
+                              ("data.test_resize", d.test_resize, 2048), ("data.num_classes", d.num_classes, 100_000),
+                              ("data.train_subset", d.train_subset, 100_000_000), ("data.workers", d.workers, 256),
+                              ("optim.batch_size", o.batch_size, 65_536), ("run.seed", r.seed, 2**31 - 1)):
+        at_most(key, value, limit)
+    positive("run.seed", r.seed, allow_zero=True)
+    for option, value in m.options.items():
+        if isinstance(value, int) and not isinstance(value, bool) and not 1 <= value <= 4096:
+            fail(f"model.options.{option}", f"must be between 1 and 4096, got {value}")
     channels = IN_CHANNELS[d.dataset]
     for key, stats in (("data.mean", d.mean), ("data.std", d.std)):
         if len(stats) != channels:
@@ -419,7 +437,7 @@ def _check_semantics(cfg: Config, where: str) -> None:
     if d.dataset == "imagenet" and d.format == "torchvision":
         fail("data.format", "ImageNet is read from an ImageFolder tree (train/ and val/), not torchvision files")
     if not d.test_split or "/" in d.test_split or d.test_split in (".", ".."):
-        fail("data.test_split", f"must be a folder name, got {d.test_split!r}")
+        fail("data.test_split", f"must be a folder name, got {shown(d.test_split)}")
     if d.train_subset is not None:
         positive("data.train_subset", d.train_subset)
     positive("data.workers", d.workers, allow_zero=True)
@@ -445,7 +463,7 @@ def _check_semantics(cfg: Config, where: str) -> None:
         if not s.milestones:
             fail("schedule.milestones", "a step schedule needs at least one milestone epoch")
         if list(s.milestones) != sorted(set(s.milestones)) or not 0 < s.milestones[0] or s.milestones[-1] >= s.budget:
-            fail("schedule.milestones", f"must be increasing epochs in (0, {s.budget}), got {list(s.milestones)}")
+            fail("schedule.milestones", f"must be increasing epochs in (0, {s.budget}), got {shown(list(s.milestones))}")
     if not 0 < s.gamma < 1:
         fail("schedule.gamma", f"must be in (0, 1), got {s.gamma}")
     positive("schedule.final_lr", s.final_lr, allow_zero=True)
@@ -465,13 +483,13 @@ def _check_semantics(cfg: Config, where: str) -> None:
             fail("swa.alpha2", f"must not exceed swa.alpha1 ({w.alpha1}), got {w.alpha2}")
     positive("swa.c_epochs", w.c_epochs)
     if w.variant is not None and not _VARIANT.match(w.variant):
-        fail("swa.variant", f"must be a short folder name (letters, digits, '.', '_', '-'; up to 40), got {w.variant!r}")
+        fail("swa.variant", f"must be a short folder name (letters, digits, '.', '_', '-'; up to 40), got {shown(w.variant)}")
     if not w.budgets:
         fail("swa.budgets", "needs at least one budget")
     if any(b <= 0 for b in w.budgets) or list(w.budgets) != sorted(set(w.budgets)):
-        fail("swa.budgets", f"must be positive and increasing, got {list(w.budgets)}")
+        fail("swa.budgets", f"must be positive and increasing, got {shown(list(w.budgets))}")
     if w.report_epochs and (w.report_epochs[0] <= 0 or list(w.report_epochs) != sorted(set(w.report_epochs))):
-        fail("swa.report_epochs", f"must be positive and increasing, got {list(w.report_epochs)}")
+        fail("swa.report_epochs", f"must be positive and increasing, got {shown(list(w.report_epochs))}")
     if w.report_epochs and w.start_from != "pretrained":
         fail("swa.report_epochs", "only for runs from pretrained weights; others report at swa.budgets")
     if w.start_from == "pretrained":
@@ -493,7 +511,7 @@ def _check_semantics(cfg: Config, where: str) -> None:
         if w.start is not None:
             fail("swa.start", "not used when continuing from the SGD run (averaging starts after its B epochs)")
         if w.budgets[0] <= 1:
-            fail("swa.budgets", f"a continuation of the B-epoch SGD run reports after it, so budgets must exceed 1, got {list(w.budgets)}")
+            fail("swa.budgets", f"a continuation of the B-epoch SGD run reports after it, so budgets must exceed 1, got {shown(list(w.budgets))}")
         if (w.budgets[0] - 1) * s.budget < w.c_epochs:
             fail("swa.c_epochs", f"the first cycle ({w.c_epochs} epochs) would end after the first budget point")
 

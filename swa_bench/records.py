@@ -23,6 +23,7 @@ import errno
 import hashlib
 import io
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -52,6 +53,10 @@ class RunLockedError(UserError, RuntimeError):
 
 class CorruptCheckpointError(UserError, RuntimeError):
     """A checkpoint file whose contents do not match its checksum, or that is cut short."""
+
+
+class DamagedRecordsError(UserError, RuntimeError):
+    """A record file damaged in a way that resuming would lose data over; phrased as one line."""
 
 
 # Fault injection for the tests: seconds to pause inside every atomic write, after the data is in the
@@ -89,6 +94,63 @@ def independent_of(method: str):
         return key.startswith(("swa.", "ema.")) and not key.startswith(own) and key != "swa.start_from"
 
     return independent
+
+
+def read_json_object(path: Path) -> dict | None:
+    """A record file that holds one JSON object; None if it is missing, ValueError (in words) if it
+    is anything else: unreadable, not JSON, or another kind of value."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+        value = json.loads(text)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise ValueError(f"unreadable ({os.strerror(e.errno) if e.errno else e})") from None
+    except ValueError:  # also UnicodeDecodeError: a binary file
+        raise ValueError("not JSON") from None
+    if not isinstance(value, dict):
+        kind = {type(None): "null", list: "list", str: "string", bool: "boolean"}.get(type(value), "number")
+        raise ValueError(f"a JSON {kind}, not an object")
+    return value
+
+
+def summary_problem(summary: dict) -> str | None:
+    """What makes `summary` unusable for a table (None if nothing): a foreign or hand-edited file."""
+    for key, kind in (("dataset", str), ("model", str), ("method", str), ("seed", int), ("results", dict),
+                      ("budget", (int, float)), ("budget_scale", (int, float)), ("data", dict)):
+        if not isinstance(summary.get(key), kind) or isinstance(summary.get(key), bool):
+            return f"{key} is missing or not a {kind.__name__ if isinstance(kind, type) else 'number'}"
+    bad = [c for c, v in summary["results"].items()
+           if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v)]
+    if bad:
+        return f"result {bad[0]!r} is not a number"
+    if not isinstance(summary["data"].get("format"), str):
+        return "data.format is missing"
+    return None
+
+
+def _metrics_row(line: str) -> dict | None:
+    """A metrics line as a row (a JSON object with an integer epoch), or None if it is not one."""
+    try:
+        row = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(row, dict) or not isinstance(row.get("epoch"), int) or isinstance(row.get("epoch"), bool):
+        return None
+    return row
+
+
+def _try_lock(handle) -> bool:
+    """Take an exclusive POSIX record lock on `handle` without waiting; False if another process holds it."""
+    import fcntl
+
+    try:
+        fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError as e:
+        if e.errno not in (errno.EAGAIN, errno.EACCES):
+            raise
+        return False
 
 
 # --------------------------------------------------------------------------------------------------
@@ -202,7 +264,7 @@ def _checksum_line(digest: str, path: Path) -> bytes:
 def _sidecar_digest(path: Path) -> str | None:
     """The digest in `path`'s sidecar; None if there is none (yet, or a rotation just replaced it)."""
     try:
-        return next(iter(sidecar_of(path).read_text().split()), None)
+        return next(iter(sidecar_of(path).read_text(errors="replace").split()), "")  # empty: matches nothing
     except FileNotFoundError:
         return None
 
@@ -239,9 +301,12 @@ def read_checkpoint(path: str | Path, map_location="cpu") -> dict:
     import torch
 
     try:
-        return torch.load(io.BytesIO(payload), map_location=map_location, weights_only=True)
+        state = torch.load(io.BytesIO(payload), map_location=map_location, weights_only=True)
     except Exception as e:
         raise CorruptCheckpointError(f"{path}: not a readable checkpoint ({e.__class__.__name__})") from None
+    if not isinstance(state, dict) or not isinstance(state.get("model"), dict):
+        raise CorruptCheckpointError(f"{path}: not a swa-bench checkpoint (no model state in it)")
+    return state
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -315,15 +380,30 @@ class RunRecords:
 
     # -- metrics -----------------------------------------------------------------------------------
 
-    def read_metrics(self) -> list[dict]:
+    def read_metrics(self, strict: bool = False) -> list[dict]:
+        """The metrics rows. A last line cut short by a kill mid-append is left out silently. A
+        damaged line elsewhere is left out with a warning naming it, or with `strict` (before the
+        file is rewritten) stops with one line naming it: rows are never dropped unnoticed."""
         if not self.metrics_path.exists():
             return []
+        try:
+            text = self.metrics_path.read_text(errors="replace")
+        except OSError as e:
+            raise RecordsWriteError(f"{self.metrics_path}: cannot read ({os.strerror(e.errno) if e.errno else e})") from None
+        lines = text.split("\n")
+        torn = lines.pop()  # "" when the file ends with a newline, as every complete row does
         rows = []
-        for line in self.metrics_path.read_text().splitlines():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                break  # a line cut by a kill mid-append; everything after it is gone too
+        for number, line in enumerate(lines, start=1):
+            row = _metrics_row(line)
+            if row is not None:
+                rows.append(row)
+                continue
+            problem = f"{self.metrics_path}: line {number} is damaged (not a metrics row)"
+            if strict:
+                raise DamagedRecordsError(f"{problem}; repair or delete that line (its epoch is then re-run only "
+                                          f"if it is after the last checkpoint), nothing was changed")
+            warnings.warn(f"{problem}; left out")
+        del torn  # a row cut by a kill mid-append; its epoch is re-run
         return rows
 
     def append_metrics(self, row: dict) -> None:
@@ -335,8 +415,9 @@ class RunRecords:
             listener(row)
 
     def keep_metrics_through(self, epoch: int) -> None:
-        """Drop rows after `epoch` (epochs re-run on resume) and any torn last line."""
-        rows = [r for r in self.read_metrics() if r["epoch"] <= epoch]
+        """Drop rows after `epoch` (epochs re-run on resume) and any torn last line; a damaged row
+        elsewhere stops the run rather than be dropped."""
+        rows = [r for r in self.read_metrics(strict=True) if r["epoch"] <= epoch]
         atomic_write_text(self.metrics_path, "".join(json.dumps(r) + "\n" for r in rows))
 
     # -- checkpoints -------------------------------------------------------------------------------
@@ -415,8 +496,10 @@ class RunRecords:
 
     @contextmanager
     def lock(self):
-        """Hold the run directory for this process. The lock is the OS's (flock): it goes with the
-        process, so a killed run never leaves it stuck."""
+        """Hold the run directory for this process. The lock is the OS's (a POSIX record lock): it
+        goes with the process, so a killed run never leaves it stuck, and unlike flock it is not
+        inherited by forked children, so DataLoader workers that outlive a killed run for a moment
+        do not hold it."""
         try:
             import fcntl
         except ImportError:  # not on POSIX: no locking
@@ -431,13 +514,9 @@ class RunRecords:
             # A few tries: `swa-bench status` probes the lock for an instant, which must not look
             # like another training process.
             for _ in range(20):
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                if _try_lock(handle):
                     break
-                except OSError as e:
-                    if e.errno not in (errno.EAGAIN, errno.EACCES):
-                        raise
-                    time.sleep(0.05)
+                time.sleep(0.05)
             else:
                 handle.seek(0)
                 holder = handle.read().strip() or "another process"
@@ -468,6 +547,21 @@ class RunRecords:
                 break
         return True
 
+    def in_use(self) -> bool:
+        """Whether a training process holds this run now (probed for an instant)."""
+        path = self.dir / ".lock"
+        if not path.exists():
+            return False
+        try:
+            import fcntl
+        except ImportError:  # not on POSIX: no locking
+            return False
+        with open(path, "a") as handle:
+            if not _try_lock(handle):
+                return True
+            fcntl.lockf(handle, fcntl.LOCK_UN)
+            return False
+
     # -- summary -----------------------------------------------------------------------------------
 
     def is_finished(self) -> bool:
@@ -478,3 +572,10 @@ class RunRecords:
 
     def read_summary(self) -> dict:
         return json.loads(self.summary_path.read_text())
+
+    def missing_weights(self, columns) -> list[str]:
+        """Table columns of this finished run whose weights file is missing. A copy of the records
+        without any checkpoints folder (results/) lacks them on purpose: nothing is missing there."""
+        if not self.checkpoint_dir.is_dir():
+            return []
+        return [c for c in columns if not self.checkpoint_path(c).is_file()]

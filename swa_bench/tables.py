@@ -7,7 +7,6 @@ hyperparameters), so such runs sit in rows of their own and never merge into a p
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 
@@ -85,26 +84,40 @@ def _column_order(column: str) -> tuple:
 def find_summaries(runs_dir: str | Path) -> list[dict]:
     """Summaries of the ended runs under `runs_dir` (finished or diverged); a run still going has
     none yet, and summaries are written atomically, so a table never reads half a run."""
+    from swa_bench.records import RunRecords, read_json_object, summary_problem
+
     summaries = []
     for path in sorted(Path(runs_dir).rglob("summary.json")):
         try:
-            summary = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            warnings.warn(f"{path}: skipped, unreadable ({e.__class__.__name__})")
+            summary = read_json_object(path)
+        except ValueError as e:
+            warnings.warn(f"{path}: skipped, {e}")
             continue
-        if summary.get("status") in ("finished", "diverged"):
-            summaries.append(summary)
+        if summary.get("status") not in ("finished", "diverged"):
+            continue
+        problem = summary_problem(summary)
+        if problem:
+            warnings.warn(f"{path}: skipped, not a swa-bench summary ({problem})")
+            continue
+        missing = RunRecords(path.parent).missing_weights(summary["results"])
+        if missing:
+            warnings.warn(f"{path.parent}: finished, but the weights behind {', '.join(missing)} are missing from "
+                          f"checkpoints/ (its cells stay; figures cannot use them)")
+        summaries.append(summary)
     return summaries
 
 
 def find_failures(runs_dir: str | Path) -> list[dict]:
     """The failure records a grid left in run directories (failure.json), for the table to mention."""
+    from swa_bench.records import read_json_object
+
     failures = []
     for path in sorted(Path(runs_dir).rglob("failure.json")):
         try:
-            failures.append(json.loads(path.read_text()))
-        except (OSError, json.JSONDecodeError):
-            failures.append({"run": str(path.parent), "error": "unreadable failure record"})
+            failure = read_json_object(path)
+        except ValueError as e:
+            failure = {"run": str(path.parent), "error": f"unreadable failure record ({e})"}
+        failures.append({"run": str(failure.get("run", path.parent)), "error": str(failure.get("error", ""))})
     return failures
 
 
@@ -266,6 +279,8 @@ def _tabulate(lines: list[list[str]], headers: list[str], fmt: str) -> str:
     markdown, where "github" drops it). LaTeX gets booktabs rules; tabulate escapes its text
     (_ % & # ...), then ± and Δ become math."""
     align = ["left", "left"] + ["right"] * (len(headers) - 2)
+    if fmt == "markdown":  # a `|` in a note or a setting would split its cell
+        lines = [[cell.replace("|", "\\|") for cell in line] for line in lines]
     body = tabulate(lines, headers=headers, tablefmt={"markdown": "pipe", "latex": "latex_booktabs"}[fmt],
                     disable_numparse=True, colalign=align)
     return body if fmt == "markdown" else body.replace("±", r"$\pm$").replace("Δ", r"$\Delta$")

@@ -35,6 +35,7 @@ from swa_bench.distributed import World, init_world
 from swa_bench.errors import UserError
 from swa_bench.execution import Execution
 from swa_bench.models import create_model
+from swa_bench.models.registry import check_input_size
 from swa_bench.models.pretrained import load_pretrained
 from swa_bench.protocol import Protocol, averaged_prefix, resolve_protocol
 from swa_bench.provenance import environment, process_seconds
@@ -212,6 +213,11 @@ def _train(cfg: Config, records: RunRecords, overrides, progress: bool, sgd_run_
         raise ConfigError(f"optim.batch_size: {cfg.optim.batch_size} does not split over {world.size} processes")
     batch = cfg.optim.batch_size // world.size  # the config's batch is the global one
     data = build_datasets(cfg.data, progress=progress)
+    for split, size in zip(("training", "test"), data.input_sizes or ()):
+        try:
+            check_input_size(cfg.model.name, split, size)
+        except ValueError as e:
+            raise ConfigError(f"{data.source['path']}: {e}") from None
 
     torch.manual_seed(cfg.run.seed)  # the initial weights depend on the seed only
     try:
@@ -232,6 +238,9 @@ def _train(cfg: Config, records: RunRecords, overrides, progress: bool, sgd_run_
         model, decay=cfg.ema.decay if proto.method == "ema" else None)
 
     start, partial = proto.first_epoch, None
+    # column -> {"acc", "nll"} of each budget point passed: kept in the checkpoints, so the summary
+    # does not depend on metrics.jsonl being intact.
+    reported_results: dict[str, dict] = {}
     checkpoint = records.load_checkpoint("last", map_location=device)
     if checkpoint is not None:
         model.load_state_dict(checkpoint["model"])
@@ -239,6 +248,7 @@ def _train(cfg: Config, records: RunRecords, overrides, progress: bool, sgd_run_
         if average is not None:
             average.load_state_dict(checkpoint["average"])
         start, start_point, partial = checkpoint["epoch"], checkpoint.get("start_point"), checkpoint.get("partial")
+        reported_results = dict(checkpoint.get("reported") or {})
         if partial is not None and len(partial["rng"]) != world.size:
             raise ConfigError(f"{records.dir}: stopped within an epoch with {len(partial['rng'])} process(es); "
                               f"resume it with as many (its data were split that way)")
@@ -293,6 +303,7 @@ def _train(cfg: Config, records: RunRecords, overrides, progress: bool, sgd_run_
             "average": average.state_dict() if average is not None else None,
             "start_point": start_point,
             "partial": partial_state,
+            "reported": dict(reported_results),
         }, wait=wait or partial_state is not None)
 
     def checkpoint_due(done_epochs: int) -> bool:
@@ -385,7 +396,8 @@ def _train(cfg: Config, records: RunRecords, overrides, progress: bool, sgd_run_
         records.append_metrics(row)
         done = epoch + 1
         for col in reported:
-            weights = average.module if col.startswith("swa") else model
+            reported_results[col] = {"acc": row[averaged_prefix(col) + "acc"], "nll": row[averaged_prefix(col) + "loss"]}
+            weights = model if col == "sgd" else average.module  # the model the cell reports
             records.save_weights({"epoch": done, "column": col, "model": weights.state_dict()}, col)
         if reported or done == proto.epochs or checkpoint_due(done):
             save(done, wait=bool(reported) or done == proto.epochs)  # budget points and the end: on disk now
@@ -395,7 +407,7 @@ def _train(cfg: Config, records: RunRecords, overrides, progress: bool, sgd_run_
     if not world.is_main:
         return RunOutcome(records.dir, None, "trained")
     writer.wait()
-    summary = build_summary(cfg, proto, records, data, device, start_point, world)
+    summary = build_summary(cfg, proto, records, data, device, start_point, world, reported_results)
     summary["startup_seconds"] = startup_seconds  # of the process that finished the run
     records.write_summary(summary)
     say(f"{records.dir}: finished: " + ", ".join(f"{k} {v:.2f}%" for k, v in summary["results"].items()))
@@ -429,13 +441,17 @@ def _set_rng_states(states: dict) -> None:
 
 
 def build_summary(cfg: Config, proto: Protocol, records: RunRecords, data, device, start_point=None,
-                  world: World = World()) -> dict:
+                  world: World = World(), reported: dict | None = None) -> dict:
+    """The run's summary. Its results are `reported` (the run's own state); metrics rows fill in only
+    columns it lacks (checkpoints of earlier versions kept none)."""
     rows = records.read_metrics()
     results, results_nll = {}, {}
     for row in rows:
         for col in row.get("report", []):
             prefix = averaged_prefix(col)
             results[col], results_nll[col] = row[prefix + "acc"], row[prefix + "loss"]
+    for col, value in (reported or {}).items():
+        results[col], results_nll[col] = value["acc"], value["nll"]
     last = rows[-1]
     return {
         "status": "finished",

@@ -9,6 +9,7 @@ is too large for that: its ImageFolder tree is read image by image, with the sam
 from __future__ import annotations
 
 import os
+import pickle
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +83,8 @@ class DatasetBundle:
     source: dict  # what the images are: {"format", "path", "description"}
     train_size_full: int
     in_memory: bool = True  # False: images are read from files as needed (ImageNet)
+    # (height, width) of the training and of the test images as they reach the model; None: varies
+    input_sizes: tuple[tuple[int, int], tuple[int, int]] | None = None
 
 
 def build_datasets(cfg: DataConfig, progress: bool = True) -> DatasetBundle:
@@ -112,7 +115,10 @@ def build_datasets(cfg: DataConfig, progress: bool = True) -> DatasetBundle:
     train_spec, test_spec = transforms_for(cfg)
     train: Dataset = ImageArrayDataset(train_x, train_y, train_spec)
     test = ImageArrayDataset(test_x, test_y, test_spec)
-    return DatasetBundle(_subset(train, cfg, source), test, classes, source, len(train))
+    native = tuple(train_x.shape[1:3])
+    sizes = ((cfg.image_size,) * 2 if cfg.image_size else native,
+             (cfg.image_size,) * 2 if cfg.image_size and cfg.test_resize else native)
+    return DatasetBundle(_subset(train, cfg, source), test, classes, source, len(train), input_sizes=sizes)
 
 
 def _subset(train: Dataset, cfg: DataConfig, source: dict) -> Dataset:
@@ -172,18 +178,9 @@ def _load_torchvision_cifar(cfg: DataConfig):
                 f"{path}: md5 differs from the official {cfg.dataset} file; re-fetch with --download, "
                 f"or --set data.verify_checksums=false for a copy you made yourself"
             )
-    unchecked = {
-        "train_list": [(name, None) for name, _ in cls.train_list],
-        "test_list": [(name, None) for name, _ in cls.test_list],
-        "meta": {**cls.meta, "md5": None},
-    }
-    reader = type(f"{cls.__name__}Unchecked", (cls,), unchecked)
-    try:
-        splits = [reader(str(root), train=train) for train in (True, False)]
-    except Exception as e:  # truncated or foreign pickle files
-        raise DataError(f"{_unreadable_pickle(folder, files) or folder}: not a readable {cfg.dataset} batch "
-                        f"({e.__class__.__name__})") from None
-    arrays = [(np.asarray(ds.data, dtype=np.uint8), np.asarray(ds.targets, dtype=np.int64)) for ds in splits]
+    label_key = "labels" if cfg.dataset == "cifar10" else "fine_labels"
+    arrays = [_read_cifar_batches([folder / name for name, _ in names], label_key, cfg.dataset)
+              for names in (cls.train_list, cls.test_list)]
     source = {
         "format": "torchvision",
         "path": str(folder.resolve()),
@@ -193,19 +190,47 @@ def _load_torchvision_cifar(cfg: DataConfig):
     return arrays, source
 
 
-def _unreadable_pickle(folder: Path, files) -> Path | None:
-    """The first file in `files` that does not unpickle to a dict with image data (error path only)."""
-    import pickle
+class _RefusedGlobal(pickle.UnpicklingError):
+    pass
 
-    for name, _ in files:
+
+class _CifarUnpickler(pickle.Unpickler):
+    """Unpickles only what CIFAR's batches hold (dicts, lists, strings and numpy arrays): any other
+    global, such as a function a crafted file would call, is refused before it can run."""
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise _RefusedGlobal(f"{module}.{name} is not something a CIFAR batch holds")
+        return super().find_class(module, name)
+
+
+def _read_cifar_batches(paths: list[Path], label_key: str, dataset: str) -> tuple[np.ndarray, np.ndarray]:
+    """Images (N, 32, 32, 3) uint8 and labels of torchvision's CIFAR batch files, read with the
+    restricted unpickler; a file that is not such a batch stops the run naming it."""
+    images, labels = [], []
+    for path in paths:
         try:
-            with open(folder / name, "rb") as f:
-                entry = pickle.load(f, encoding="latin1")
-            if name != files[-1][0]:
-                np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
-        except Exception:
-            return folder / name
-    return None
+            with open(path, "rb") as f:
+                entry = _CifarUnpickler(f, encoding="latin1").load()
+            data = np.asarray(entry["data"])
+            targets = np.asarray(entry[label_key], dtype=np.int64)
+            if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(targets) != len(data):
+                raise ValueError("not 32x32x3 uint8 images with one label each")
+        except _RefusedGlobal as e:
+            raise DataError(f"{path}: refused to unpickle: {e} (a crafted or foreign file); not read") from None
+        except Exception as e:  # truncated, foreign or malformed
+            raise DataError(f"{path}: not a readable {dataset} batch ({e.__class__.__name__}: {_short(e)})") from None
+        images.append(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+        labels.append(targets)
+    return np.ascontiguousarray(np.concatenate(images)), np.concatenate(labels)
+
+
+def _short(error: Exception, limit: int = 120) -> str:
+    text = str(error)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 # --------------------------------------------------------------------------------------------------
@@ -215,8 +240,6 @@ def _unreadable_pickle(folder: Path, files) -> Path | None:
 def _scan_imagefolder(cfg: DataConfig) -> dict[str, list[tuple[str, int]]]:
     """{"train": samples, "test": samples} of ROOT/train/<class>/* and ROOT/<test_split>/<class>/*,
     after checking both splits have the same, expected classes."""
-    from torchvision.datasets.folder import IMG_EXTENSIONS, make_dataset
-
     root = Path(cfg.path)
     splits, classes = {}, None
     for split, name in (("train", "train"), ("test", cfg.test_split)):
@@ -225,7 +248,10 @@ def _scan_imagefolder(cfg: DataConfig) -> dict[str, list[tuple[str, int]]]:
             raise DataError(
                 f"{folder}: missing; an ImageFolder dataset needs {root}/train/<class>/ and {root}/{cfg.test_split}/<class>/"
             )
-        found = sorted(e.name for e in os.scandir(folder) if e.is_dir())
+        try:
+            found = sorted(e.name for e in os.scandir(folder) if e.is_dir())
+        except OSError as e:
+            raise DataError(f"{folder}: cannot read ({os.strerror(e.errno) if e.errno else e})") from None
         if not found:
             raise DataError(f"{folder}: no class folders found")
         if classes is None:
@@ -237,12 +263,34 @@ def _scan_imagefolder(cfg: DataConfig) -> dict[str, list[tuple[str, int]]]:
                 )
         elif found != classes:
             raise DataError(f"{folder}: class folders differ from {root / 'train'}")
-        index = {c: i for i, c in enumerate(classes)}
-        try:
-            splits[split] = make_dataset(str(folder), index, extensions=IMG_EXTENSIONS)
-        except FileNotFoundError as e:  # raised for an empty class folder
-            raise DataError(f"{folder}: {e}") from None
+        splits[split] = [(path, label) for label, name in enumerate(classes) for path in _image_files(folder / name)]
     return splits
+
+
+def _image_files(folder: Path) -> list[str]:
+    """The image files under a class folder, sorted. Directory links are followed, but no directory
+    is visited twice, so a link that loops back cannot multiply the images."""
+    from torchvision.datasets.folder import IMG_EXTENSIONS
+
+    walked, visited = [], set()
+
+    def unreadable(error: OSError):
+        raise DataError(f"{error.filename}: cannot read ({error.strerror})")
+
+    for current, dirs, names in os.walk(folder, followlinks=True, onerror=unreadable):
+        real = os.path.realpath(current)
+        if real in visited:
+            dirs[:] = []
+            continue
+        visited.add(real)
+        walked.append((current, names))
+    # The order torchvision's ImageFolder gives (folders by path, then files by name), so subsets and
+    # data order match runs made with it.
+    files = [os.path.join(current, n) for current, names in sorted(walked) for n in sorted(names)
+             if n.lower().endswith(IMG_EXTENSIONS)]
+    if not files:
+        raise DataError(f"{folder}: no images (expected files ending in {', '.join(IMG_EXTENSIONS)})")
+    return files
 
 
 def _load_imagefolder(cfg: DataConfig, progress: bool):

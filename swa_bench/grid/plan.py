@@ -16,6 +16,7 @@ from swa_bench.records import atomic_write_text, run_dir_of
 TABLES = {"cifar10": ["cifar10"], "cifar100": ["cifar100"], "imagenet": ["imagenet"],
           "all": ["cifar10", "cifar100", "imagenet"], "demo": ["demo"], "mini": ["mini"]}
 METHODS = ("sgd", "swa")  # the paper's; the demo and the miniature add the EMA (beyond the paper)
+MAX_SEEDS = 1000  # a plan lists every run; more seeds than this is a typo, not a study
 TABLE_METHODS = {"demo": ("sgd", "swa", "ema"), "mini": ("sgd", "swa", "ema")}
 
 
@@ -93,8 +94,8 @@ def build_plan(table: str, configs_dir: str | Path, out: str | Path, seeds: int 
                sets: tuple[str, ...] = (), data_path: str | None = None, budget_scale: float | None = None,
                device: str | None = None) -> Plan:
     """Every run of `table`, SGD runs first so that continuations find theirs finished."""
-    if seeds < 1:
-        raise ConfigError(f"--seeds: must be at least 1, got {seeds}")
+    if not 1 <= seeds <= MAX_SEEDS:
+        raise ConfigError(f"--seeds: must be between 1 and {MAX_SEEDS}, got {seeds}")
     overrides = dict(parse_set_option(item) for item in sets)
     if data_path:
         overrides["data.path"] = data_path

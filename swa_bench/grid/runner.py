@@ -24,10 +24,14 @@ def log_path(spec: RunSpec) -> Path:
 
 
 def read_failure(run_dir: str | Path) -> dict | None:
+    """The failure record a grid left in `run_dir`, or None; a damaged one still counts as a failure."""
+    from swa_bench.records import read_json_object
+
     try:
-        return json.loads((Path(run_dir) / FAILURE_FILE).read_text())
-    except (OSError, ValueError):
-        return None
+        failure = read_json_object(Path(run_dir) / FAILURE_FILE)
+    except ValueError as e:
+        return {"error": f"unreadable failure record ({e})"}
+    return None if failure is None else {**failure, "error": str(failure.get("error", ""))}
 
 
 def run_spec(spec: RunSpec, env: dict | None = None, processes: int = 1, started=None) -> int:

@@ -1,45 +1,29 @@
-"""Where every run under a runs directory stands: done, diverged, running, stopped, failed or
-pending, with its progress and an ETA. Read-only and safe while a grid is going: it reads records
+"""Where every run under a runs directory stands: done, diverged, damaged, running, stopped, failed
+or pending, with its progress and an ETA. Read-only and safe while a grid is going: it reads records
 that are written atomically, and asks the run's lock (not a pid file) whether it is running."""
 
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from swa_bench.grid.runner import read_failure
-from swa_bench.records import RunRecords
+from swa_bench.records import RunRecords, read_json_object, summary_problem
 from swa_bench.timefmt import format_duration
 
 
 @dataclass
 class RunState:
     run: str
-    state: str  # done | diverged | running | stopped | failed | pending
+    state: str  # done | diverged | damaged | running | stopped | failed | pending
     epochs_done: int
     epochs: int | None
     eta_seconds: float | None
     detail: str = ""
-
-
-def _is_locked(run_dir: Path) -> bool:
-    try:
-        import fcntl
-    except ImportError:
-        return False
-    lock = run_dir / ".lock"
-    if not lock.exists():
-        return False
-    with open(lock, "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        return False
 
 
 def run_state(run_dir: Path, name: str) -> RunState:
@@ -47,24 +31,33 @@ def run_state(run_dir: Path, name: str) -> RunState:
     rows = records.read_metrics()
     epochs = first = None
     try:
-        protocol = (yaml.safe_load(records.config_path.read_text()) or {}).get("protocol", {})
-        epochs, first = protocol.get("epochs"), protocol.get("first_epoch", 0)
-    except (OSError, yaml.YAMLError):
+        stored = yaml.safe_load(records.config_path.read_text())
+        protocol = stored.get("protocol") if isinstance(stored, dict) else None
+        if isinstance(protocol, dict):
+            epochs, first = _count(protocol.get("epochs")), _count(protocol.get("first_epoch", 0))
+    except (OSError, ValueError, yaml.YAMLError):  # a damaged config.yaml: progress unknown
         pass
-    done = len([r for r in rows if r.get("epoch", 0) > (first or 0)])
+    done = len([r for r in rows if r["epoch"] > (first or 0)])
     total = None if epochs is None else epochs - (first or 0)
-    if records.summary_path.exists():
-        try:
-            summary = json.loads(records.summary_path.read_text())
-        except (OSError, ValueError):
-            summary = {}
+    try:
+        summary = read_json_object(records.summary_path)
+    except ValueError as e:
+        return RunState(name, "damaged", done, total, None, f"summary.json: {e}")
+    if summary is not None:
         if summary.get("status") == "diverged":
             return RunState(name, "diverged", done, total, None, f"at epoch {summary.get('diverged_epoch')}")
-        results = ", ".join(f"{k} {v:.2f}" for k, v in summary.get("results", {}).items())
+        problem = summary_problem(summary)
+        if problem:
+            return RunState(name, "damaged", done, total, None, f"summary.json: {problem}")
+        missing = records.missing_weights(summary["results"])
+        if missing:
+            return RunState(name, "damaged", done, total, None, f"finished, but checkpoints/ lacks the weights of "
+                                                                f"{', '.join(missing)}")
+        results = ", ".join(f"{k} {v:.2f}" for k, v in summary["results"].items())
         return RunState(name, "done", done, total, 0.0, results)
-    seconds = [r["seconds"] for r in rows if "seconds" in r]
+    seconds = [r["seconds"] for r in rows if isinstance(r.get("seconds"), (int, float))]
     eta = (total - done) * sum(seconds) / len(seconds) if seconds and total is not None else None
-    if _is_locked(run_dir):
+    if records.in_use():
         return RunState(name, "running", done, total, eta)
     failure = read_failure(run_dir)
     if failure is not None:
@@ -72,6 +65,10 @@ def run_state(run_dir: Path, name: str) -> RunState:
     if rows or records.checkpoint_path("last").exists():
         return RunState(name, "stopped", done, total, eta, "resumes when started again")
     return RunState(name, "pending", 0, total, None)
+
+
+def _count(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def grid_states(runs_dir: str | Path) -> list[RunState]:
@@ -83,15 +80,15 @@ def grid_states(runs_dir: str | Path) -> list[RunState]:
         try:
             plan = json.loads(plan_file.read_text())
             planned = [Path(r["run_dir"]) for r in plan.get("runs", [])]
-            unplanned = plan.get("unplanned", [])
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
+            unplanned = [r for r in plan.get("unplanned", []) if isinstance(r, dict)]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):  # a damaged grid.json: runs found on disk
+            warnings.warn(f"{plan_file}: not a readable grid plan; showing the run directories found")
     found = {p.parent for p in root.rglob("config.yaml")} | {p.parent for p in root.rglob("failure.json")}
     dirs = list(dict.fromkeys(planned + sorted(found - set(planned))))
     states = [run_state(d, _name(d, root)) for d in dirs]
     for row in unplanned:
-        states.append(RunState(f"{Path(row['config']).name} {row['method']} seed{row['seed']}", "failed", 0, None,
-                               None, row.get("error", "")))
+        states.append(RunState(f"{Path(str(row.get('config', '?'))).name} {row.get('method', '?')} seed{row.get('seed', '?')}",
+                               "failed", 0, None, None, str(row.get("error", ""))))
     return states
 
 

@@ -93,6 +93,8 @@ def load_pretrained(module: nn.Module, model: ModelConfig) -> dict:
         raise WeightsError(f"{path}: not a readable state_dict ({e.__class__.__name__})") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
+        raise WeightsError(f"{path}: not a state_dict (a {type(state).__name__} of tensors by name was expected)")
     state = {_DENSENET_OLD_KEY.sub(r"\1\2.\3", k): v for k, v in state.items()}
     try:
         module.load_state_dict(state)

@@ -34,6 +34,7 @@ class ModelEntry:
     input_shape: tuple[int, int, int] = (3, 32, 32)  # (channels, height, width) the model takes
     fixed: dict = field(default_factory=dict)  # keyword arguments the builder always gets
     label: str = ""  # how tables and figures name it; "" -> the name
+    any_input_size: bool = False  # True: adaptive pooling takes any image size (torchvision's models)
 
     @property
     def title(self) -> str:
@@ -88,7 +89,7 @@ _REGISTRY: dict[str, ModelEntry] = {entry.name: entry for entry in [
                label="Shake-Shake-2x64d", option_types={"depth": int, "width": int}),
     *(ModelEntry(arch, "torchvision_models:torchvision_model", f"torchvision {label} ({size}{extra})",
                  weights=f"{weights}_Weights", weight_names=names, params=params, macs=macs, input_shape=_IMAGENET,
-                 fixed={"arch": arch}, label=label, option_types={})
+                 fixed={"arch": arch}, label=label, option_types={}, any_input_size=True)
       for arch, label, size, extra, weights, names, params, macs in [
           ("resnet50", "ResNet-50", "25.6M params", "", "ResNet50", _V1_V2, 23_528_522, 4_087_156_736),
           ("resnet152", "ResNet-152", "60.2M params", "", "ResNet152", _V1_V2, 58_164_298, 11_511_599_104),
@@ -133,6 +134,15 @@ def get_model_entry(name: str) -> ModelEntry:
         return _REGISTRY[name]
     except KeyError:
         raise KeyError(f"unknown model {name!r}; known: {', '.join(model_names())}") from None
+
+
+def check_input_size(name: str, split: str, size: tuple[int, int]) -> None:
+    """ValueError, in words, if `split` images of (height, width) `size` cannot go through the model."""
+    entry = get_model_entry(name)
+    if not entry.any_input_size and tuple(size) != tuple(entry.input_shape[1:]):
+        h, w = entry.input_shape[1:]
+        raise ValueError(f"{split} images reach the model at {size[0]}x{size[1]}, but {name} takes {h}x{w} "
+                         f"(its classifier is sized for that); use images of that size")
 
 
 def create_model(name: str, num_classes: int, **options):
