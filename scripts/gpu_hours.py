@@ -12,7 +12,7 @@ small CIFAR models reach less, so their share is underestimated).
 import argparse
 from pathlib import Path
 
-from swa_bench.config import DATASET_SIZES, load_config
+from swa_bench.config import DATASETS, load_config
 from swa_bench.grid.plan import build_plan
 from swa_bench.models import get_model_entry
 from swa_bench.protocol import resolve_protocol
@@ -33,7 +33,8 @@ def main() -> None:
         for spec in plan.runs:
             cfg = load_config(spec.config, {"run.method": spec.method})
             forward = get_model_entry(cfg.model.name).macs  # at the model's input size, kept with it
-            train, test = DATASET_SIZES[cfg.data.dataset]
+            facts = DATASETS[cfg.data.dataset]
+            train, test = facts.train_images, facts.test_images
             proto = resolve_protocol(cfg)
             epochs = proto.epochs - proto.first_epoch
             evals = sum(1 for e in range(proto.first_epoch, proto.epochs) if proto.evaluates_after(e)) or 1

@@ -10,8 +10,7 @@ budget scale). Runs on it need --set data.verify_checksums=false, and tables lab
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from conftest import write_cifar10, write_cifar100  # noqa: E402  the suite's writers of the real formats
+from swa_bench.data.synthetic import write_cifar10, write_cifar100
 
 if __name__ == "__main__":
     root = Path(sys.argv[1] if len(sys.argv) > 1 else "data/tiny-cifar")

@@ -38,7 +38,7 @@ from torch.utils.data import DataLoader
 
 from swa_bench.averaging import WeightAverage, has_batchnorm, recompute_bn
 from swa_bench.checkpointing import CheckpointWriter
-from swa_bench.config import NUM_CLASSES, load_config
+from swa_bench.config import DATASETS, load_config
 from swa_bench.data.datasets import ImageArrayDataset
 from swa_bench.data.device_loader import DeviceImageLoader
 from swa_bench.data.transforms import transforms_for
@@ -47,7 +47,7 @@ from swa_bench.models import create_model
 from swa_bench.protocol import resolve_protocol
 from swa_bench.provenance import environment
 from swa_bench.records import RunRecords
-from swa_bench.trainer import evaluate, resolve_device, train_one_epoch
+from swa_bench.engine import evaluate, resolve_device, train_one_epoch
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,7 @@ def run_bench(settings: BenchSettings, config_dir: Path) -> dict:
     n_images = max(2048, (s.steps + s.warmup) * s.batch_size)
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (n_images, 32, 32, 3), dtype=np.uint8)
-    targets = rng.integers(0, NUM_CLASSES[s.dataset], n_images)
+    targets = rng.integers(0, DATASETS[s.dataset].classes, n_images)
 
     gen = torch.Generator(device=device).manual_seed(0)
     fast_train = DeviceImageLoader(images, targets, train_spec, s.batch_size, shuffle=True, device=device, generator=gen)
@@ -175,7 +175,7 @@ def run_bench(settings: BenchSettings, config_dir: Path) -> dict:
 
     results = {"settings": asdict(s), "input": "synthetic uint8 images of CIFAR's shape", **environment(device)}
     torch.manual_seed(0)
-    model = execution.place(create_model(s.model, NUM_CLASSES[s.dataset]))
+    model = execution.place(create_model(s.model, DATASETS[s.dataset].classes))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     run_model = execution.compiled(model)
 
@@ -192,7 +192,7 @@ def run_bench(settings: BenchSettings, config_dir: Path) -> dict:
 
     # The reference-style loop runs a fresh fp32 eager model of the same architecture.
     torch.manual_seed(0)
-    ref_model = create_model(s.model, NUM_CLASSES[s.dataset]).to(device)
+    ref_model = create_model(s.model, DATASETS[s.dataset].classes).to(device)
     ref_optimizer = torch.optim.SGD(ref_model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
 
     def bn_pass(steps):
@@ -258,10 +258,10 @@ def _outside_steps(cfg, r: dict, epoch_seconds: float | None) -> dict:
     full dataset (50,000 training, 10,000 test images), from the measured rates."""
     import dataclasses
 
-    from swa_bench.config import DATASET_SIZES
 
     proto = resolve_protocol(dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, method="swa")))
-    train_images, test_images = DATASET_SIZES[cfg.data.dataset]
+    facts = DATASETS[cfg.data.dataset]
+    train_images, test_images = facts.train_images, facts.test_images
     evaluated = [e for e in range(proto.first_epoch, proto.epochs) if proto.evaluates_after(e)]
     averaged = [e for e in evaluated if proto.swa_start is not None and e + 1 >= proto.swa_start]
     steps = (proto.epochs - proto.first_epoch) * train_images / r["train_img_s"]

@@ -11,7 +11,8 @@ from pathlib import Path
 import click
 
 from swa_bench.shipped import CONFIG_DIR, find_config
-EXIT_DIVERGED = 3  # the run ended with a non-finite loss; its summary says so (2: bad input, 75: preempted)
+from swa_bench.outcomes import (EXIT_DIVERGED, EXIT_FAILED, EXIT_FINISHED, EXIT_INTERRUPTED, EXIT_PREEMPTED,
+                                EXIT_USER_ERROR)
 
 
 def _user_errors(fn):
@@ -25,7 +26,7 @@ def _user_errors(fn):
             return fn(*args, **kwargs)
         except UserError as e:
             click.echo(f"error: {_one_line(e)}", err=True)
-            sys.exit(2)
+            sys.exit(EXIT_USER_ERROR)
 
     return wrapper
 
@@ -109,7 +110,7 @@ def train(config_path, method, seed, data_path, download, weights_path, out, dev
     """
     from swa_bench.config import ConfigError, load_config, parse_set_option
     from swa_bench.records import run_dir_of
-    from swa_bench.stopping import EXIT_PREEMPTED, Preempted
+    from swa_bench.stopping import Preempted
     from swa_bench.trainer import train_run
 
     if method is None:  # checked here rather than by click, to say it in one line
@@ -137,7 +138,7 @@ def train(config_path, method, seed, data_path, download, weights_path, out, dev
         sys.exit(EXIT_PREEMPTED)
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted: {run_dir} keeps its last checkpoint; run the same command to resume", err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     if outcome.status == "diverged":
         sys.exit(EXIT_DIVERGED)
 
@@ -182,7 +183,9 @@ def grid(table_name, seeds, rows, data_path, out, budget_scale, device, sets, dr
       swa-bench grid --table all --launcher slurm --partition gpu --data-path /data/cifar
     """
     from swa_bench.config import ConfigError
+    from swa_bench.grid.launch import LaunchOptions, launch
     from swa_bench.grid.plan import bench_rates, build_plan, render_plan
+    from swa_bench.tables import table_text
 
     for flag, value in (("--jobs", jobs), ("--jobs-per-gpu", jobs_per_gpu), ("--gpus-per-run", gpus_per_run)):
         if value is not None and value < 1:
@@ -195,34 +198,15 @@ def grid(table_name, seeds, rows, data_path, out, budget_scale, device, sets, dr
         click.echo(render_plan(plan, bench_rates([Path(out) / "bench", Path("runs") / "bench"])), nl=False)
         return
     plan.write()
-    if launcher == "local":
-        from swa_bench.grid.local import run_local
-
-        results = run_local(plan, jobs, jobs_per_gpu, gpus_per_run, say=lambda line: click.echo(line, err=True))
-        failed = plan.unplanned or [n for n, status in results.items() if status not in (0, 3, 75)]
-        _print_table_if_any(out)
-        sys.exit(1 if failed else 0)
-    from swa_bench.grid.slurm import SlurmResources, submit
-
-    resources = SlurmResources(partition, time_min, gpus_per_run, cpus_per_run, mem_gb, array_parallelism)
-    jobs_ = submit(plan, resources, "local" if launcher == "submitit-local" else "slurm",
-                   say=lambda line: click.echo(line, err=True))
-    if launcher == "submitit-local":
-        for job in jobs_:
-            job.wait()
-        _print_table_if_any(out)
-    else:
+    options = LaunchOptions(jobs, jobs_per_gpu, gpus_per_run, partition, time_min, cpus_per_run, mem_gb, array_parallelism)
+    ended_well = launch(plan, launcher, options, say=lambda line: click.echo(line, err=True))
+    if ended_well is None:  # submitted to SLURM
         click.echo(f"follow with: swa-bench status {out}; when done: swa-bench table {out}", err=True)
-
-
-def _print_table_if_any(out) -> None:
-    from swa_bench.tables import aggregate, find_summaries, load_paper, paper_columns, render
-
+        return
     with _warnings_as_lines():
-        paper = load_paper()
-        result = aggregate(find_summaries(out), paper)
-    if not result.empty:
-        click.echo(render(result, "markdown", paper_columns(paper)), nl=False)
+        text = table_text(out)
+    click.echo(text, nl=False)
+    sys.exit(EXIT_FINISHED if ended_well else EXIT_FAILED)
 
 
 @main.command()
@@ -240,12 +224,12 @@ def status(runs_dir):
 
     if not Path(runs_dir).is_dir():
         click.echo(f"error: {runs_dir}: no such runs directory", err=True)
-        sys.exit(2)
+        sys.exit(EXIT_USER_ERROR)
     with _warnings_as_lines():
         states = grid_states(runs_dir)
     if not states:
         click.echo(f"{runs_dir}: no runs yet", err=True)
-        sys.exit(1)
+        sys.exit(EXIT_FAILED)
     click.echo(render_states(states), nl=False)
 
 
@@ -268,20 +252,19 @@ def table(runs_dir, fmt, paper_dir, detail):
     Example:
       swa-bench table runs --format latex
     """
-    from swa_bench.tables import PAPER_DIR, aggregate, find_failures, find_summaries, load_paper, paper_columns, render
+    from swa_bench.tables import find_failures, table_text
 
     if not Path(runs_dir).is_dir():
         click.echo(f"error: {runs_dir}: no such runs directory", err=True)
-        sys.exit(2)
+        sys.exit(EXIT_USER_ERROR)
     with _warnings_as_lines():
-        paper = load_paper(paper_dir or PAPER_DIR)
-        result = aggregate(find_summaries(runs_dir), paper)
+        text = table_text(runs_dir, fmt, paper_dir, detail)
     for failure in find_failures(runs_dir):
         click.echo(f"warning: {failure['run']}: failed, not in the table: {failure['error']}", err=True)
-    if result.empty:
+    if not text:
         click.echo(f"{runs_dir}: no finished runs yet", err=True)
-        sys.exit(1)
-    click.echo(render(result, fmt, paper_columns(paper), detail=detail), nl=False)
+        sys.exit(EXIT_FAILED)
+    click.echo(text, nl=False)
 
 
 @main.command()
@@ -473,35 +456,6 @@ def list_():
     Example:
       swa-bench list
     """
-    from tabulate import tabulate
+    from swa_bench.shipped import render_catalog
 
-    from swa_bench.config import load_config
-    from swa_bench.models import get_model_entry, model_names
-
-    rows = []
-    for path in sorted(CONFIG_DIR.rglob("*.yaml")):
-        cfg = load_config(path)
-        rows.append([
-            str(path.relative_to(CONFIG_DIR).with_suffix("")), cfg.model.name, cfg.schedule.budget, cfg.optim.lr_init,
-            cfg.schedule.type, cfg.optim.weight_decay, _swa_summary(cfg),
-        ])
-    click.echo(f"Configs (train --config NAME, or a path to your own; shipped in {CONFIG_DIR}):")
-    click.echo(tabulate(rows, headers=["config", "model", "budget", "lr_init", "sgd schedule", "wd", "swa"],
-                        disable_numparse=True))
-    click.echo("\nModels (parameters for 10 classes; forward multiply-accumulates per image of the model's input "
-               "size):")
-    models = []
-    for name in model_names():  # figures kept with each registration: nothing is built here
-        entry = get_model_entry(name)
-        macs = "–" if entry.macs is None else f"{entry.macs / 1e9:.3f} G"
-        params = "–" if entry.params is None else f"{entry.params:,}"
-        models.append([name, params, macs, "x".join(map(str, entry.input_shape)), entry.description])
-    click.echo(tabulate(models, headers=["model", "params", "MACs", "input", "description"], disable_numparse=True))
-
-
-def _swa_summary(cfg) -> str:
-    w = cfg.swa
-    rate = f"{w.lr:g}" if w.lr_schedule == "constant" else f"cyclical {w.alpha1:g}->{w.alpha2:g}/{w.c_epochs} ep"
-    start = {"scratch": f"from epoch {w.start}", "sgd_run": "after the SGD run", "pretrained": "from pretrained weights"}[
-        w.start_from]
-    return f"{rate}, {start}"
+    click.echo(render_catalog(), nl=False)

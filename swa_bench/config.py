@@ -195,15 +195,26 @@ RUNTIME_KEYS = frozenset(
     }
 )
 
-NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "digits": 10, "imagenet": 1000}
-# (training images, test images) of each dataset as distributed, for estimates before any data is read.
-DATASET_SIZES = {"cifar10": (50_000, 10_000), "cifar100": (50_000, 10_000), "digits": (1437, 360),
-                 "imagenet": (1_281_167, 50_000)}
-IN_CHANNELS = {"cifar10": 3, "cifar100": 3, "digits": 1, "imagenet": 3}
+@dataclass(frozen=True)
+class DatasetFacts:
+    """What is known of a dataset before any of it is read (as distributed)."""
+    classes: int
+    train_images: int
+    test_images: int
+    channels: int
+    title: str  # how tables name it
+
+
+DATASETS = {
+    "cifar10": DatasetFacts(10, 50_000, 10_000, 3, "CIFAR-10"),
+    "cifar100": DatasetFacts(100, 50_000, 10_000, 3, "CIFAR-100"),
+    "digits": DatasetFacts(10, 1437, 360, 1, "Digits 8x8 (demo)"),
+    "imagenet": DatasetFacts(1000, 1_281_167, 50_000, 3, "ImageNet"),
+}
 
 
 def num_classes(data: DataConfig) -> int:
-    return data.num_classes or NUM_CLASSES[data.dataset]
+    return data.num_classes or DATASETS[data.dataset].classes
 
 
 # --------------------------------------------------------------------------------------------------
@@ -416,7 +427,7 @@ def _check_semantics(cfg: Config, where: str) -> None:
     for option, value in m.options.items():
         if isinstance(value, int) and not isinstance(value, bool) and not 1 <= value <= 4096:
             fail(f"model.options.{option}", f"must be between 1 and 4096, got {value}")
-    channels = IN_CHANNELS[d.dataset]
+    channels = DATASETS[d.dataset].channels
     for key, stats in (("data.mean", d.mean), ("data.std", d.std)):
         if len(stats) != channels:
             fail(key, f"{d.dataset} images have {channels} channel(s), got {len(stats)} values")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from swa_bench.columns import Column
 from swa_bench.config import Config
 from swa_bench.schedules import Constant, Cosine, Cyclical, PiecewiseLinear, Schedule, StepDecay, Then
 
@@ -16,19 +17,6 @@ def scale_epochs(epochs: float, scale: float) -> int:
     return max(1, math.floor(epochs * scale + 0.5))
 
 
-def budget_column(budget: float, method: str = "swa") -> str:
-    return f"{method}_{budget:g}"
-
-
-def averaged_prefix(column: str) -> str:
-    """The metrics prefix of the model a table column reports: the average's (swa_test_, ema_test_)
-    or the SGD iterate's (test_)."""
-    method = column.split("_")[0]
-    return "test_" if method == "sgd" else f"{method}_test_"
-
-
-def epochs_column(epochs: int) -> str:
-    return f"swa_{epochs}ep"
 
 
 @dataclass(frozen=True)
@@ -119,23 +107,24 @@ def resolve_protocol(cfg: Config) -> Protocol:
             swa_start=None,
             swa_c_epochs=1,
             start_from="scratch",
-            report_points={"sgd" if cfg.run.method == "sgd" else budget_column(1, "ema"): budget},
+            report_points={"sgd" if cfg.run.method == "sgd" else Column.at_budget("ema", 1).name: budget},
         )
 
     c_epochs = scale_epochs(w.c_epochs, scale)
     if w.start_from == "pretrained":
-        points = {epochs_column(k): scale_epochs(k, scale) for k in w.report_epochs}
+        points = {Column.at_epochs("swa", k).name: scale_epochs(k, scale) for k in w.report_epochs}
         first_epoch, swa_start = 0, c_epochs
         before = None
     elif w.start_from == "sgd_run":
         # Continuing after the SGD run's B epochs: the first model is collected at the end of the
         # first cycle (the SGD solution itself is not in the average). Each budget point is B plus
         # its own scaled extra epochs, so no point falls inside the SGD run at small scales.
-        points = {budget_column(b): budget + scale_epochs(cfg.schedule.budget * (b - 1), scale) for b in w.budgets}
+        points = {Column.at_budget("swa", b).name: budget + scale_epochs(cfg.schedule.budget * (b - 1), scale)
+                  for b in w.budgets}
         first_epoch, swa_start = budget, budget + c_epochs
         before = None
     else:
-        points = {budget_column(b): scale_epochs(cfg.schedule.budget * b, scale) for b in w.budgets}
+        points = {Column.at_budget("swa", b).name: scale_epochs(cfg.schedule.budget * b, scale) for b in w.budgets}
         first_epoch, swa_start = 0, scale_epochs(w.start, scale)
         # The reference's schedule with D = swa_start, ending at the SWA rate (the cycle's top).
         top = w.lr if w.lr_schedule == "constant" else w.alpha1

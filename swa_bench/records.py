@@ -248,10 +248,6 @@ def _torch_bytes(obj: Any) -> bytes:
     return buffer.getvalue()
 
 
-def atomic_torch_save(obj: Any, path: Path) -> None:
-    atomic_write_bytes(path, _torch_bytes(obj))
-
-
 def sidecar_of(path: Path) -> Path:
     """The file holding `path`'s sha256, as `sha256sum` writes it (`sha256sum -c` checks it)."""
     return path.with_name(path.name + ".sha256")
@@ -355,6 +351,7 @@ class RunRecords:
         self.metrics_path = self.dir / "metrics.jsonl"
         self.summary_path = self.dir / "summary.json"
         self.checkpoint_dir = self.dir / "checkpoints"
+        self.failure_path = self.dir / "failure.json"  # written by a grid when the run's process failed
         self.row_listeners: list = []  # called with each metrics row once it is on disk (dashboards)
 
     # -- ownership ---------------------------------------------------------------------------------
@@ -374,6 +371,42 @@ class RunRecords:
                 f"use another --out, or delete the directory to start over"
             )
         return True
+
+    @staticmethod
+    def find(runs_dir: str | Path, marker: str = "config.yaml") -> list["RunRecords"]:
+        """The run directories under `runs_dir` that hold `marker` (config.yaml: every claimed run;
+        summary.json: the ended ones; failure.json: those a grid saw fail), sorted."""
+        return [RunRecords(p.parent) for p in sorted(Path(runs_dir).rglob(marker))]
+
+    @staticmethod
+    def of_weights_file(path: str | Path) -> "RunRecords":
+        """The run a weights file (RUN/checkpoints/NAME.pt) belongs to."""
+        return RunRecords(Path(path).resolve().parent.parent)
+
+    def stored_protocol(self) -> dict:
+        """The protocol config.yaml records ({} if it is missing or damaged: progress unknown)."""
+        try:
+            stored = yaml.safe_load(self.config_path.read_text())
+        except (OSError, ValueError, yaml.YAMLError):
+            return {}
+        protocol = stored.get("protocol") if isinstance(stored, dict) else None
+        return protocol if isinstance(protocol, dict) else {}
+
+    # -- failure records (grids) -------------------------------------------------------------------
+
+    def read_failure(self) -> dict | None:
+        """The failure record a grid left here, or None; a damaged one still counts as a failure."""
+        try:
+            failure = read_json_object(self.failure_path)
+        except ValueError as e:
+            return {"error": f"unreadable failure record ({e})"}
+        return None if failure is None else {**failure, "error": str(failure.get("error", ""))}
+
+    def write_failure(self, failure: dict) -> None:
+        atomic_write_text(self.failure_path, json.dumps(failure, indent=1) + "\n")
+
+    def clear_failure(self) -> None:
+        self.failure_path.unlink(missing_ok=True)
 
     def stored_config(self) -> dict:
         return yaml.safe_load(self.config_path.read_text())
@@ -500,9 +533,7 @@ class RunRecords:
         goes with the process, so a killed run never leaves it stuck, and unlike flock it is not
         inherited by forked children, so DataLoader workers that outlive a killed run for a moment
         do not hold it."""
-        try:
-            import fcntl
-        except ImportError:  # not on POSIX: no locking
+        if os.name != "posix":  # no record locks there: no locking
             yield
             return
         with _writing(self.dir):
@@ -552,10 +583,10 @@ class RunRecords:
         path = self.dir / ".lock"
         if not path.exists():
             return False
-        try:
-            import fcntl
-        except ImportError:  # not on POSIX: no locking
+        if os.name != "posix":  # no record locks there: no locking
             return False
+        import fcntl
+
         with open(path, "a") as handle:
             if not _try_lock(handle):
                 return True

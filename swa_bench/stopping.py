@@ -1,14 +1,12 @@
 """Stopping on request: SIGTERM and SIGUSR1 (what SLURM and most schedulers send before preempting or
 at the time limit) make training finish its current step, write a checkpoint and exit with
-EXIT_PREEMPTED, so that a requeued job resumes where it stopped."""
+outcomes.EXIT_PREEMPTED, so that a requeued job resumes where it stopped."""
 
 from __future__ import annotations
 
 import signal
 import threading
 
-# EX_TEMPFAIL of sysexits.h: a temporary failure, worth retrying.
-EXIT_PREEMPTED = 75
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import pandas as pd
 from tabulate import tabulate
 
-from swa_bench.config import RUNTIME_KEYS
+from swa_bench.columns import Column
+from swa_bench.config import DATASETS, RUNTIME_KEYS
 from swa_bench.shipped import PAPER_DIR
 PAPER_SETTING = "paper protocol"
 CSV_COLUMNS = ["dataset", "model", "variant", "column", "mean", "std", "n", "diverged", "paper_mean", "paper_std",
@@ -22,7 +23,6 @@ CSV_COLUMNS = ["dataset", "model", "variant", "column", "mean", "std", "n", "div
 # Marks a row whose runs carry a note (e.g. cyclical settings chosen here); the note is a footnote.
 NOTE_MARKS = ["†", "‡", "§", "¶"]
 
-DATASET_TITLES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet": "ImageNet", "digits": "Digits 8x8 (demo)"}
 
 
 def model_label(name: str) -> str:
@@ -40,43 +40,6 @@ def model_label(name: str) -> str:
 _IDENTITY_KEYS = {"run.method", "run.seed", "run.budget_scale", "data.train_subset"}
 
 
-# Methods whose columns report averaged weights, in table order after SGD: column prefix -> label,
-# and for a method the paper does not have, what it is. A column "<prefix>_<k>" is the average at k
-# budgets ("<k>ep": k epochs, ImageNet).
-AVERAGES = {"swa": ("SWA", ""), "ema": ("EMA", "exponential moving average of the weights")}
-
-
-def _average(column: str) -> tuple[str, str, str]:
-    """'swa_1.25' -> ('SWA', '', '1.25'); a prefix not in AVERAGES is labelled by its name."""
-    method, _, k = column.partition("_")
-    label, what = AVERAGES.get(method, (method.upper(), "not a method of the paper"))
-    return label, what, k
-
-
-def beyond_paper(column: str) -> str:
-    """The footnote of a column whose method goes beyond the paper ("" for SGD and SWA): such a
-    column never gets a paper number."""
-    if column == "sgd":
-        return ""
-    label, what, _ = _average(column)
-    return f"{label} ({what}): beyond the paper, which has no numbers for it" if what else ""
-
-
-def column_title(column: str, dataset: str = "") -> str:
-    if column == "sgd":
-        return "SGD (pretrained)" if dataset == "imagenet" else "SGD"
-    label, _, k = _average(column)
-    return f"{label} {k[:-2]} epochs" if k.endswith("ep") else f"{label} {k} B"
-
-
-def _column_order(column: str) -> tuple:
-    if column == "sgd":
-        return (0, "", 0.0)
-    method, _, k = column.partition("_")
-    rank = list(AVERAGES).index(method) if method in AVERAGES else len(AVERAGES)
-    return (1 + rank, method, float(k.removesuffix("ep")))
-
-
 # --------------------------------------------------------------------------------------------------
 # Reading
 
@@ -87,11 +50,12 @@ def find_summaries(runs_dir: str | Path) -> list[dict]:
     from swa_bench.records import RunRecords, read_json_object, summary_problem
 
     summaries = []
-    for path in sorted(Path(runs_dir).rglob("summary.json")):
+    for records in RunRecords.find(runs_dir, "summary.json"):
+        path = records.summary_path
         try:
             summary = read_json_object(path)
         except ValueError as e:
-            warnings.warn(f"{path}: skipped, {e}")
+            warnings.warn(f"{path}: skipped, unreadable ({e})")
             continue
         if summary.get("status") not in ("finished", "diverged"):
             continue
@@ -99,9 +63,9 @@ def find_summaries(runs_dir: str | Path) -> list[dict]:
         if problem:
             warnings.warn(f"{path}: skipped, not a swa-bench summary ({problem})")
             continue
-        missing = RunRecords(path.parent).missing_weights(summary["results"])
+        missing = records.missing_weights(summary["results"])
         if missing:
-            warnings.warn(f"{path.parent}: finished, but the weights behind {', '.join(missing)} are missing from "
+            warnings.warn(f"{records.dir}: finished, but the weights behind {', '.join(missing)} are missing from "
                           f"checkpoints/ (its cells stay; figures cannot use them)")
         summaries.append(summary)
     return summaries
@@ -109,16 +73,10 @@ def find_summaries(runs_dir: str | Path) -> list[dict]:
 
 def find_failures(runs_dir: str | Path) -> list[dict]:
     """The failure records a grid left in run directories (failure.json), for the table to mention."""
-    from swa_bench.records import read_json_object
+    from swa_bench.records import RunRecords
 
-    failures = []
-    for path in sorted(Path(runs_dir).rglob("failure.json")):
-        try:
-            failure = read_json_object(path)
-        except ValueError as e:
-            failure = {"run": str(path.parent), "error": f"unreadable failure record ({e})"}
-        failures.append({"run": str(failure.get("run", path.parent)), "error": str(failure.get("error", ""))})
-    return failures
+    return [{"run": str(failure.get("run", records.dir)), "error": failure["error"]}
+            for records in RunRecords.find(runs_dir, "failure.json") if (failure := records.read_failure()) is not None]
 
 
 def setting_label(summary: dict) -> str:
@@ -147,7 +105,27 @@ def load_paper(paper_dir: str | Path = PAPER_DIR) -> pd.DataFrame:
     if not files:
         warnings.warn(f"{paper_dir}: no paper CSV files; the table shows measured numbers only")
         return pd.DataFrame(columns=["dataset", "model", "budget", "column", "mean", "std"])
-    return pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
+    return pd.concat([_paper_file(f) for f in files], ignore_index=True)
+
+
+_PAPER_COLUMNS = {"dataset": str, "model": str, "budget": "number", "column": str, "mean": "number", "std": "number"}
+
+
+def _paper_file(path: Path) -> pd.DataFrame:
+    """One paper CSV, checked: a file that is not one stops `table` with a line naming it."""
+    from swa_bench.config import ConfigError
+
+    try:
+        frame = pd.read_csv(path)
+    except (OSError, ValueError, pd.errors.ParserError) as e:  # UnicodeDecodeError is a ValueError
+        raise ConfigError(f"{path}: not a readable paper CSV ({e.__class__.__name__})") from None
+    missing = [c for c in _PAPER_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ConfigError(f"{path}: not a paper CSV (no column {missing[0]!r}; expected {', '.join(_PAPER_COLUMNS)})")
+    for column, kind in _PAPER_COLUMNS.items():
+        if kind == "number" and not pd.api.types.is_numeric_dtype(frame[column]):
+            raise ConfigError(f"{path}: column {column!r} holds values that are not numbers")
+    return frame
 
 
 # --------------------------------------------------------------------------------------------------
@@ -190,7 +168,7 @@ def _share_runs_without_variant(runs: pd.DataFrame) -> pd.DataFrame:
     """SGD and EMA runs carry no variant (no swa key changes them): they serve every SWA variant of
     their row, so each variant's table row gets a copy of them."""
     keys = ["dataset", "model", "budget", "setting"]
-    is_swa = runs.column.str.startswith("swa")
+    is_swa = runs.column.map(lambda c: Column(c).method == "swa")
     variants = runs[is_swa].groupby(keys)["variant"].agg(lambda v: sorted(set(v))).to_dict()
     shared = runs[~is_swa]
     copies = [part.assign(variant=v) for key, part in shared.groupby(keys) for v in variants.get(key, [""])]
@@ -226,7 +204,7 @@ def aggregate(summaries: list[dict], paper: pd.DataFrame) -> pd.DataFrame:
     # A note belongs to the whole table row: the SGD and SWA runs of a row share it.
     notes = runs.groupby(row_keys, sort=False)["note"].agg(lambda v: "; ".join(sorted({n for n in v if n})))
     stats = stats.merge(notes.reset_index(), on=row_keys, how="left")
-    paper = paper.loc[[not beyond_paper(c) for c in paper["column"]]]  # no paper number for what it lacks
+    paper = paper.loc[[not Column(c).beyond_paper for c in paper["column"]]]  # no paper number for what it lacks
     paper = paper.rename(columns={"mean": "paper_mean", "std": "paper_std"})[
         ["dataset", "model", "column", "paper_mean", "paper_std"]
     ]
@@ -289,7 +267,7 @@ def _tabulate(lines: list[list[str]], headers: list[str], fmt: str) -> str:
 def _block(dataset: str, part: pd.DataFrame, paper_columns: list[str], fmt: str, detail: bool) -> str:
     """One dataset's table. Each column has its measured cells; a column with a paper number in any
     row also has a "paper" and a "Δ" (measured − paper) column beside it, so they paste as numbers."""
-    columns = sorted(set(part["column"]) | set(paper_columns), key=_column_order)
+    columns = sorted(set(part["column"]) | set(paper_columns), key=lambda c: Column(c).order())
     with_paper = set(part.loc[part["paper_mean"].notna(), "column"])
     lines, marks = [], {}
     for (model, budget, setting, variant), row_part in part.groupby(["model", "budget", "setting", "variant"],
@@ -303,10 +281,10 @@ def _block(dataset: str, part: pd.DataFrame, paper_columns: list[str], fmt: str,
                                          for cell in _cells(rows.get(c), c in with_paper, detail)])
     headers = ["model" if dataset == "imagenet" else "model (budget)", "setting"]
     for c in columns:
-        note = beyond_paper(c)
-        headers.append(column_title(c, dataset) + (f" {_mark(marks, note)}" if note else ""))
+        note = Column(c).beyond_paper
+        headers.append(Column(c).title(dataset) + (f" {_mark(marks, note)}" if note else ""))
         headers += ["paper", "Δ"] if c in with_paper else []
-    title = DATASET_TITLES.get(dataset, dataset)
+    title = DATASETS[dataset].title if dataset in DATASETS else dataset
     heading, footnote = ("## ", "\n\n") if fmt == "markdown" else ("% ", "\n% ")
     footnotes = "".join(f"{footnote}{mark} {note}" for note, mark in marks.items())
     return f"{heading}{title}\n\n{_tabulate(lines, headers, fmt)}{footnotes}"
@@ -329,5 +307,14 @@ def paper_columns(paper: pd.DataFrame) -> dict[str, list[str]]:
     return {dataset: list(part["column"].unique()) for dataset, part in paper.groupby("dataset")}
 
 
-def build_table(runs_dir: str | Path, paper_dir: str | Path = PAPER_DIR) -> pd.DataFrame:
-    return aggregate(find_summaries(runs_dir), load_paper(paper_dir))
+def build_table(runs_dir: str | Path, paper_dir: str | Path | None = None) -> pd.DataFrame:
+    """The table of the ended runs under `runs_dir`, beside the paper's numbers, as a DataFrame."""
+    return aggregate(find_summaries(runs_dir), load_paper(paper_dir or PAPER_DIR))
+
+
+def table_text(runs_dir: str | Path, fmt: str = "markdown", paper_dir: str | Path | None = None,
+               detail: bool = False) -> str:
+    """The tables of the ended runs under `runs_dir`, rendered ("" when there are none yet)."""
+    paper = load_paper(paper_dir or PAPER_DIR)
+    result = aggregate(find_summaries(runs_dir), paper)
+    return "" if result.empty else render(result, fmt, paper_columns(paper), detail=detail)

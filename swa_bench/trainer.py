@@ -14,15 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import math
-import random
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from swa_bench.averaging import WeightAverage, has_batchnorm, recompute_bn
@@ -31,123 +28,24 @@ from swa_bench.config import Config, ConfigError
 from swa_bench.continuation import load_start_point
 from swa_bench.dashboards import Dashboards
 from swa_bench.data import build_datasets, make_loader, resolve_loader_kind
-from swa_bench.distributed import World, init_world
-from swa_bench.errors import UserError
+from swa_bench.distributed import World, init_world, shutdown
+from swa_bench.engine import (STREAM_BN, STREAM_TRAIN, Tally, evaluate, resolve_device, rng_states, seed_epoch,
+                              set_rng_states, train_one_epoch)
 from swa_bench.execution import Execution
 from swa_bench.models import create_model
 from swa_bench.models.registry import check_input_size
 from swa_bench.models.pretrained import load_pretrained
-from swa_bench.protocol import Protocol, averaged_prefix, resolve_protocol
+from swa_bench.columns import Column
+from swa_bench.protocol import Protocol, resolve_protocol
 from swa_bench.provenance import environment, process_seconds
 from swa_bench.records import RunRecords
 from swa_bench.stopping import Preempted, StopSignals
 from swa_bench.timefmt import format_duration
 
-# Independent random streams within an epoch.
-_STREAM_TRAIN, _STREAM_BN = 0, 1
-
-
-class DeviceError(UserError, RuntimeError):
-    pass
-
-
-def resolve_device(name: str, world: World = World()) -> torch.device:
-    if name == "cuda" and not torch.cuda.is_available():
-        raise DeviceError("run.device: cuda was asked for, but torch sees no CUDA device (use --device cpu or auto)")
-    if name == "cpu" or not torch.cuda.is_available():
-        return torch.device("cpu")
-    return torch.device("cuda", world.local_rank)  # one device per process under torchrun
-
-
-def seed_epoch(seed: int, epoch: int, stream: int, generator: torch.Generator, rank: int = 0) -> None:
-    """Seed `generator` (data order and augmentation, the same in every process) and the global RNGs
-    (dropout and the like, different in every process) from (seed, epoch, stream)."""
-    state = np.random.SeedSequence([seed, epoch, stream]).generate_state(2)
-    value = int(state[0]) << 32 | int(state[1])
-    generator.manual_seed(value)
-    if rank:
-        state = np.random.SeedSequence([seed, epoch, stream, rank]).generate_state(2)
-        value = int(state[0]) << 32 | int(state[1])
-    torch.manual_seed(value)  # also seeds every CUDA device
-    random.seed(value)
-    np.random.seed(int(state[0]))
-
-
-def resolved_config(cfg: Config, overrides: dict | None = None) -> dict:
+def resolved_config(cfg: Config, proto: Protocol, overrides: dict) -> dict:
     """What config.yaml holds: the validated config, the protocol it implies, and the overrides
     (CLI flags and --set) that produced it from the file."""
-    return {
-        "config": cfg.to_dict(),
-        "protocol": resolve_protocol(cfg).to_dict(),
-        "overrides": dict(overrides or {}),
-    }
-
-
-# --------------------------------------------------------------------------------------------------
-# One pass of training, one pass of evaluation
-
-
-class _Tally:
-    """Loss and accuracy sums kept on the device and read once at the end (reading them every step
-    would sync the device every step), summed over processes."""
-
-    def __init__(self, device, sums: tuple[float, float, float] = (0.0, 0.0, 0.0)):
-        self.loss, self.correct, self.seen = (torch.tensor(v, device=device, dtype=torch.float64) for v in sums)
-
-    def add(self, loss_sum, logits, targets) -> None:
-        self.loss += loss_sum
-        self.correct += (logits.argmax(1) == targets).sum()
-        self.seen += targets.size(0)
-
-    def reduce(self, world: World) -> tuple[float, float, float]:
-        """The sums over every process."""
-        world.all_reduce_sum_([self.loss, self.correct, self.seen])
-        return self.loss.item(), self.correct.item(), self.seen.item()
-
-    def means(self, world: World) -> tuple[float, float]:
-        loss, correct, seen = self.reduce(world)
-        return loss / max(seen, 1.0), 100.0 * correct / max(seen, 1.0)
-
-
-def train_one_epoch(model, loader, optimizer, execution: Execution, bar, lr_at_step, *, tally: _Tally | None = None,
-                    first_step: int = 0, stop=lambda: False, after_step=lambda step: None) -> tuple[_Tally, int]:
-    """Steps over `loader`, numbered from `first_step` (a resumed epoch); `model` may be the compiled
-    or DDP form of the module being trained. `lr_at_step(step)` gives each step's rate, so
-    per-iteration schedules need nothing else. After each step `after_step(number of steps taken)`
-    runs (the EMA's update), then `stop()` may end the pass early.
-    Returns the tally and the number of the step after the last one taken."""
-    model.train()
-    tally = tally or _Tally(execution.device)
-    step = first_step
-    for inputs, targets in execution.batches(loader):
-        lr = lr_at_step(step)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        with execution.autocast():
-            logits = model(inputs)
-            loss = F.cross_entropy(logits, targets)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        tally.add(loss.detach() * targets.size(0), logits, targets)
-        step += 1
-        after_step(step)
-        bar.update(1)
-        if stop():
-            break
-    return tally, step
-
-
-@torch.no_grad()
-def evaluate(model, loader, execution: Execution, world: World = World()) -> dict:
-    model.eval()
-    tally = _Tally(execution.device)
-    for inputs, targets in execution.batches(loader):
-        with execution.autocast():
-            logits = model(inputs)
-        tally.add(F.cross_entropy(logits.float(), targets, reduction="sum"), logits, targets)
-    loss, acc = tally.means(world)
-    return {"loss": loss, "acc": acc}
+    return {"config": cfg.to_dict(), "protocol": proto.to_dict(), "overrides": dict(overrides)}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -175,8 +73,18 @@ def train_run(
 
     Raises Preempted after checkpointing when SIGTERM or SIGUSR1 arrives; the run directory is
     locked against a second `train` meanwhile."""
+    own_world = world is None
     world = world or init_world(cfg.run.device)
-    records = RunRecords(run_dir)
+    try:
+        return _train_in(cfg, RunRecords(run_dir), overrides, progress, sgd_run_dir, world)
+    finally:
+        if own_world:
+            shutdown(world)  # the process group torchrun's processes joined
+
+
+def _train_in(cfg: Config, records: RunRecords, overrides, progress: bool, sgd_run_dir, world: World) -> RunOutcome:
+    """train_run in a given world: the lock, the writer and dashboards, and no half-made directory."""
+    run_dir = records.dir
     fresh = not records.dir.exists()
     name = "/".join(Path(run_dir).parts[-4:])
     with records.lock() if world.is_main else contextlib.nullcontext():
@@ -184,8 +92,9 @@ def train_run(
             # Only the main process logs; the others' dashboards stay closed.
             with StopSignals() as signals, CheckpointWriter(records) as writer, \
                     Dashboards(cfg.log, records.dir, name) as dashboards:
-                return _train(cfg, records, overrides, progress and world.is_main, sgd_run_dir, world, signals,
-                              writer, dashboards)
+                run = _Run(cfg, resolve_protocol(cfg), records, dict(overrides or {}), progress and world.is_main,
+                           world, signals, writer, dashboards)
+                return run.execute(sgd_run_dir)
         except BaseException:
             # A start that fails before any epoch (bad data or model options, no GPU, Ctrl-C while
             # loading) leaves no half-made directory for `status` to list and the corrected command to meet.
@@ -194,261 +103,311 @@ def train_run(
             raise
 
 
-def _train(cfg: Config, records: RunRecords, overrides, progress: bool, sgd_run_dir, world: World,
-           signals: StopSignals, writer: CheckpointWriter, dashboards: Dashboards) -> RunOutcome:
-    say = _say if world.is_main else (lambda line: None)
-    proto = resolve_protocol(cfg)
-    if world.is_main:
-        records.claim(resolved_config(cfg, overrides))
-        records.clean_partial_writes()
-    world.barrier()  # the directory is claimed (or refused) before anyone reads it
-    if records.is_finished():
-        say(f"{records.dir}: already finished; not retrained (delete summary.json to re-run)")
-        return RunOutcome(records.dir, records.read_summary(), "already finished")
+class _Run:
+    """One run, in the protocol's order: set up, resume, then every epoch (train, collect, evaluate,
+    record), then finish. Holds what the steps share: the model, its optimizer and average, the
+    loaders, and the results reported so far."""
 
-    device = resolve_device(cfg.run.device, world)
-    execution = Execution.from_config(cfg.run, device)
-    execution.configure_backends()
-    if cfg.optim.batch_size % world.size:
-        raise ConfigError(f"optim.batch_size: {cfg.optim.batch_size} does not split over {world.size} processes")
-    batch = cfg.optim.batch_size // world.size  # the config's batch is the global one
-    data = build_datasets(cfg.data, progress=progress)
-    for split, size in zip(("training", "test"), data.input_sizes or ()):
-        try:
-            check_input_size(cfg.model.name, split, size)
-        except ValueError as e:
-            raise ConfigError(f"{data.source['path']}: {e}") from None
+    def __init__(self, cfg: Config, proto: Protocol, records: RunRecords, overrides: dict, progress: bool,
+                 world: World, signals: StopSignals, writer: CheckpointWriter, dashboards: Dashboards):
+        self.cfg, self.proto, self.records, self.overrides = cfg, proto, records, overrides
+        self.progress, self.world, self.signals, self.writer, self.dashboards = progress, world, signals, writer, dashboards
+        self.say = _say if world.is_main else (lambda line: None)
+        # column -> {"acc", "nll"} of each budget point passed: kept in the checkpoints, so the
+        # summary does not depend on metrics.jsonl being intact.
+        self.reported: dict[str, dict] = {}
+        self.start_point = None
+        self.epoch_times: list[float] = []
 
-    torch.manual_seed(cfg.run.seed)  # the initial weights depend on the seed only
-    try:
-        module = create_model(cfg.model.name, data.num_classes, **cfg.model.options)
-    except ValueError as e:  # an option value the builder cannot build, e.g. a depth not 9n+2
-        raise ConfigError(f"model.options: {e}") from None
-    start_point = load_pretrained(module, cfg.model) if cfg.model.weights else None
-    model = execution.place(module)
-    optimizer = torch.optim.SGD(
-        model.parameters(),
-        lr=cfg.optim.lr_init,
-        momentum=cfg.optim.momentum,
-        nesterov=cfg.optim.nesterov,
-        weight_decay=cfg.optim.weight_decay,
-    )
-    # The averaged model: SWA's equal average, or the EMA's (beyond the paper); none for SGD.
-    average = None if proto.method == "sgd" else WeightAverage(
-        model, decay=cfg.ema.decay if proto.method == "ema" else None)
-
-    start, partial = proto.first_epoch, None
-    # column -> {"acc", "nll"} of each budget point passed: kept in the checkpoints, so the summary
-    # does not depend on metrics.jsonl being intact.
-    reported_results: dict[str, dict] = {}
-    checkpoint = records.load_checkpoint("last", map_location=device)
-    if checkpoint is not None:
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        if average is not None:
-            average.load_state_dict(checkpoint["average"])
-        start, start_point, partial = checkpoint["epoch"], checkpoint.get("start_point"), checkpoint.get("partial")
-        reported_results = dict(checkpoint.get("reported") or {})
-        if partial is not None and len(partial["rng"]) != world.size:
-            raise ConfigError(f"{records.dir}: stopped within an epoch with {len(partial['rng'])} process(es); "
-                              f"resume it with as many (its data were split that way)")
-        within = f" and {partial['step']} steps" if partial else ""
-        say(f"{records.dir}: resuming after epoch {start}{within} of {proto.epochs}")
-    elif proto.start_from == "sgd_run":
-        # The SGD run's weights and momentum buffers; the rates come from this run's schedule.
-        initial, start_point = load_start_point(cfg, sgd_run_dir, map_location=device)
-        model.load_state_dict(initial["model"])
-        optimizer.load_state_dict(initial["optimizer"])
-        say(f"{records.dir}: continuing from {start_point['run']} after its epoch {start_point['epoch']}")
-    if checkpoint is None and proto.method == "swa" and cfg.swa.include_start:
-        average.update(model)  # Algorithm 1: the average starts at the start point
-    if world.is_main:
-        # Rows past the checkpoint are re-run; an evaluation-only run redoes its one row.
-        records.keep_metrics_through(start if proto.epochs else -1)
-        dashboards.open(resumes_after=start if checkpoint is not None else None, config=cfg.to_dict())
-        records.row_listeners.append(dashboards.log)
-
-    # Training runs through DDP (gradients averaged over processes); everything else through the
-    # plain modules, identical in every process. Compiled callables share the modules' parameters.
-    train_module = model
-    if world.distributed:
-        from torch.nn.parallel import DistributedDataParallel
-
-        train_module = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    run_train, run_model = execution.compiled(train_module), execution.compiled(model)
-    run_average = execution.compiled(average.module) if average is not None else None
-
-    kind = resolve_loader_kind(cfg.data.loader, device, data.in_memory)
-    loader_args = dict(workers=cfg.data.workers, device=device, kind=kind, rank=world.rank, world=world.size)
-    gen = torch.Generator(device=device if kind == "device" else torch.device("cpu"))
-    # Training pads its pass so every process takes as many steps; BN recomputation and evaluation
-    # see each image exactly once.
-    train_loader = make_loader(data.train, batch, shuffle=True, generator=gen, pad=True, **loader_args)
-    bn_loader = make_loader(data.train, batch, shuffle=True, generator=gen, **loader_args)
-    test_loader = make_loader(data.test, batch, shuffle=False, **loader_args)
-    bn_needed = average is not None and has_batchnorm(average.module)
-    steps = len(train_loader)
-
-    def stop_requested() -> bool:
-        if not world.distributed:
-            return signals.requested
-        return world.sum_ints(int(signals.requested))[0] > 0  # every process stops after the same step
-
-    def save(done_epochs: int, partial_state: dict | None = None, wait: bool = False) -> None:
-        """Hand the state to the background writer; `wait` returns only once it is on disk."""
-        writer.save({
-            "epoch": done_epochs,
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "average": average.state_dict() if average is not None else None,
-            "start_point": start_point,
-            "partial": partial_state,
-            "reported": dict(reported_results),
-        }, wait=wait or partial_state is not None)
-
-    def checkpoint_due(done_epochs: int) -> bool:
-        """The epoch cadence (run.checkpoint_every) or the wall-time one (run.checkpoint_minutes)."""
-        every, minutes = cfg.run.checkpoint_every, cfg.run.checkpoint_minutes
-        if every and done_epochs % every == 0:
-            return True
-        return minutes is not None and time.monotonic() - writer.last_saved >= 60 * minutes
-
-    say(
-        f"{records.dir}: {proto.method.upper()} {cfg.model.name} on {data.source['description']}, "
-        f"{len(data.train)} train / {len(data.test)} test images, "
-        + (f"{proto.epochs} epochs" if proto.epochs else "evaluation only")
-        + f" on {device}{f' x {world.size} processes' if world.distributed else ''} "
-        f"({kind} loader, {execution.precision}, compile {execution.compile})"
-    )
-    if proto.epochs == 0 and start == 0:  # a pretrained baseline: one evaluation is the whole run
-        row = {"epoch": 0, **_prefixed("test_", evaluate(run_model, test_loader, execution, world)),
-               **_skipped("test_skipped", test_loader, world), "report": list(proto.report_points), "seconds": 0.0}
+    def execute(self, sgd_run_dir) -> RunOutcome:
+        records, proto, world = self.records, self.proto, self.world
         if world.is_main:
-            records.append_metrics(row)
+            records.claim(resolved_config(self.cfg, proto, self.overrides))
+            records.clean_partial_writes()
+        world.barrier()  # the directory is claimed (or refused) before anyone reads it
+        if records.is_finished():
+            self.say(f"{records.dir}: already finished; not retrained (delete summary.json to re-run)")
+            return RunOutcome(records.dir, records.read_summary(), "already finished")
+        self._set_up()
+        start, partial = self._resume(sgd_run_dir)
+        self._make_loaders()
+        self._announce()
+        if proto.epochs == 0 and start == 0:  # a pretrained baseline: one evaluation is the whole run
+            self._evaluate_pretrained()
+        # Everything before the first step (imports, data, model, resume), for docs/PERFORMANCE.md's start-up figures.
+        self.startup_seconds = process_seconds()
+        for epoch in range(start, proto.epochs):
+            diverged = self._epoch(epoch, partial)
+            partial = None
+            if diverged is not None:
+                return diverged
+        return self._finish(start)
 
-    # Everything before the first step (imports, data, model, resume), for docs/PERFORMANCE.md's start-up figures.
-    startup_seconds = process_seconds()
-    epoch_times: list[float] = []
-    for epoch in range(start, proto.epochs):
+    # -- set up ------------------------------------------------------------------------------------
+
+    def _set_up(self) -> None:
+        """Device, data, model, optimizer and the averaged model."""
+        cfg, world = self.cfg, self.world
+        self.device = resolve_device(cfg.run.device, world)
+        self.execution = Execution.from_config(cfg.run, self.device)
+        self.execution.configure_backends()
+        if cfg.optim.batch_size % world.size:
+            raise ConfigError(f"optim.batch_size: {cfg.optim.batch_size} does not split over {world.size} processes")
+        self.batch = cfg.optim.batch_size // world.size  # the config's batch is the global one
+        self.data = build_datasets(cfg.data, progress=self.progress)
+        for split, size in zip(("training", "test"), self.data.input_sizes or ()):
+            try:
+                check_input_size(cfg.model.name, split, size)
+            except ValueError as e:
+                raise ConfigError(f"{self.data.source['path']}: {e}") from None
+
+        torch.manual_seed(cfg.run.seed)  # the initial weights depend on the seed only
+        try:
+            module = create_model(cfg.model.name, self.data.num_classes, **cfg.model.options)
+        except ValueError as e:  # an option value the builder cannot build, e.g. a depth not 9n+2
+            raise ConfigError(f"model.options: {e}") from None
+        self.start_point = load_pretrained(module, cfg.model) if cfg.model.weights else None
+        self.model = self.execution.place(module)
+        o = cfg.optim
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=o.lr_init, momentum=o.momentum,
+                                         nesterov=o.nesterov, weight_decay=o.weight_decay)
+        # The averaged model: SWA's equal average, or the EMA's (beyond the paper); none for SGD.
+        method = self.proto.method
+        self.average = None if method == "sgd" else WeightAverage(
+            self.model, decay=cfg.ema.decay if method == "ema" else None)
+
+    def _resume(self, sgd_run_dir) -> tuple[int, dict | None]:
+        """The epoch to start from and a signal's partial epoch: from this run's checkpoint, the SGD
+        run it continues, or the beginning."""
+        cfg, proto, records, world = self.cfg, self.proto, self.records, self.world
+        start, partial = proto.first_epoch, None
+        checkpoint = records.load_checkpoint("last", map_location=self.device)
+        if checkpoint is not None:
+            self.model.load_state_dict(checkpoint["model"])
+            self.optimizer.load_state_dict(checkpoint["optimizer"])
+            if self.average is not None:
+                self.average.load_state_dict(checkpoint["average"])
+            start, self.start_point, partial = checkpoint["epoch"], checkpoint.get("start_point"), checkpoint.get("partial")
+            self.reported = dict(checkpoint.get("reported") or {})
+            if partial is not None and len(partial["rng"]) != world.size:
+                raise ConfigError(f"{records.dir}: stopped within an epoch with {len(partial['rng'])} process(es); "
+                                  f"resume it with as many (its data were split that way)")
+            within = f" and {partial['step']} steps" if partial else ""
+            self.say(f"{records.dir}: resuming after epoch {start}{within} of {proto.epochs}")
+        elif proto.start_from == "sgd_run":
+            # The SGD run's weights and momentum buffers; the rates come from this run's schedule.
+            initial, self.start_point = load_start_point(cfg, sgd_run_dir, map_location=self.device)
+            self.model.load_state_dict(initial["model"])
+            self.optimizer.load_state_dict(initial["optimizer"])
+            self.say(f"{records.dir}: continuing from {self.start_point['run']} after its epoch {self.start_point['epoch']}")
+        if checkpoint is None and proto.method == "swa" and cfg.swa.include_start:
+            self.average.update(self.model)  # Algorithm 1: the average starts at the start point
+        if world.is_main:
+            # Rows past the checkpoint are re-run; an evaluation-only run redoes its one row.
+            records.keep_metrics_through(start if proto.epochs else -1)
+            self.dashboards.open(resumes_after=start if checkpoint is not None else None, config=cfg.to_dict())
+            records.row_listeners.append(self.dashboards.log)
+        return start, partial
+
+    def _make_loaders(self) -> None:
+        # Training runs through DDP (gradients averaged over processes); everything else through the
+        # plain modules, identical in every process. Compiled callables share the modules' parameters.
+        cfg, world, device, execution = self.cfg, self.world, self.device, self.execution
+        train_module = self.model
+        if world.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            train_module = DistributedDataParallel(self.model, device_ids=[device.index] if device.type == "cuda" else None)
+        self.run_train, self.run_model = execution.compiled(train_module), execution.compiled(self.model)
+        self.run_average = execution.compiled(self.average.module) if self.average is not None else None
+
+        self.loader_kind = resolve_loader_kind(cfg.data.loader, device, self.data.in_memory)
+        args = dict(workers=cfg.data.workers, device=device, kind=self.loader_kind, rank=world.rank, world=world.size)
+        self.generator = torch.Generator(device=device if self.loader_kind == "device" else torch.device("cpu"))
+        # Training pads its pass so every process takes as many steps; BN recomputation and evaluation
+        # see each image exactly once.
+        self.train_loader = make_loader(self.data.train, self.batch, shuffle=True, generator=self.generator, pad=True,
+                                        **args)
+        self.bn_loader = make_loader(self.data.train, self.batch, shuffle=True, generator=self.generator, **args)
+        self.test_loader = make_loader(self.data.test, self.batch, shuffle=False, **args)
+        self.bn_needed = self.average is not None and has_batchnorm(self.average.module)
+        self.steps = len(self.train_loader)
+
+    def _announce(self) -> None:
+        proto, data, world, execution = self.proto, self.data, self.world, self.execution
+        self.say(
+            f"{self.records.dir}: {proto.method.upper()} {self.cfg.model.name} on {data.source['description']}, "
+            f"{len(data.train)} train / {len(data.test)} test images, "
+            + (f"{proto.epochs} epochs" if proto.epochs else "evaluation only")
+            + f" on {self.device}{f' x {world.size} processes' if world.distributed else ''} "
+            f"({self.loader_kind} loader, {execution.precision}, compile {execution.compile})"
+        )
+
+    def _evaluate_pretrained(self) -> None:
+        row = {"epoch": 0, **_prefixed("test_", evaluate(self.run_model, self.test_loader, self.execution, self.world)),
+               **_skipped("test_skipped", self.test_loader, self.world), "report": list(self.proto.report_points),
+               "seconds": 0.0}
+        if self.world.is_main:
+            self.records.append_metrics(row)
+
+    # -- one epoch ---------------------------------------------------------------------------------
+
+    def _epoch(self, epoch: int, partial: dict | None) -> RunOutcome | None:
+        """Train, collect, evaluate and record one epoch; a RunOutcome if the run diverged in it."""
+        cfg, proto, world, steps = self.cfg, self.proto, self.world, self.steps
         began = time.time()
-        seed_epoch(cfg.run.seed, epoch, _STREAM_TRAIN, gen, world.rank)
+        seed_epoch(cfg.run.seed, epoch, STREAM_TRAIN, self.generator, world.rank)
         first_step, tally, spent = 0, None, 0.0
         if partial is not None:  # the epoch a signal interrupted: the same batches and noise from there on
             first_step, spent = partial["step"], partial["seconds"]
-            train_loader.skip_batches(first_step)
-            tally = _Tally(device, tuple(partial["tally"]) if world.is_main else (0.0, 0.0, 0.0))
-            _set_rng_states(partial["rng"][world.rank])
-            partial = None
+            self.train_loader.skip_batches(first_step)
+            tally = Tally(self.device, tuple(partial["tally"]) if world.is_main else (0.0, 0.0, 0.0))
+            set_rng_states(partial["rng"][world.rank])
 
-        def lr_at_step(step: int, epoch=epoch) -> float:
+        def lr_at_step(step: int) -> float:
             return proto.lr(epoch, step, steps)
 
-        def after_step(step: int, epoch=epoch) -> None:
+        def after_step(step: int) -> None:
             if proto.method == "ema" and (epoch * steps + step) % cfg.ema.every == 0:
-                average.update(model)
+                self.average.update(self.model)
 
         row = {"epoch": epoch + 1, "lr": lr_at_step(0)}
         if proto.schedule.per_iteration:
             row["lr_end"] = lr_at_step(steps - 1)
         with tqdm(total=steps, initial=first_step, desc=f"epoch {epoch + 1}/{proto.epochs}", leave=False,
-                  disable=None if progress else True, file=sys.stderr) as bar:
-            tally, step = train_one_epoch(run_train, train_loader, optimizer, execution, bar, lr_at_step,
-                                          tally=tally, first_step=first_step, stop=stop_requested,
+                  disable=None if self.progress else True, file=sys.stderr) as bar:
+            tally, step = train_one_epoch(self.run_train, self.train_loader, self.optimizer, self.execution, bar,
+                                          lr_at_step, tally=tally, first_step=first_step, stop=self._stop_requested,
                                           after_step=after_step)
         if step < steps:  # stopped by a signal: checkpoint the partial epoch and leave
-            sums, rng = tally.reduce(world), world.all_gather(_rng_states())
-            if world.is_main:
-                save(epoch, {"step": step, "tally": sums, "rng": rng, "seconds": spent + time.time() - began})
-            world.barrier()
-            say(f"{records.dir}: stopped by {signals.signal_name} at step {step} of epoch {epoch + 1}; "
-                f"checkpoint written, run the same command to resume")
-            raise Preempted(signals.signal_name)
+            self._stop_within(epoch, step, tally, spent + time.time() - began)
         row["train_loss"], row["train_acc"] = tally.means(world)
-        row.update(_skipped("skipped_images", train_loader, world))
+        row.update(_skipped("skipped_images", self.train_loader, world))
         if not math.isfinite(row["train_loss"]):
             row["seconds"] = spent + time.time() - began
-            return _diverged(cfg, proto, records, data, device, start_point, world, row, say, writer)
+            return self._diverged(row)
 
-        if average is not None and proto.collects_after(epoch):
-            average.update(model)
-        if proto.evaluates_after(epoch):
-            row.update(_prefixed("test_", evaluate(run_model, test_loader, execution, world)))
-            if average is not None and average.count:
-                if bn_needed:
-                    seed_epoch(cfg.run.seed, epoch, _STREAM_BN, gen, world.rank)
-                    with execution.autocast():
-                        recompute_bn(average.module, execution.batches(bn_loader), device, forward=run_average,
-                                     world=world)
-                row.update(_prefixed(f"{proto.method}_test_", evaluate(run_average, test_loader, execution, world)))
-                row[f"{proto.method}_count"] = average.count
-            row.update(_skipped("test_skipped", test_loader, world))
+        self._collect_and_evaluate(epoch, row)
         reported = [col for col, at in proto.report_points.items() if at == epoch + 1]
         if reported:
             row["report"] = reported
         row["seconds"] = spent + time.time() - began
-        epoch_times.append(row["seconds"])
-        if not world.is_main:
-            continue
+        self.epoch_times.append(row["seconds"])
+        if world.is_main:
+            self._record(epoch + 1, row, reported)
+        return None
 
-        # Metrics, then the weights behind each table cell, then the checkpoint: on resume, rows
-        # past the checkpoint are dropped and their epochs re-run (rewriting their weights files),
-        # so no row is lost or doubled and no reported cell is left without its weights.
-        records.append_metrics(row)
-        done = epoch + 1
+    def _stop_requested(self) -> bool:
+        if not self.world.distributed:
+            return self.signals.requested
+        return self.world.sum_ints(int(self.signals.requested))[0] > 0  # every process stops after the same step
+
+    def _stop_within(self, epoch: int, step: int, tally: Tally, seconds: float) -> None:
+        world = self.world
+        sums, rng = tally.reduce(world), world.all_gather(rng_states())
+        if world.is_main:
+            self._save(epoch, {"step": step, "tally": sums, "rng": rng, "seconds": seconds})
+        world.barrier()
+        self.say(f"{self.records.dir}: stopped by {self.signals.signal_name} at step {step} of epoch {epoch + 1}; "
+                 f"checkpoint written, run the same command to resume")
+        raise Preempted(self.signals.signal_name)
+
+    def _collect_and_evaluate(self, epoch: int, row: dict) -> None:
+        """Collect into the average where the protocol says, and evaluate the SGD iterate and the
+        average (its BN statistics recomputed first) at the evaluation points."""
+        proto, average, world, execution = self.proto, self.average, self.world, self.execution
+        if average is not None and proto.collects_after(epoch):
+            average.update(self.model)
+        if not proto.evaluates_after(epoch):
+            return
+        row.update(_prefixed("test_", evaluate(self.run_model, self.test_loader, execution, world)))
+        if average is not None and average.count:
+            if self.bn_needed:
+                seed_epoch(self.cfg.run.seed, epoch, STREAM_BN, self.generator, world.rank)
+                with execution.autocast():
+                    recompute_bn(average.module, execution.batches(self.bn_loader), self.device,
+                                 forward=self.run_average, world=world)
+            row.update(_prefixed(f"{proto.method}_test_", evaluate(self.run_average, self.test_loader, execution, world)))
+            row[f"{proto.method}_count"] = average.count
+        row.update(_skipped("test_skipped", self.test_loader, world))
+
+    def _record(self, done: int, row: dict, reported: list[str]) -> None:
+        """Metrics, then the weights behind each table cell, then the checkpoint: on resume, rows
+        past the checkpoint are dropped and their epochs re-run (rewriting their weights files), so
+        no row is lost or doubled and no reported cell is left without its weights."""
+        self.records.append_metrics(row)
         for col in reported:
-            reported_results[col] = {"acc": row[averaged_prefix(col) + "acc"], "nll": row[averaged_prefix(col) + "loss"]}
-            weights = model if col == "sgd" else average.module  # the model the cell reports
-            records.save_weights({"epoch": done, "column": col, "model": weights.state_dict()}, col)
-        if reported or done == proto.epochs or checkpoint_due(done):
-            save(done, wait=bool(reported) or done == proto.epochs)  # budget points and the end: on disk now
-        if progress:
-            say(_epoch_line(row, proto, epoch_times))
+            column = Column(col)
+            self.reported[col] = {"acc": row[column.metrics_prefix + "acc"], "nll": row[column.metrics_prefix + "loss"]}
+            weights = self.average.module if column.averaged else self.model  # the model the cell reports
+            self.records.save_weights({"epoch": done, "column": col, "model": weights.state_dict()}, col)
+        last = done == self.proto.epochs
+        if reported or last or self._checkpoint_due(done):
+            self._save(done, wait=bool(reported) or last)  # budget points and the end: on disk now
+        if self.progress:
+            self.say(_epoch_line(row, self.proto, self.epoch_times))
 
-    if not world.is_main:
-        return RunOutcome(records.dir, None, "trained")
-    writer.wait()
-    summary = build_summary(cfg, proto, records, data, device, start_point, world, reported_results)
-    summary["startup_seconds"] = startup_seconds  # of the process that finished the run
-    records.write_summary(summary)
-    say(f"{records.dir}: finished: " + ", ".join(f"{k} {v:.2f}%" for k, v in summary["results"].items()))
-    return RunOutcome(records.dir, summary, "resumed" if start > proto.first_epoch else "trained")
+    def _save(self, done_epochs: int, partial_state: dict | None = None, wait: bool = False) -> None:
+        """Hand the state to the background writer; `wait` returns only once it is on disk."""
+        self.writer.save({
+            "epoch": done_epochs,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "average": self.average.state_dict() if self.average is not None else None,
+            "start_point": self.start_point,
+            "partial": partial_state,
+            "reported": dict(self.reported),
+        }, wait=wait or partial_state is not None)
 
+    def _checkpoint_due(self, done_epochs: int) -> bool:
+        """The epoch cadence (run.checkpoint_every) or the wall-time one (run.checkpoint_minutes)."""
+        every, minutes = self.cfg.run.checkpoint_every, self.cfg.run.checkpoint_minutes
+        if every and done_epochs % every == 0:
+            return True
+        return minutes is not None and time.monotonic() - self.writer.last_saved >= 60 * minutes
 
-def _diverged(cfg, proto, records, data, device, start_point, world, row, say, writer) -> RunOutcome:
-    """A non-finite training loss ends the run: the epoch's row and a summary saying so, no table cells."""
-    if not world.is_main:
-        return RunOutcome(records.dir, None, "diverged")
-    writer.wait()
-    records.append_metrics(row)
-    summary = build_summary(cfg, proto, records, data, device, start_point, world)
-    summary.update(status="diverged", diverged_epoch=row["epoch"], results={}, results_nll={},
-                   columns=list(proto.report_points))
-    records.write_summary(summary)
-    say(f"{records.dir}: diverged: training loss {row['train_loss']} in epoch {row['epoch']}; "
-        f"recorded in summary.json, no results")
-    return RunOutcome(records.dir, summary, "diverged")
+    # -- the end -----------------------------------------------------------------------------------
 
+    def _summary(self, reported: dict | None) -> dict:
+        return build_summary(self.cfg, self.proto, self.records, self.data, self.device, self.start_point, self.world,
+                             reported, self.overrides)
 
-def _rng_states() -> dict:
-    """This process's global RNG states: what dropout and similar noise draw from."""
-    return {"cpu": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+    def _finish(self, start: int) -> RunOutcome:
+        records = self.records
+        if not self.world.is_main:
+            return RunOutcome(records.dir, None, "trained")
+        self.writer.wait()
+        summary = self._summary(self.reported)
+        summary["startup_seconds"] = self.startup_seconds  # of the process that finished the run
+        records.write_summary(summary)
+        self.say(f"{records.dir}: finished: " + ", ".join(f"{k} {v:.2f}%" for k, v in summary["results"].items()))
+        return RunOutcome(records.dir, summary, "resumed" if start > self.proto.first_epoch else "trained")
 
-
-def _set_rng_states(states: dict) -> None:
-    torch.set_rng_state(states["cpu"])
-    if states["cuda"]:
-        torch.cuda.set_rng_state_all(states["cuda"])
+    def _diverged(self, row: dict) -> RunOutcome:
+        """A non-finite training loss ends the run: the epoch's row and a summary saying so, no table cells."""
+        records = self.records
+        if not self.world.is_main:
+            return RunOutcome(records.dir, None, "diverged")
+        self.writer.wait()
+        records.append_metrics(row)
+        summary = self._summary(None)
+        summary.update(status="diverged", diverged_epoch=row["epoch"], results={}, results_nll={},
+                       columns=list(self.proto.report_points))
+        records.write_summary(summary)
+        self.say(f"{records.dir}: diverged: training loss {row['train_loss']} in epoch {row['epoch']}; "
+                 f"recorded in summary.json, no results")
+        return RunOutcome(records.dir, summary, "diverged")
 
 
 def build_summary(cfg: Config, proto: Protocol, records: RunRecords, data, device, start_point=None,
-                  world: World = World(), reported: dict | None = None) -> dict:
+                  world: World = World(), reported: dict | None = None, overrides: dict | None = None) -> dict:
     """The run's summary. Its results are `reported` (the run's own state); metrics rows fill in only
     columns it lacks (checkpoints of earlier versions kept none)."""
     rows = records.read_metrics()
     results, results_nll = {}, {}
     for row in rows:
         for col in row.get("report", []):
-            prefix = averaged_prefix(col)
+            prefix = Column(col).metrics_prefix
             results[col], results_nll[col] = row[prefix + "acc"], row[prefix + "loss"]
     for col, value in (reported or {}).items():
         results[col], results_nll[col] = value["acc"], value["nll"]
@@ -470,7 +429,7 @@ def build_summary(cfg: Config, proto: Protocol, records: RunRecords, data, devic
         "train_images": len(data.train),
         "test_images": len(data.test),
         "data": data.source,
-        "overrides": records.stored_config().get("overrides", {}),
+        "overrides": dict(overrides or {}),
         "results": results,
         "results_nll": results_nll,  # test loss (mean cross-entropy) of each reported model
         "final_test_acc": last.get("test_acc"),

@@ -3,7 +3,6 @@ an ImageFolder tree of PNGs, and the scikit-learn digits demo; plus the docs/PRO
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import numpy as np

@@ -17,7 +17,7 @@ from swa_bench.cli import main
 from swa_bench.config import ConfigError, load_config
 from swa_bench.protocol import resolve_protocol
 from swa_bench.records import RunRecords
-from swa_bench.stopping import EXIT_PREEMPTED
+from swa_bench.outcomes import EXIT_PREEMPTED
 
 from conftest import REPO
 

@@ -379,3 +379,14 @@ def test_a_killed_run_with_loader_workers_can_be_rerun_at_once(tmp_path):
     again = subprocess.run(command, capture_output=True, text=True)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "in use by" not in again.stdout + again.stderr
+
+
+@pytest.mark.parametrize("content,needle", [(b"\x00\xffgarbage,,\n1,2\n", "not a readable paper CSV"),
+                                            (b"a,b\n1,2\n", "no column 'dataset'"),
+                                            (b"dataset,model,budget,column,mean,std\ncifar10,vgg16,200,sgd,high,0\n",
+                                             "'mean' holds values that are not numbers")])
+def test_a_garbage_paper_csv_is_one_line(finished, tmp_path, content, needle):
+    papers = tmp_path / "paper"
+    papers.mkdir()
+    (papers / "cifar.csv").write_bytes(content)
+    assert_one_line_error(cli("table", finished.parents[3], "--paper-dir", papers), "cifar.csv", needle)

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from swa_bench.cli import main
 from swa_bench.records import RunRecords, read_checkpoint
-from swa_bench.stopping import EXIT_PREEMPTED
+from swa_bench.outcomes import EXIT_PREEMPTED
 
 from conftest import REPO
 

@@ -38,11 +38,6 @@ class ImageTransform:
             steps = [T.Resize(self.resize), T.CenterCrop(size)] + steps
         return T.Compose(steps + [T.ToTensor(), T.Normalize(self.mean, self.std)])
 
-    @property
-    def on_device(self) -> bool:
-        """Whether the device loader can apply it (fixed-size images, crop and flip only)."""
-        return self.resize is None and "resized_crop" not in self.augment
-
 
 def transforms_for(cfg: DataConfig) -> tuple[ImageTransform, ImageTransform]:
     common = dict(padding=cfg.crop_padding, mean=tuple(cfg.mean), std=tuple(cfg.std), size=cfg.image_size)

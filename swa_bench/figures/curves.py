@@ -22,11 +22,15 @@ def _series(run_dirs: list[Path]) -> pd.DataFrame:
         method = config["run"]["method"]
         label = f"{config['data']['dataset']} {config['model']['name']}"
         variant = config.get("swa", {}).get("variant")
-        if method != "sgd" and variant:  # SWA variants of one row are curves of their own
+        if method == "swa" and variant:  # SWA variants of one row are curves of their own
             label += f" [{variant}]"
         for row in records.read_metrics():
             base = {"run": str(run_dir), "label": label, "method": method, "seed": config["run"]["seed"],
                     "epoch": row["epoch"], "lr": row.get("lr")}
+            if method == "ema":  # its iterate and rates are the SGD run's: only its average is its own
+                if "ema_test_acc" in row:
+                    rows.append({**base, "series": "ema", "test_acc": row["ema_test_acc"]})
+                continue
             rows.append({**base, "series": "lr", "test_acc": float("nan")})  # the rate of every epoch
             if "test_acc" in row:
                 series = "sgd" if method == "sgd" else "swa_sgd"  # an SWA run's current (SGD) weights
@@ -48,7 +52,8 @@ def plot_curves(run_dirs: list[str | Path], out: str | Path, name: str = "curves
              .agg(mean="mean", low="min", high="max", seeds="count").reset_index())
     plt = pyplot()
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
-    names = {"sgd": "SGD", "swa_sgd": "SWA run, SGD iterate", "swa": "SWA (averaged, BN recomputed)"}
+    names = {"sgd": "SGD", "swa_sgd": "SWA run, SGD iterate", "swa": "SWA (averaged, BN recomputed)",
+             "ema": "EMA of the SGD run (BN recomputed; beyond the paper)"}
     # Several SWA labels (variants, rows): each label's series get a shade of their own.
     swa_labels = sorted(set(stats[stats.series != "sgd"]["label"]))
 
@@ -59,7 +64,7 @@ def plot_curves(run_dirs: list[str | Path], out: str | Path, name: str = "curves
 
     for (label, series), part in stats.groupby(["label", "series"]):
         text = f"{names[series]} ({label}, {int(part['seeds'].max())} seeds)"
-        marker = "o" if series == "swa" else None
+        marker = "o" if series in ("swa", "ema") else None
         top.plot(part["epoch"], part["mean"], color=color(label, series), marker=marker, markersize=3, label=text,
                  linestyle="-" if series != "swa_sgd" else "--")
         top.fill_between(part["epoch"], part["low"], part["high"], color=color(label, series), alpha=0.15,

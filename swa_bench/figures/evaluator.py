@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import Subset
 
 from swa_bench.averaging import recompute_bn
@@ -25,7 +24,7 @@ from swa_bench.data.datasets import ImageArrayDataset
 from swa_bench.execution import Execution
 from swa_bench.models import create_model
 from swa_bench.records import RunRecords
-from swa_bench.trainer import evaluate, resolve_device
+from swa_bench.engine import evaluate, resolve_device
 
 
 class PointEvaluator:

@@ -27,7 +27,7 @@ def solution_file(run_dir: str | Path, column: str | None = None) -> Path:
 
 def run_dir_of(weights_file: str | Path) -> Path:
     """RUN/checkpoints/NAME.pt -> RUN."""
-    return Path(weights_file).resolve().parent.parent
+    return RunRecords.of_weights_file(weights_file).dir
 
 
 def load_state(weights_file: str | Path) -> dict:

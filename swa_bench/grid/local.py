@@ -8,14 +8,15 @@ import os
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from pathlib import Path
 
 from swa_bench.grid.plan import Plan, RunSpec
-from swa_bench.grid.runner import NOT_FAILURES, record_failure, run_spec
+from swa_bench.grid.runner import record_failure, run_spec
+from swa_bench.outcomes import NOT_FAILURES
+from swa_bench.records import RunRecords
 
 
 def is_done(spec: RunSpec) -> bool:
-    return (Path(spec.run_dir) / "summary.json").exists()
+    return RunRecords(spec.run_dir).is_finished()
 
 
 def visible_gpus() -> list[str]:

@@ -9,7 +9,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from swa_bench.config import DATASET_SIZES, ConfigError, load_config, parse_set_option
+from swa_bench.config import DATASETS, ConfigError, load_config, parse_set_option
 from swa_bench.protocol import resolve_protocol
 from swa_bench.records import atomic_write_text, run_dir_of
 
@@ -154,7 +154,7 @@ def estimate_seconds(spec: RunSpec, rates: dict[str, float]) -> float | None:
     if spec.model not in rates:
         return None
     dataset = Path(spec.run_dir).parts[-4]
-    images = spec.train_images or DATASET_SIZES.get(dataset, (None,))[0]
+    images = spec.train_images or (DATASETS[dataset].train_images if dataset in DATASETS else None)
     return spec.epochs * images / rates[spec.model] if images else None
 
 

@@ -9,9 +9,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 
-from swa_bench.grid.runner import read_failure
 from swa_bench.records import RunRecords, read_json_object, summary_problem
 from swa_bench.timefmt import format_duration
 
@@ -29,14 +27,8 @@ class RunState:
 def run_state(run_dir: Path, name: str) -> RunState:
     records = RunRecords(run_dir)
     rows = records.read_metrics()
-    epochs = first = None
-    try:
-        stored = yaml.safe_load(records.config_path.read_text())
-        protocol = stored.get("protocol") if isinstance(stored, dict) else None
-        if isinstance(protocol, dict):
-            epochs, first = _count(protocol.get("epochs")), _count(protocol.get("first_epoch", 0))
-    except (OSError, ValueError, yaml.YAMLError):  # a damaged config.yaml: progress unknown
-        pass
+    protocol = records.stored_protocol()
+    epochs, first = _count(protocol.get("epochs")), _count(protocol.get("first_epoch", 0))
     done = len([r for r in rows if r["epoch"] > (first or 0)])
     total = None if epochs is None else epochs - (first or 0)
     try:
@@ -59,7 +51,7 @@ def run_state(run_dir: Path, name: str) -> RunState:
     eta = (total - done) * sum(seconds) / len(seconds) if seconds and total is not None else None
     if records.in_use():
         return RunState(name, "running", done, total, eta)
-    failure = read_failure(run_dir)
+    failure = records.read_failure()
     if failure is not None:
         return RunState(name, "failed", done, total, None, failure.get("error", ""))
     if rows or records.checkpoint_path("last").exists():
@@ -83,7 +75,7 @@ def grid_states(runs_dir: str | Path) -> list[RunState]:
             unplanned = [r for r in plan.get("unplanned", []) if isinstance(r, dict)]
         except (OSError, ValueError, KeyError, TypeError, AttributeError):  # a damaged grid.json: runs found on disk
             warnings.warn(f"{plan_file}: not a readable grid plan; showing the run directories found")
-    found = {p.parent for p in root.rglob("config.yaml")} | {p.parent for p in root.rglob("failure.json")}
+    found = {r.dir for marker in ("config.yaml", "failure.json") for r in RunRecords.find(root, marker)}
     dirs = list(dict.fromkeys(planned + sorted(found - set(planned))))
     states = [run_state(d, _name(d, root)) for d in dirs]
     for row in unplanned:

@@ -11,13 +11,16 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn as nn
 
-from swa_bench.config import ModelConfig
 from swa_bench.errors import UserError
 from swa_bench.models.registry import get_model_entry
+
+if TYPE_CHECKING:  # models sit below config in the layering: the type is for readers only
+    from swa_bench.config import ModelConfig
 
 
 class WeightsError(UserError, RuntimeError):

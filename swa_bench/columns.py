@@ -1,0 +1,63 @@
+"""Table columns, named as the records name them: "sgd" (the SGD model at the end of its budget) or
+an averaged model at a point of its run: "swa_1.25" (SWA after 1.25 budgets), "ema_1", "swa_10ep"
+(after 10 epochs: the ImageNet rows). One type answers what a name means, so no module parses it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# The methods whose columns report averaged weights, in table order after SGD: label, and for a
+# method the paper does not have, what it is (its columns are marked as beyond the paper).
+AVERAGED_METHODS = {"swa": ("SWA", ""), "ema": ("EMA", "exponential moving average of the weights")}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+
+    @classmethod
+    def at_budget(cls, method: str, budget: float) -> "Column":
+        return cls(f"{method}_{budget:g}")
+
+    @classmethod
+    def at_epochs(cls, method: str, epochs: int) -> "Column":
+        return cls(f"{method}_{epochs}ep")
+
+    @property
+    def method(self) -> str:
+        return self.name.partition("_")[0]
+
+    @property
+    def averaged(self) -> bool:
+        """Whether it reports the averaged model (SWA, EMA) rather than the SGD iterate."""
+        return self.method != "sgd"
+
+    @property
+    def metrics_prefix(self) -> str:
+        """Where its model's test metrics are in a metrics row: test_ (the iterate), swa_test_, ema_test_."""
+        return f"{self.method}_test_" if self.averaged else "test_"
+
+    @property
+    def _known(self) -> tuple[str, str]:
+        return AVERAGED_METHODS.get(self.method, (self.method.upper(), "not a method of the paper"))
+
+    @property
+    def beyond_paper(self) -> str:
+        """The footnote of a column whose method the paper does not have ("" otherwise): such a
+        column never gets a paper number."""
+        label, what = self._known
+        return f"{label} ({what}): beyond the paper, which has no numbers for it" if self.averaged and what else ""
+
+    def title(self, dataset: str = "") -> str:
+        if not self.averaged:
+            return "SGD (pretrained)" if dataset == "imagenet" else "SGD"
+        point = self.name.partition("_")[2]
+        label = self._known[0]
+        return f"{label} {point[:-2]} epochs" if point.endswith("ep") else f"{label} {point} B"
+
+    def order(self) -> tuple:
+        """Table order: SGD, then each averaged method by its point."""
+        if not self.averaged:
+            return (0, "", 0.0)
+        rank = list(AVERAGED_METHODS).index(self.method) if self.method in AVERAGED_METHODS else len(AVERAGED_METHODS)
+        return (1 + rank, self.method, float(self.name.partition("_")[2].removesuffix("ep")))
