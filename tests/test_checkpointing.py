@@ -12,7 +12,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from swa_bench import records as records_module
+from swa_bench import record_files as records_module
 from swa_bench.checkpointing import CheckpointWriter, HostSnapshot
 from swa_bench.cli import main
 from swa_bench.records import CorruptCheckpointError, RecordsWriteError, RunRecords, read_checkpoint, sidecar_of
@@ -21,12 +21,12 @@ from conftest import REPO
 
 
 def tiny_state(epoch):
-    return {"epoch": epoch, "weights": torch.full((3,), float(epoch))}
+    return {"epoch": epoch, "model": {"weights": torch.full((3,), float(epoch))}}
 
 
 def write_old_format(path, state):
     """A checkpoint as written before the sidecars: magic line, sha256, torch.save payload."""
-    payload = records_module._torch_bytes(state)
+    payload = records_module.torch_bytes(state)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(records_module._MAGIC + hashlib.sha256(payload).digest() + payload)
 
