@@ -403,141 +403,172 @@ def _plain(obj):
 # Checks across fields: impossible values and combinations.
 
 
-def _check_semantics(cfg: Config, where: str) -> None:
-    def fail(key: str, msg: str):
-        raise ConfigError(f"{where}: {key}: {msg}")
+class _Checks:
+    """The one-line failures of one config file's checks."""
 
-    def positive(key: str, value, allow_zero: bool = False):
+    def __init__(self, where: str):
+        self.where = where
+
+    def fail(self, key: str, msg: str):
+        raise ConfigError(f"{self.where}: {key}: {msg}")
+
+    def positive(self, key: str, value, allow_zero: bool = False) -> None:
         if value < 0 or (value == 0 and not allow_zero):
-            fail(key, f"must be {'non-negative' if allow_zero else 'positive'}, got {value}")
+            self.fail(key, f"must be {'non-negative' if allow_zero else 'positive'}, got {value}")
 
-    def at_most(key: str, value, limit) -> None:
-        # Sizes beyond any real use would only ask for absurd memory (a 10^6 crop padding, a
-        # 10^5-wide network): refused at load, before anything is allocated.
+    def at_most(self, key: str, value, limit) -> None:
         if value is not None and value > limit:
-            fail(key, f"must be at most {limit}, got {value}")
+            self.fail(key, f"must be at most {limit}, got {value}")
 
-    d, m, o, s, w, r = cfg.data, cfg.model, cfg.optim, cfg.schedule, cfg.swa, cfg.run
+
+def _check_semantics(cfg: Config, where: str) -> None:
+    """What the types cannot say: ranges, and keys that must agree with each other."""
+    checks = _Checks(where)
+    for check in (_check_sizes, _check_data, _check_optim_and_schedule, _check_swa, _check_ema_and_run):
+        check(cfg, checks)
+
+
+def _check_sizes(cfg: Config, c: "_Checks") -> None:
+    """Upper bounds of size-like keys: values beyond any real use would only ask for absurd memory
+    (a 10^6 crop padding, a 10^5-wide network), refused before anything is allocated."""
+    d, m, o, r = cfg.data, cfg.model, cfg.optim, cfg.run
     for key, value, limit in (("data.crop_padding", d.crop_padding, 64), ("data.image_size", d.image_size, 1024),
                               ("data.test_resize", d.test_resize, 2048), ("data.num_classes", d.num_classes, 100_000),
                               ("data.train_subset", d.train_subset, 100_000_000), ("data.workers", d.workers, 256),
                               ("optim.batch_size", o.batch_size, 65_536), ("run.seed", r.seed, 2**31 - 1)):
-        at_most(key, value, limit)
-    positive("run.seed", r.seed, allow_zero=True)
+        c.at_most(key, value, limit)
+    c.positive("run.seed", r.seed, allow_zero=True)
     for option, value in m.options.items():
         if isinstance(value, int) and not isinstance(value, bool) and not 1 <= value <= 4096:
-            fail(f"model.options.{option}", f"must be between 1 and 4096, got {value}")
+            c.fail(f"model.options.{option}", f"must be between 1 and 4096, got {value}")
+
+
+def _check_data(cfg: Config, c: "_Checks") -> None:
+    """The data section, and that the model takes the dataset's images."""
+    d, m = cfg.data, cfg.model
     channels = DATASETS[d.dataset].channels
     for key, stats in (("data.mean", d.mean), ("data.std", d.std)):
         if len(stats) != channels:
-            fail(key, f"{d.dataset} images have {channels} channel(s), got {len(stats)} values")
+            c.fail(key, f"{d.dataset} images have {channels} channel(s), got {len(stats)} values")
     if any(v <= 0 for v in d.std):
-        fail("data.std", "values must be positive")
+        c.fail("data.std", "values must be positive")
     if len(set(d.augment)) != len(d.augment):
-        fail("data.augment", "each augmentation may appear once")
-    positive("data.crop_padding", d.crop_padding, allow_zero=True)
+        c.fail("data.augment", "each augmentation may appear once")
+    c.positive("data.crop_padding", d.crop_padding, allow_zero=True)
     if d.image_size is not None:
-        positive("data.image_size", d.image_size)
+        c.positive("data.image_size", d.image_size)
     if "resized_crop" in d.augment and d.image_size is None:
-        fail("data.augment", "resized_crop needs data.image_size (the crop's output size)")
+        c.fail("data.augment", "resized_crop needs data.image_size (the crop's output size)")
     if d.test_resize is not None:
         if d.image_size is None or d.test_resize < d.image_size:
-            fail("data.test_resize", f"needs data.image_size and must be at least it, got {d.test_resize}")
+            c.fail("data.test_resize", f"needs data.image_size and must be at least it, got {d.test_resize}")
     if d.num_classes is not None:
-        positive("data.num_classes", d.num_classes)
+        c.positive("data.num_classes", d.num_classes)
     if d.dataset == "imagenet" and d.format == "torchvision":
-        fail("data.format", "ImageNet is read from an ImageFolder tree (train/ and val/), not torchvision files")
+        c.fail("data.format", "ImageNet is read from an ImageFolder tree (train/ and val/), not torchvision files")
     if not d.test_split or "/" in d.test_split or d.test_split in (".", ".."):
-        fail("data.test_split", f"must be a folder name, got {shown(d.test_split)}")
+        c.fail("data.test_split", f"must be a folder name, got {shown(d.test_split)}")
     if d.train_subset is not None:
-        positive("data.train_subset", d.train_subset)
-    positive("data.workers", d.workers, allow_zero=True)
+        c.positive("data.train_subset", d.train_subset)
+    c.positive("data.workers", d.workers, allow_zero=True)
 
     from swa_bench.models import get_model_entry
 
     if (get_model_entry(m.name).input_shape[0] == 1) != (d.dataset == "digits"):  # 1x8x8 digits or RGB images
-        fail("model.name", f"{m.name} does not take {d.dataset} images")
+        c.fail("model.name", f"{m.name} does not take {d.dataset} images")
 
-    positive("optim.lr_init", o.lr_init)
-    positive("optim.weight_decay", o.weight_decay, allow_zero=True)
+
+def _check_optim_and_schedule(cfg: Config, c: "_Checks") -> None:
+    """The optimizer and the SGD schedule."""
+    o, s, w = cfg.optim, cfg.schedule, cfg.swa
+    c.positive("optim.lr_init", o.lr_init)
+    c.positive("optim.weight_decay", o.weight_decay, allow_zero=True)
     if not 0 <= o.momentum < 1:
-        fail("optim.momentum", f"must be in [0, 1), got {o.momentum}")
+        c.fail("optim.momentum", f"must be in [0, 1), got {o.momentum}")
     if o.nesterov and o.momentum == 0:
-        fail("optim.nesterov", "Nesterov momentum needs optim.momentum > 0")
-    positive("optim.batch_size", o.batch_size)
+        c.fail("optim.nesterov", "Nesterov momentum needs optim.momentum > 0")
+    c.positive("optim.batch_size", o.batch_size)
 
-    positive("schedule.budget", s.budget, allow_zero=w.start_from == "pretrained")
-    positive("schedule.eval_every", s.eval_every)
+    c.positive("schedule.budget", s.budget, allow_zero=w.start_from == "pretrained")
+    c.positive("schedule.eval_every", s.eval_every)
     if not 0 < s.sgd_final_ratio <= 1:
-        fail("schedule.sgd_final_ratio", f"must be in (0, 1], got {s.sgd_final_ratio}")
+        c.fail("schedule.sgd_final_ratio", f"must be in (0, 1], got {s.sgd_final_ratio}")
     if s.type == "step" and s.budget:
         if not s.milestones:
-            fail("schedule.milestones", "a step schedule needs at least one milestone epoch")
+            c.fail("schedule.milestones", "a step schedule needs at least one milestone epoch")
         if list(s.milestones) != sorted(set(s.milestones)) or not 0 < s.milestones[0] or s.milestones[-1] >= s.budget:
-            fail("schedule.milestones", f"must be increasing epochs in (0, {s.budget}), got {shown(list(s.milestones))}")
+            c.fail("schedule.milestones", f"must be increasing epochs in (0, {s.budget}), got {shown(list(s.milestones))}")
     if not 0 < s.gamma < 1:
-        fail("schedule.gamma", f"must be in (0, 1), got {s.gamma}")
-    positive("schedule.final_lr", s.final_lr, allow_zero=True)
+        c.fail("schedule.gamma", f"must be in (0, 1), got {s.gamma}")
+    c.positive("schedule.final_lr", s.final_lr, allow_zero=True)
     if s.type == "cosine" and s.final_lr >= o.lr_init:
-        fail("schedule.final_lr", f"must be below optim.lr_init ({o.lr_init}), got {s.final_lr}")
+        c.fail("schedule.final_lr", f"must be below optim.lr_init ({o.lr_init}), got {s.final_lr}")
 
+
+def _check_swa(cfg: Config, c: "_Checks") -> None:
+    """The SWA section, by where the run starts from."""
+    m, s, w = cfg.model, cfg.schedule, cfg.swa
     if w.lr_schedule == "constant":
         if w.lr is None:
-            fail("swa.lr", "missing value (the SWA learning rate of a constant schedule)")
-        positive("swa.lr", w.lr)
+            c.fail("swa.lr", "missing value (the SWA learning rate of a constant schedule)")
+        c.positive("swa.lr", w.lr)
     else:
         for key, value in (("swa.alpha1", w.alpha1), ("swa.alpha2", w.alpha2)):
             if value is None:
-                fail(key, "missing value (a cyclical schedule needs alpha1 and alpha2)")
-            positive(key, value)
+                c.fail(key, "missing value (a cyclical schedule needs alpha1 and alpha2)")
+            c.positive(key, value)
         if w.alpha2 > w.alpha1:
-            fail("swa.alpha2", f"must not exceed swa.alpha1 ({w.alpha1}), got {w.alpha2}")
-    positive("swa.c_epochs", w.c_epochs)
+            c.fail("swa.alpha2", f"must not exceed swa.alpha1 ({w.alpha1}), got {w.alpha2}")
+    c.positive("swa.c_epochs", w.c_epochs)
     if w.variant is not None and not _VARIANT.match(w.variant):
-        fail("swa.variant", f"must be a short folder name (letters, digits, '.', '_', '-'; up to 40), got {shown(w.variant)}")
+        c.fail("swa.variant", f"must be a short folder name (letters, digits, '.', '_', '-'; up to 40), got {shown(w.variant)}")
     if not w.budgets:
-        fail("swa.budgets", "needs at least one budget")
+        c.fail("swa.budgets", "needs at least one budget")
     if any(b <= 0 for b in w.budgets) or list(w.budgets) != sorted(set(w.budgets)):
-        fail("swa.budgets", f"must be positive and increasing, got {shown(list(w.budgets))}")
+        c.fail("swa.budgets", f"must be positive and increasing, got {shown(list(w.budgets))}")
     if w.report_epochs and (w.report_epochs[0] <= 0 or list(w.report_epochs) != sorted(set(w.report_epochs))):
-        fail("swa.report_epochs", f"must be positive and increasing, got {shown(list(w.report_epochs))}")
+        c.fail("swa.report_epochs", f"must be positive and increasing, got {shown(list(w.report_epochs))}")
     if w.report_epochs and w.start_from != "pretrained":
-        fail("swa.report_epochs", "only for runs from pretrained weights; others report at swa.budgets")
+        c.fail("swa.report_epochs", "only for runs from pretrained weights; others report at swa.budgets")
     if w.start_from == "pretrained":
         if m.weights is None:
-            fail("swa.start_from", "pretrained needs model.weights (e.g. IMAGENET1K_V1)")
+            c.fail("swa.start_from", "pretrained needs model.weights (e.g. IMAGENET1K_V1)")
         if not w.report_epochs:
-            fail("swa.report_epochs", "a run from pretrained weights reports after given epochs, e.g. [5, 10]")
+            c.fail("swa.report_epochs", "a run from pretrained weights reports after given epochs, e.g. [5, 10]")
         if w.start is not None:
-            fail("swa.start", "not used when starting from pretrained weights (averaging starts with the first cycle)")
+            c.fail("swa.start", "not used when starting from pretrained weights (averaging starts with the first cycle)")
     elif w.start_from == "scratch":
         if w.start is None:
-            fail("swa.start", "missing value (the epoch count after which averaging starts)")
-        positive("swa.start", w.start)
+            c.fail("swa.start", "missing value (the epoch count after which averaging starts)")
+        c.positive("swa.start", w.start)
         if w.start > s.budget * w.budgets[0]:
-            fail("swa.start", f"{w.start} is beyond the first SWA budget point ({s.budget * w.budgets[0]:g} epochs)")
+            c.fail("swa.start", f"{w.start} is beyond the first SWA budget point ({s.budget * w.budgets[0]:g} epochs)")
         if w.lr_schedule == "cyclical" and w.c_epochs > w.start:
-            fail("swa.c_epochs", f"the first cycle must end at swa.start ({w.start}), so at most that, got {w.c_epochs}")
+            c.fail("swa.c_epochs", f"the first cycle must end at swa.start ({w.start}), so at most that, got {w.c_epochs}")
     else:
         if w.start is not None:
-            fail("swa.start", "not used when continuing from the SGD run (averaging starts after its B epochs)")
+            c.fail("swa.start", "not used when continuing from the SGD run (averaging starts after its B epochs)")
         if w.budgets[0] <= 1:
-            fail("swa.budgets", f"a continuation of the B-epoch SGD run reports after it, so budgets must exceed 1, got {shown(list(w.budgets))}")
+            c.fail("swa.budgets", f"a continuation of the B-epoch SGD run reports after it, so budgets must exceed 1, got {shown(list(w.budgets))}")
         if (w.budgets[0] - 1) * s.budget < w.c_epochs:
-            fail("swa.c_epochs", f"the first cycle ({w.c_epochs} epochs) would end after the first budget point")
+            c.fail("swa.c_epochs", f"the first cycle ({w.c_epochs} epochs) would end after the first budget point")
 
+
+def _check_ema_and_run(cfg: Config, c: "_Checks") -> None:
+    """The EMA and run sections, and the run's length."""
+    s, w, r = cfg.schedule, cfg.swa, cfg.run
     e = cfg.ema
     if not 0 < e.decay < 1:
-        fail("ema.decay", f"must be in (0, 1), got {e.decay}")
-    positive("ema.every", e.every)
+        c.fail("ema.decay", f"must be in (0, 1), got {e.decay}")
+    c.positive("ema.every", e.every)
     if r.method == "ema" and w.start_from == "pretrained":
-        fail("run.method", "ema trains from scratch under the SGD schedule; this row starts from pretrained weights")
+        c.fail("run.method", "ema trains from scratch under the SGD schedule; this row starts from pretrained weights")
 
     if not 0 < r.budget_scale <= 1000:
-        fail("run.budget_scale", f"must be in (0, 1000], got {r.budget_scale}")
+        c.fail("run.budget_scale", f"must be in (0, 1000], got {r.budget_scale}")
     if r.checkpoint_every is not None:
-        positive("run.checkpoint_every", r.checkpoint_every)
+        c.positive("run.checkpoint_every", r.checkpoint_every)
     if r.checkpoint_minutes is not None:
-        positive("run.checkpoint_minutes", r.checkpoint_minutes)
+        c.positive("run.checkpoint_minutes", r.checkpoint_minutes)
     if s.budget * max(w.budgets) * r.budget_scale > 100_000:
-        fail("schedule.budget", "the run would exceed 100000 epochs")
+        c.fail("schedule.budget", "the run would exceed 100000 epochs")
