@@ -68,7 +68,8 @@ table: install
 	$(BIN)/swa-bench table $(OUT)
 
 # The miniature of Table 1 on real CIFAR-10 images (configs/mini): PreResNet-20 on 1,000 images of the
-# JPEG copy, SGD and SWA at swa_lr = 0.1 and 0.5 x lr_init, 3 seeds, about 75 minutes on 2 CPU cores.
+# JPEG copy, SGD, SWA at swa_lr = 0.1 and 0.5 x lr_init, and an EMA of the SGD weights (beyond the
+# paper), 3 seeds, about 2 hours on 2 CPU cores.
 # Idempotent and resumable like every grid. MINI_DATA is extracted from MINI_TARBALL when missing.
 # Writes the detailed table (markdown and CSV) and the convergence curves into MINI_OUT.
 MINI_DATA ?= data/cifar10-jpg

@@ -69,18 +69,6 @@ def kill_process_tree(pid: int) -> None:
             pass
 
 
-def pytest_collection_modifyitems(config, items):
-    """Real-data runs (marker `slow`) take minutes: run them with `make test-slow`."""
-    import os
-
-    if os.environ.get("SWA_BENCH_SLOW") == "1":
-        return
-    skip = pytest.mark.skip(reason="slow real-data check; set SWA_BENCH_SLOW=1 (make test-slow)")
-    for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)
-
-
 # Modules whose tests train, run the CLI end to end, kill processes or build packages: the
 # integration tier. `pytest -m "not integration"` leaves the unit tests, a loop of seconds.
 _INTEGRATION = {"test_api_doc", "test_bench", "test_continuation", "test_dashboards", "test_ema", "test_figures",
@@ -89,6 +77,13 @@ _INTEGRATION = {"test_api_doc", "test_bench", "test_continuation", "test_dashboa
 
 
 def pytest_collection_modifyitems(config, items):
+    """Marks the integration tier; skips the real-data runs (marker `slow`, minutes each) unless
+    SWA_BENCH_SLOW=1 (`make test-slow`)."""
+    import os
+
+    skip = pytest.mark.skip(reason="slow real-data check; set SWA_BENCH_SLOW=1 (make test-slow)")
     for item in items:
         if item.module.__name__ in _INTEGRATION:
             item.add_marker(pytest.mark.integration)
+        if "slow" in item.keywords and os.environ.get("SWA_BENCH_SLOW") != "1":
+            item.add_marker(skip)

@@ -105,11 +105,12 @@ def test_ema_run_follows_the_sgd_run_and_reports_its_average(tmp_path):
 def test_stopped_ema_run_resumes_to_the_uninterrupted_result(tmp_path):
     def command(out):
         return [sys.executable, "-m", "swa_bench", "train", "--config", str(DEMO), "--method", "ema", "--out",
-                str(out), "--quiet", "--set", "ema.decay=0.9", "--set", "data.loader=torch"]  # slower: stopped mid-run
+                str(out), "--quiet", "--budget-scale", "0.5", "--set", "ema.decay=0.9",
+                "--set", "data.loader=torch"]  # the slower loader: stopped mid-run
 
     subprocess.run(command(tmp_path / "whole"), check=True, capture_output=True)
     proc = subprocess.Popen(command(tmp_path / "stopped"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    metrics = tmp_path / "stopped/digits/digits_cnn/ema/seed0-subset300/metrics.jsonl"
+    metrics = tmp_path / "stopped/digits/digits_cnn/ema/seed0-scale0.5-subset300/metrics.jsonl"
     deadline = time.time() + 120
     while proc.poll() is None and time.time() < deadline and not (metrics.exists() and metrics.read_text()):
         time.sleep(0.005)
@@ -120,6 +121,6 @@ def test_stopped_ema_run_resumes_to_the_uninterrupted_result(tmp_path):
 
     def rows(run):
         return [{k: v for k, v in json.loads(line).items() if k != "seconds"}
-                for line in (tmp_path / run / "digits/digits_cnn/ema/seed0-subset300/metrics.jsonl").read_text().splitlines()]
+                for line in (tmp_path / run / "digits/digits_cnn/ema/seed0-scale0.5-subset300/metrics.jsonl").read_text().splitlines()]
 
     assert rows("stopped") == rows("whole")

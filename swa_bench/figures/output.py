@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 
-COLORS = {"sgd": "#c0392b", "swa": "#1f5fa8", "swa_sgd": "#7f8c8d", "ema": "#16a085", "lr": "#555555"}
+COLORS = {"sgd": "#c0392b", "swa": "#1f5fa8", "swa_sgd": "#7f8c8d", "ema": "#d6338a", "lr": "#555555"}
 # Distinct shades of one series, for figures with several SWA settings.
 SHADES = {"swa": ["#1f5fa8", "#27ae60", "#8e44ad", "#d68910"], "swa_sgd": ["#7f8c8d", "#a3c9a8", "#b9a3c9", "#e0c08a"],
-          "ema": ["#16a085", "#48c9b0", "#0e6655", "#76d7c4"]}
+          "ema": ["#d6338a", "#f07cb8", "#9c1f5e", "#f5a9d0"]}
 
 
 def pyplot():
