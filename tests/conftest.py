@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+
+from swa_bench.cli import main
 
 # The writers of the real formats, imported here so that tests take them with the fixtures.
 from swa_bench.data.synthetic import (CIFAR10_CLASSES, IMAGENET_CLASSES, N_PER_BATCH, N_TEST,  # noqa: F401
@@ -69,11 +72,52 @@ def kill_process_tree(pid: int) -> None:
             pass
 
 
+# --------------------------------------------------------------------------------------------------
+# The ImageNet row's small stand-in, for the ImageNet, pretrained-weights and distributed tests
+
+IMAGENET_CONFIG = REPO / "configs/imagenet/resnet50.yaml"
+# A small stand-in of the same family: ResNet-18 at 32x32 over a 4-class tree.
+SMALL = ["--set", "model.name=resnet18", "--set", "data.num_classes=4", "--set", "data.image_size=32",
+         "--set", "data.test_resize=36", "--set", "data.workers=0", "--set", "optim.batch_size=8",
+         "--set", "model.verify_weights=false", "--device", "cpu", "--quiet"]
+
+
+@pytest.fixture
+def weights_file(tmp_path) -> Path:
+    """Weights of the stand-in (ResNet-18, 4 classes) saved as a local torchvision-style file."""
+    import torch
+    import torchvision
+
+    torch.manual_seed(1)
+    path = tmp_path / "resnet18-local.pth"
+    torch.save(torchvision.models.resnet18(num_classes=4).state_dict(), path)
+    return path
+
+
+def imagenet_cli(data, weights, out, method, *extra):
+    """`train` of the ImageNet row's small stand-in, in this process."""
+    args = ["train", "--config", str(IMAGENET_CONFIG), "--method", method, "--data-path", str(data), "--weights", str(weights),
+            "--out", str(out), *SMALL, *extra]
+    return CliRunner().invoke(main, args)
+
+
+def imagenet_run_dir(out, method):
+    """The seed-0 run of `method` (its folder name also carries the budget scale the test gave)."""
+    (found,) = (Path(out) / "imagenet/resnet18" / method).glob("seed0*")
+    return found
+
+
+def without_seconds(rows):
+    """Metrics rows without their timings, to compare runs."""
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+
+
 # Modules whose tests train, run the CLI end to end, kill processes or build packages: the
 # integration tier. `pytest -m "not integration"` leaves the unit tests, a loop of seconds.
-_INTEGRATION = {"test_api_doc", "test_bench", "test_continuation", "test_dashboards", "test_ema", "test_figures",
-                "test_grid", "test_hostile", "test_imagenet", "test_install", "test_real_data", "test_records",
-                "test_reliability", "test_run_dirs", "test_train", "test_variants", "test_checkpointing"}
+_INTEGRATION = {"test_api_doc", "test_bench", "test_checkpointing", "test_continuation", "test_dashboards",
+                "test_distributed", "test_ema", "test_figures", "test_grid", "test_hostile", "test_imagenet",
+                "test_install", "test_real_data", "test_records", "test_reliability", "test_run_dirs", "test_train",
+                "test_variants"}
 
 
 def pytest_collection_modifyitems(config, items):
