@@ -12,12 +12,12 @@ from swa_bench.records import RunRecords
 
 from conftest import REPO
 
-RUN = Path("digits/digits_cnn/swa/seed0-scale0.5-subset300")
+RUN = Path("digits/digits_cnn/swa/seed0-scale0.25-subset300")
 
 
 def _train(out, *extra):
     result = CliRunner().invoke(main, ["train", "--config", str(REPO / "configs/demo/digits.yaml"), "--method", "swa",
-                                       "--out", str(out), "--budget-scale", "0.5", "--quiet", *extra])
+                                       "--out", str(out), "--budget-scale", "0.25", "--quiet", *extra])
     assert result.exit_code == 0, result.output
     return result.output
 

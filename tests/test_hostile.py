@@ -215,7 +215,7 @@ def test_an_unreadable_data_directory_is_one_line(tmp_path):
 def finished(tmp_path_factory):
     """A finished SWA demo run, to copy and damage."""
     out = tmp_path_factory.mktemp("finished")
-    assert train_demo(out, "--budget-scale", "0.5", method="swa").exit_code == 0
+    assert train_demo(out, "--budget-scale", "0.25", method="swa").exit_code == 0
     return next(out.rglob("summary.json")).parent
 
 
@@ -236,7 +236,7 @@ def test_a_damaged_metrics_row_is_never_dropped_silently(finished, tmp_path):
     before = (run / "metrics.jsonl").read_bytes()
     status = cli("status", tmp_path / "out")
     assert status.exit_code == 0 and "metrics.jsonl: line 5 is damaged" in status.output, status.output
-    result = train_demo(tmp_path / "out", "--budget-scale", "0.5", method="swa")
+    result = train_demo(tmp_path / "out", "--budget-scale", "0.25", method="swa")
     assert_one_line_error(result, "metrics.jsonl: line 5 is damaged")
     assert (run / "metrics.jsonl").read_bytes() == before  # nothing rewritten from a partial read
 
@@ -327,7 +327,7 @@ def test_weights_option_pointing_to_a_saved_list_is_one_line(tmp_path):
 
 def _command(out, *extra):
     return [sys.executable, "-m", "swa_bench", "train", "--config", str(DEMO), "--method", "swa", "--out", str(out),
-            "--budget-scale", "0.5", "--quiet", *extra]
+            "--budget-scale", "0.25", "--quiet", *extra]
 
 
 def _assert_complete(run: Path, reference: Path):
