@@ -92,9 +92,11 @@ def main():
 @_user_errors
 def train(config_path, method, seed, data_path, download, weights_path, out, device, budget_scale, sets, dashboards,
           quiet):
-    """Train one SGD or SWA run; re-running the same command resumes it.
+    """Train one SGD, SWA or EMA run; re-running the same command resumes it.
 
-    An SWA run reports the averaged model (BN recomputed) at 1, 1.25 and 1.5 budgets. A run that
+    An SWA run reports the averaged model (BN recomputed) at 1, 1.25 and 1.5 budgets; an EMA run
+    (beyond the paper) is the SGD run with an exponential average of its weights, reported at the
+    end of the budget. A run that
     has finished is reported and not retrained. Where the config continues from the SGD run
     (swa.start_from: sgd_run, the PyramidNet and Shake-Shake rows), train the SGD run of the same
     seed into the same --out first; the SWA run starts from its final checkpoint. The ImageNet
@@ -325,7 +327,7 @@ def plot():
 @click.option("--out", default="figures", show_default=True, type=click.Path(file_okay=False))
 @_user_errors
 def curves(run_dirs, out):
-    """Test accuracy and learning rate against epoch for SGD and SWA runs (seeds: mean and min-max band;
+    """Test accuracy and learning rate against epoch for SGD, SWA and EMA runs (seeds: mean and min-max band;
     the averaged model's evaluations marked). Writes OUT/curves.png, .pdf and .csv.
 
     \b

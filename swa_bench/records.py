@@ -85,7 +85,7 @@ def independent_of(method: str):
     return independent
 
 
-def summary_problem(summary: dict) -> str | None:
+def _summary_problem(summary: dict) -> str | None:
     """What makes `summary` unusable for a table (None if nothing): a foreign or hand-edited file."""
     for key, kind in (("dataset", str), ("model", str), ("method", str), ("seed", int), ("results", dict),
                       ("budget", (int, float)), ("budget_scale", (int, float)), ("data", dict)):
@@ -408,6 +408,18 @@ class RunRecords:
 
     def read_summary(self) -> dict:
         return json.loads(self.summary_path.read_text())
+
+    def checked_summary(self) -> dict | None:
+        """summary.json if the run has one (None if not), checked to be a swa-bench summary: a
+        ValueError in words for a file that is not (unreadable, foreign, hand-edited)."""
+        try:
+            summary = read_json_object(self.summary_path)
+        except ValueError as e:
+            raise ValueError(f"unreadable ({e})") from None
+        problem = None if summary is None else _summary_problem(summary)
+        if problem:
+            raise ValueError(f"not a swa-bench summary ({problem})")
+        return summary
 
     def missing_weights(self, columns) -> list[str]:
         """Table columns of this finished run whose weights file is missing. A copy of the records

@@ -47,21 +47,16 @@ _IDENTITY_KEYS = {"run.method", "run.seed", "run.budget_scale", "data.train_subs
 def find_summaries(runs_dir: str | Path) -> list[dict]:
     """Summaries of the ended runs under `runs_dir` (finished or diverged); a run still going has
     none yet, and summaries are written atomically, so a table never reads half a run."""
-    from swa_bench.records import RunRecords, read_json_object, summary_problem
+    from swa_bench.records import RunRecords
 
     summaries = []
     for records in RunRecords.find(runs_dir, "summary.json"):
-        path = records.summary_path
         try:
-            summary = read_json_object(path)
+            summary = records.checked_summary()
         except ValueError as e:
-            warnings.warn(f"{path}: skipped, unreadable ({e})")
+            warnings.warn(f"{records.summary_path}: skipped, {e}")
             continue
         if summary.get("status") not in ("finished", "diverged"):
-            continue
-        problem = summary_problem(summary)
-        if problem:
-            warnings.warn(f"{path}: skipped, not a swa-bench summary ({problem})")
             continue
         missing = records.missing_weights(summary["results"])
         if missing:

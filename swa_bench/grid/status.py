@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-from swa_bench.records import RunRecords, read_json_object, summary_problem
+from swa_bench.records import RunRecords
 from swa_bench.timefmt import format_duration
 
 
@@ -32,15 +32,12 @@ def run_state(run_dir: Path, name: str) -> RunState:
     done = len([r for r in rows if r["epoch"] > (first or 0)])
     total = None if epochs is None else epochs - (first or 0)
     try:
-        summary = read_json_object(records.summary_path)
+        summary = records.checked_summary()
     except ValueError as e:
         return RunState(name, "damaged", done, total, None, f"summary.json: {e}")
     if summary is not None:
         if summary.get("status") == "diverged":
             return RunState(name, "diverged", done, total, None, f"at epoch {summary.get('diverged_epoch')}")
-        problem = summary_problem(summary)
-        if problem:
-            return RunState(name, "damaged", done, total, None, f"summary.json: {problem}")
         missing = records.missing_weights(summary["results"])
         if missing:
             return RunState(name, "damaged", done, total, None, f"finished, but checkpoints/ lacks the weights of "
