@@ -22,10 +22,10 @@ test: install
 test-slow: install
 	SWA_BENCH_SLOW=1 $(BIN)/python -m pytest -q -m slow
 
-# SGD vs SWA (and an EMA of the SGD weights, beyond the paper) on scikit-learn's 8x8 digits, 3 seeds, CPU, then the table.
+# SGD vs FGE vs SWA (and an EMA of the SGD weights, beyond the paper) on scikit-learn's 8x8 digits, 3 seeds, CPU, then the table.
 demo: install
 	for seed in $(DEMO_SEEDS); do \
-	  for method in sgd swa ema; do \
+	  for method in sgd swa ema fge; do \
 	    $(BIN)/swa-bench train --config configs/demo/digits.yaml --method $$method \
 	      --seed $$seed --out $(DEMO_OUT) --device cpu || exit 1; \
 	  done; \

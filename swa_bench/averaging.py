@@ -29,7 +29,9 @@ class WeightAverage:
 
     def __init__(self, model: nn.Module, decay: float | None = None):
         self.module = copy.deepcopy(model)
-        self.module.requires_grad_(False)
+        # Its parameters keep requires_grad as the model's: it is only ever run under no_grad (evaluation,
+        # BN recomputation), and a compiled model and its average then share the same graphs (a
+        # different requires_grad would be a guard failure, hence a recompile, for each of them).
         self._averaged = list(self.module.parameters())  # fixed tensors: gathered once
         self.decay = decay
         self.count = 0

@@ -68,9 +68,9 @@ def main():
 @click.option("--config", "config_path", required=True,
               help="YAML config of one row: a path, or a shipped config's name, e.g. cifar10/vgg16 "
                    "(`swa-bench list` shows them).")
-@click.option("--method", type=click.Choice(["sgd", "swa", "ema"]),
-              help="Required: SGD baseline, SWA, or an EMA of the SGD run's weights (beyond the paper); "
-                   "sets run.method.")
+@click.option("--method", type=click.Choice(["sgd", "swa", "ema", "fge"]),
+              help="Required: SGD baseline, SWA, an EMA of the SGD run's weights (beyond the paper), or FGE "
+                   "(an ensemble continuing the SGD run, rows with fge settings); sets run.method.")
 @click.option("--seed", type=int, help="Run seed (sets run.seed).")
 @click.option("--data-path", type=click.Path(file_okay=False),
               help="Dataset root: torchvision's CIFAR files, or an ImageFolder tree with train/ and test/.")
@@ -92,11 +92,13 @@ def main():
 @_user_errors
 def train(config_path, method, seed, data_path, download, weights_path, out, device, budget_scale, sets, dashboards,
           quiet):
-    """Train one SGD, SWA or EMA run; re-running the same command resumes it.
+    """Train one SGD, SWA, EMA or FGE run; re-running the same command resumes it.
 
     An SWA run reports the averaged model (BN recomputed) at 1, 1.25 and 1.5 budgets; an EMA run
     (beyond the paper) is the SGD run with an exponential average of its weights, reported at the
-    end of the budget. A run that
+    end of the budget. An FGE run continues the finished SGD run of the same seed and --out from
+    the state it kept at 0.8 B, collects a model every cycle and reports the ensemble of their
+    predictions at 1 budget (train the SGD run first). A run that
     has finished is reported and not retrained. Where the config continues from the SGD run
     (swa.start_from: sgd_run, the PyramidNet and Shake-Shake rows), train the SGD run of the same
     seed into the same --out first; the SWA run starts from its final checkpoint. The ImageNet
@@ -116,7 +118,7 @@ def train(config_path, method, seed, data_path, download, weights_path, out, dev
     from swa_bench.trainer import train_run
 
     if method is None:  # checked here rather than by click, to say it in one line
-        raise ConfigError("--method: missing; give sgd (the baseline), swa, or ema (beyond the paper)")
+        raise ConfigError("--method: missing; give sgd (the baseline), swa, ema (beyond the paper) or fge")
 
     flags = {
         "run.method": method,
@@ -291,10 +293,13 @@ def table(runs_dir, fmt, paper_dir, detail):
 def bench(model, dataset, batch_size, steps, warmup, rounds, device, precision, compile_mode, channels_last, workers, json_path,
           epoch_seconds):
     """Measure training, evaluation, BN-recomputation and averaging throughput against a
-    reference-style loop (per-image PIL transforms in a DataLoader, fp32, eager, `.item()` per step),
+    reference-style loop (per-image PIL transforms in a DataLoader, eager, `.item()` per step),
     same process, model and batch; the time a checkpoint holds the loop (background writer against a
     direct write); and the share of an SWA run's step time spent outside the steps at the paper's
     evaluation cadence. Prints a table with the speed-ups and writes JSON.
+
+    The reference-style loop runs at the same precision as swa-bench's path (the pipeline's
+    speed-up) and, when --precision is not fp32, also in strict fp32 (the speed-up with precision).
 
     \b
     Example:

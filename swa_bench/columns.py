@@ -1,14 +1,17 @@
 """Table columns, named as the records name them: "sgd" (the SGD model at the end of its budget) or
-an averaged model at a point of its run: "swa_1.25" (SWA after 1.25 budgets), "ema_1", "swa_10ep"
+an averaged model at a point of its run: "swa_1.25" (SWA after 1.25 budgets), "ema_1", "fge_1" (the FGE ensemble at the end of the budget), "swa_10ep"
 (after 10 epochs: the ImageNet rows). One type answers what a name means, so no module parses it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-# The methods whose columns report averaged weights, in table order after SGD: label, and for a
-# method the paper does not have, what it is (its columns are marked as beyond the paper).
-AVERAGED_METHODS = {"swa": ("SWA", ""), "ema": ("EMA", "exponential moving average of the weights")}
+# The methods whose columns report something other than the SGD iterate (an ensemble of collected
+# models, averaged weights), in table order after SGD, as the paper orders SGD | FGE | SWA: label,
+# and for a method the paper does not have, what it is (its columns are marked as beyond the paper).
+AVERAGED_METHODS = {"fge": ("FGE", ""), "swa": ("SWA", ""), "ema": ("EMA", "exponential moving average of the weights")}
+# Of those, the ones whose reported model is an ensemble of predictions rather than one set of weights.
+ENSEMBLE_METHODS = {"fge"}
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,11 @@ class Column:
     def averaged(self) -> bool:
         """Whether it reports the averaged model (SWA, EMA) rather than the SGD iterate."""
         return self.method != "sgd"
+
+    @property
+    def ensemble(self) -> bool:
+        """Whether it reports an ensemble's prediction (FGE): no single set of weights is its model."""
+        return self.method in ENSEMBLE_METHODS
 
     @property
     def metrics_prefix(self) -> str:

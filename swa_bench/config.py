@@ -141,6 +141,22 @@ class EMAConfig:
 
 
 @dataclass(frozen=True)
+class FGEConfig:
+    # `--method fge`: Fast Geometric Ensembling (Garipov et al. 2018), the paper's Table 1 column beside
+    # SWA. It continues the row's SGD run from its state after `start` x B epochs (weights and momentum),
+    # which the SGD run keeps when the row has this section, for the rest of the budget at a triangular
+    # per-iteration rate: alpha1 at each cycle's start, alpha2 at mid-cycle, alpha1 again at its end
+    # (a cycle of `cycle` epochs). A model is collected at each mid-cycle point and the ensemble's
+    # prediction is the mean of their softmax outputs; each keeps the BN statistics it trained with.
+    # The values per row and their sources: docs/PROTOCOL.md §8. alpha1 unset: the row has no FGE.
+    alpha1: float | None = None
+    alpha2: float | None = None
+    cycle: int = 2
+    start: float = 0.8
+    keep_models: int | None = None  # collected models whose weights are kept on disk (None: all)
+
+
+@dataclass(frozen=True)
 class LogConfig:
     # Dashboards fed every metrics row besides metrics.jsonl (swa_bench/dashboards.py):
     # tensorboard writes <run>/tensorboard/; wandb logs through the `wandb` package. The wandb keys
@@ -153,7 +169,7 @@ class LogConfig:
 
 @dataclass(frozen=True)
 class RunConfig:
-    method: Literal["sgd", "swa", "ema"] = "sgd"
+    method: Literal["sgd", "swa", "ema", "fge"] = "sgd"
     seed: int = 0
     budget_scale: float = 1.0  # multiplies every epoch count of the protocol, for quick runs
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -178,6 +194,7 @@ class Config:
     swa: SWAConfig
     run: RunConfig = field(default_factory=RunConfig)
     ema: EMAConfig = field(default_factory=EMAConfig)
+    fge: FGEConfig = field(default_factory=FGEConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
     def to_dict(self) -> dict:
@@ -424,7 +441,7 @@ class _Checks:
 def _check_semantics(cfg: Config, where: str) -> None:
     """What the types cannot say: ranges, and keys that must agree with each other."""
     checks = _Checks(where)
-    for check in (_check_sizes, _check_data, _check_optim_and_schedule, _check_swa, _check_ema_and_run):
+    for check in (_check_sizes, _check_data, _check_optim_and_schedule, _check_swa, _check_fge, _check_ema_and_run):
         check(cfg, checks)
 
 
@@ -552,6 +569,29 @@ def _check_swa(cfg: Config, c: "_Checks") -> None:
             c.fail("swa.budgets", f"a continuation of the B-epoch SGD run reports after it, so budgets must exceed 1, got {shown(list(w.budgets))}")
         if (w.budgets[0] - 1) * s.budget < w.c_epochs:
             c.fail("swa.c_epochs", f"the first cycle ({w.c_epochs} epochs) would end after the first budget point")
+
+
+def _check_fge(cfg: Config, c: "_Checks") -> None:
+    """The FGE section: absent (alpha1 unset), or a schedule that collects at least one model."""
+    f, s = cfg.fge, cfg.schedule
+    if f.alpha1 is None:
+        if cfg.run.method == "fge":
+            c.fail("fge.alpha1", "missing value: this row has no FGE settings (set fge.alpha1 and fge.alpha2)")
+        return
+    if f.alpha2 is None:
+        c.fail("fge.alpha2", "missing value (the rate at mid-cycle, where models are collected)")
+    c.positive("fge.alpha1", f.alpha1)
+    c.positive("fge.alpha2", f.alpha2)
+    if f.cycle < 2 or f.cycle % 2:
+        c.fail("fge.cycle", f"must be an even number of epochs (a model is collected at mid-cycle), got {f.cycle}")
+    if not 0 < f.start < 1:
+        c.fail("fge.start", f"must be a fraction of the budget in (0, 1), got {f.start}")
+    if f.keep_models is not None:
+        c.positive("fge.keep_models", f.keep_models)
+    if cfg.swa.start_from != "scratch":
+        c.fail("fge.alpha1", f"FGE continues an SGD run trained from scratch; this row's SWA starts from {cfg.swa.start_from}")
+    if s.budget * (1 - f.start) < f.cycle // 2:
+        c.fail("fge.start", f"leaves {s.budget * (1 - f.start):g} epochs, fewer than the {f.cycle // 2} before the first collection")
 
 
 def _check_ema_and_run(cfg: Config, c: "_Checks") -> None:

@@ -43,12 +43,29 @@ class World:
             t.copy_(flat[offset:offset + n].view_as(t).to(t.dtype))
             offset += n
 
-    def sum_ints(self, *values: int) -> list[int]:
+    def sum_floats(self, *values: float) -> list[float]:
+        """The sums of a few host numbers over every process (one collective, one host sync)."""
         if not self.distributed:
-            return list(values)
+            return [float(v) for v in values]
         t = torch.tensor(values, dtype=torch.float64, device=_collective_device())
         dist.all_reduce(t)
-        return [int(v) for v in t.tolist()]
+        return t.tolist()
+
+    def sum_ints(self, *values: int) -> list[int]:
+        return [int(v) for v in self.sum_floats(*values)]
+
+    def average_buffers_(self, module: torch.nn.Module) -> None:
+        """Make every process's floating-point buffers (BN running statistics) their mean over the
+        processes. DDP runs with broadcast_buffers=False (broadcasting them at every forward is a
+        collective per step and keeps compiled CUDA graphs from applying), so each process's running
+        statistics follow its own shards; their mean is what one process over the global batches
+        would hold (up to the spread between shards), identical everywhere for evaluation and
+        checkpoints."""
+        buffers = [b for b in module.buffers() if b.is_floating_point()]
+        if not self.distributed or not buffers:
+            return
+        self.all_reduce_sum_(buffers)
+        torch._foreach_div_(buffers, float(self.size))
 
     def all_gather(self, obj) -> list:
         """`obj` of every process, by rank (picklable objects: RNG states, small dicts)."""

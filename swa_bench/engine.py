@@ -111,12 +111,30 @@ def evaluate(model, loader, execution: Execution, world: World = World()) -> dic
     return {"loss": loss, "acc": acc}
 
 
+@torch.no_grad()
+def predict(model, loader, execution: Execution) -> tuple[torch.Tensor, torch.Tensor]:
+    """(softmax probabilities in fp32, targets) of every image of `loader`, in its order, on the device."""
+    model.eval()
+    probabilities, targets = [], []
+    for inputs, batch_targets in execution.batches(loader):
+        with execution.autocast():
+            logits = model(inputs)
+        probabilities.append(F.softmax(logits.float(), dim=1))
+        targets.append(batch_targets)
+    return torch.cat(probabilities), torch.cat(targets)
+
+
 def rng_states() -> dict:
     """This process's global RNG states: what dropout and similar noise draw from."""
     return {"cpu": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
 
 
 def set_rng_states(states: dict) -> None:
-    torch.set_rng_state(states["cpu"])
-    if states["cuda"]:
-        torch.cuda.set_rng_state_all(states["cuda"])
+    """Restore what rng_states() returned. torch takes RNG states only as CPU byte tensors, so states
+    that a checkpoint load moved elsewhere (a map_location on the GPU) come back to the host first.
+    CUDA states are restored for the devices this process has (none when a run stopped on a GPU
+    resumes on a CPU; its noise then differs, as it would anyway on another device type)."""
+    torch.set_rng_state(states["cpu"].cpu())
+    cuda = states["cuda"][:torch.cuda.device_count()] if torch.cuda.is_available() else []
+    for index, state in enumerate(cuda):
+        torch.cuda.set_rng_state(state.cpu(), index)

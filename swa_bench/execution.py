@@ -13,6 +13,10 @@ import torch
 import torch.nn as nn
 
 
+# Graphs one compiled code object may have before torch falls back to eager (see Execution.compiled).
+RECOMPILE_LIMIT = 16
+
+
 @dataclass(frozen=True)
 class Execution:
     device: torch.device
@@ -42,6 +46,13 @@ class Execution:
         """A callable running `model` (sharing its parameters), compiled if asked."""
         if self.compile == "none":
             return model
+        # A run compiles one code object (the model's forward) into a graph per variant: train, eval
+        # and the BN pass, each at the full and at a smaller last batch; the averaged model shares
+        # them (averaging.WeightAverage). Six, against torch's default limit of 8 per code object,
+        # past which it silently runs eager: headroom for the odd last batch of a DDP shard or subset.
+        import torch._dynamo
+
+        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, RECOMPILE_LIMIT)
         return torch.compile(model, mode=None if self.compile == "default" else self.compile)
 
     def batches(self, loader):

@@ -8,8 +8,8 @@ import math
 from dataclasses import dataclass
 
 from swa_bench.columns import Column
-from swa_bench.config import Config
-from swa_bench.schedules import Constant, Cosine, Cyclical, PiecewiseLinear, Schedule, StepDecay, Then
+from swa_bench.config import Config, ConfigError
+from swa_bench.schedules import Constant, Cosine, Cyclical, PiecewiseLinear, Schedule, StepDecay, Then, Triangular
 
 
 def scale_epochs(epochs: float, scale: float) -> int:
@@ -26,11 +26,14 @@ class Protocol:
     epochs: int  # the run ends after this many epochs (counted from 0, continuation included); 0: evaluate only
     schedule: Schedule
     eval_every: int
-    swa_start: int | None  # None for SGD
-    swa_c_epochs: int
+    swa_start: int | None  # epochs after which the first model is collected (SWA, FGE); None for SGD and EMA
+    swa_c_epochs: int  # ...and every this many epochs after it
     start_from: str  # "scratch", "sgd_run" or "pretrained"
     # table column -> epoch count after which the reported model is evaluated
     report_points: dict[str, int]
+    # epoch counts after which the whole state is kept apart from the rolling checkpoints: an SGD run
+    # of a row with FGE keeps the state its FGE run continues from
+    keep_states: tuple[int, ...] = ()
 
     def lr(self, epoch: int, step: int = 0, steps_per_epoch: int = 1) -> float:
         """Learning rate at `step` (0-based) of 0-based epoch `epoch`."""
@@ -64,6 +67,7 @@ class Protocol:
             "swa_c_epochs": self.swa_c_epochs,
             "start_from": self.start_from,
             "report_points": dict(self.report_points),
+            "keep_states": list(self.keep_states),
         }
 
 
@@ -76,6 +80,40 @@ def sgd_schedule(cfg: Config, budget: int) -> Schedule:
         milestones = tuple(scale_epochs(m, cfg.run.budget_scale) for m in s.milestones)
         return StepDecay(lr_init, milestones, s.gamma)
     return Cosine(lr_init, s.final_lr, budget)
+
+
+def fge_cycle(cfg: Config) -> int:
+    """FGE's cycle in epochs under the budget scale: scaled like SWA's cycle, and kept even, since
+    a model is collected at mid-cycle."""
+    return 2 * scale_epochs(cfg.fge.cycle / 2, cfg.run.budget_scale)
+
+
+def fge_start(cfg: Config) -> int | None:
+    """The epoch count of the SGD run an FGE run continues from (None for a row without FGE)."""
+    if cfg.fge.alpha1 is None:
+        return None
+    return scale_epochs(cfg.schedule.budget * cfg.fge.start, cfg.run.budget_scale)
+
+
+def _fge_protocol(cfg: Config, budget: int, eval_every: int) -> Protocol:
+    """The rest of the SGD run's budget from its state at fge.start, at FGE's triangular rate; a model
+    collected at each mid-cycle point (the end of epoch c/2 of each cycle), the ensemble reported at
+    the end of the budget (docs/PROTOCOL.md §8)."""
+    f, first, cycle = cfg.fge, fge_start(cfg), fge_cycle(cfg)
+    if budget - first < cycle // 2:
+        raise ConfigError(f"run.budget_scale: at {cfg.run.budget_scale:g} the FGE phase ({budget - first} epochs from "
+                          f"epoch {first} of {budget}) ends before its first collection ({cycle // 2} epochs in)")
+    return Protocol(
+        method="fge",
+        first_epoch=first,
+        epochs=budget,
+        schedule=Triangular(f.alpha1, f.alpha2, cycle, first),
+        eval_every=eval_every,
+        swa_start=first + cycle // 2,
+        swa_c_epochs=cycle,
+        start_from="sgd_run",
+        report_points={Column.at_budget("fge", 1).name: budget},
+    )
 
 
 def resolve_protocol(cfg: Config) -> Protocol:
@@ -96,6 +134,8 @@ def resolve_protocol(cfg: Config) -> Protocol:
             start_from="pretrained",
             report_points={"sgd": 0},
         )
+    if cfg.run.method == "fge":
+        return _fge_protocol(cfg, budget, eval_every)
     if cfg.run.method in ("sgd", "ema"):
         # EMA follows the SGD run step for step (same seed, same schedule) and reports where it does.
         return Protocol(
@@ -108,6 +148,7 @@ def resolve_protocol(cfg: Config) -> Protocol:
             swa_c_epochs=1,
             start_from="scratch",
             report_points={"sgd" if cfg.run.method == "sgd" else Column.at_budget("ema", 1).name: budget},
+            keep_states=(fge_start(cfg),) if cfg.run.method == "sgd" and cfg.fge.alpha1 is not None else (),
         )
 
     c_epochs = scale_epochs(w.c_epochs, scale)

@@ -126,6 +126,18 @@ def torch_bytes(obj: Any) -> bytes:
     return buffer.getvalue()
 
 
+def on_host(obj: Any) -> Any:
+    """`obj` with every tensor in it (nested in dicts, lists, tuples) copied to the CPU: a record file
+    made on a GPU then loads with a plain torch.load on a machine without one."""
+    if hasattr(obj, "is_cuda") and hasattr(obj, "cpu"):  # a tensor, without importing torch here
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: on_host(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(on_host(v) for v in obj)
+    return obj
+
+
 def sidecar_of(path: Path) -> Path:
     """The file holding `path`'s sha256, as `sha256sum` writes it (`sha256sum -c` checks it)."""
     return path.with_name(path.name + ".sha256")

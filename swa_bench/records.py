@@ -6,7 +6,9 @@
         metrics.jsonl    one JSON row per finished epoch
         checkpoints/     last.pt and previous.pt (rolling), and one weights file per report point
                          (sgd.pt, swa_1.5.pt...): all plain torch files (torch.load reads them), each
-                         with its sha256 in a sidecar beside it (last.pt.sha256...)
+                         with its sha256 in a sidecar beside it (last.pt.sha256...); an SGD run of a
+                         row with FGE also keeps state_epoch<k>.pt (its state at fge.start x B), an
+                         FGE run fge_member<i>.pt (each collected model, up to fge.keep_models)
         summary.json     written when the run has finished (or diverged)
         .lock            held by the process training the run
 
@@ -36,7 +38,7 @@ import yaml
 from swa_bench.config import RUNTIME_KEYS
 from swa_bench.errors import UserError
 from swa_bench.record_files import (CorruptCheckpointError, RecordsWriteError, atomic_write_bytes,  # noqa: F401
-                                     atomic_write_text, checksum_line, known_digests, read_checkpoint,
+                                     atomic_write_text, checksum_line, known_digests, on_host, read_checkpoint,
                                      read_json_object, rename_in_order, sidecar_digest, sidecar_of, temporaries,
                                      torch_bytes, writing)
 
@@ -76,13 +78,20 @@ def run_dir_of(out: str | Path, cfg, method: str | None = None) -> Path:
 def independent_of(method: str):
     """The config keys a run of `method` does not depend on, as a predicate: each method's section
     belongs to it alone (swa.start_from excepted: it names the row's kind of start), so the runs of
-    one row may differ there."""
-    own = {"sgd": (), "swa": ("swa.",), "ema": ("ema.",)}[method]
+    one row may differ there. (An SGD run keeps the state its FGE run starts from, but its numbers
+    do not depend on fge keys; an FGE run checks that state's epoch itself.)"""
+    own = {"sgd": (), "swa": ("swa.",), "ema": ("ema.",), "fge": ("fge.",)}[method]
 
     def independent(key: str) -> bool:
-        return key.startswith(("swa.", "ema.")) and not key.startswith(own) and key != "swa.start_from"
+        return key.startswith(("swa.", "ema.", "fge.")) and not key.startswith(own) and key != "swa.start_from"
 
     return independent
+
+
+def kept_state_name(epoch: int) -> str:
+    """The checkpoint name of a run's whole state kept after `epoch` epochs, apart from the rolling
+    last.pt/previous.pt (an SGD run keeps the one its FGE run continues from)."""
+    return f"state_epoch{epoch}"
 
 
 def _summary_problem(summary: dict) -> str | None:
@@ -298,8 +307,9 @@ class RunRecords:
         return digest if digest in known_digests(previous) else None
 
     def save_weights(self, state: dict, name: str) -> None:
-        """A per-column weights file: plain torch.save (torch.load reads it), its sha256 beside it."""
-        payload = torch_bytes(state)
+        """A per-column weights file: plain torch.save of host tensors (torch.load reads it anywhere,
+        with no map_location), its sha256 beside it."""
+        payload = torch_bytes(on_host(state))
         path = self.checkpoint_path(name)
         atomic_write_bytes(path, payload)
         atomic_write_bytes(sidecar_of(path), checksum_line(hashlib.sha256(payload).hexdigest(), path))

@@ -36,6 +36,14 @@ def cyclical_lr(i: int, alpha1: float, alpha2: float, cycle: int) -> float:
     return (1 - t) * alpha1 + t * alpha2
 
 
+def triangular_lr(t: float, alpha1: float, alpha2: float) -> float:
+    """FGE's rate at cycle position t in [0, 1): alpha1 at t = 0, linear to alpha2 at t = 1/2, linear
+    back towards alpha1 as t approaches 1 (docs/PROTOCOL.md §8)."""
+    if t <= 0.5:
+        return (1 - 2 * t) * alpha1 + 2 * t * alpha2
+    return (2 - 2 * t) * alpha2 + (2 * t - 1) * alpha1
+
+
 class Schedule:
     per_iteration = False
 
@@ -108,6 +116,24 @@ class Cyclical(Schedule):
     def lr(self, epoch, step=0, steps_per_epoch=1):
         i = (epoch - self.first_epoch) * steps_per_epoch + step + 1
         return cyclical_lr(i, self.alpha1, self.alpha2, self.cycle_epochs * steps_per_epoch)
+
+
+@dataclass(frozen=True)
+class Triangular(Schedule):
+    """`triangular_lr` at t = ((e mod c) + step / steps) / c, with e the epoch counted from
+    `first_epoch` and c = `cycle_epochs`: mid-cycle (alpha2) falls on the end of epoch c/2 - 1 of
+    each cycle, where FGE collects a model."""
+
+    alpha1: float
+    alpha2: float
+    cycle_epochs: int
+    first_epoch: int
+    per_iteration = True
+
+    def lr(self, epoch, step=0, steps_per_epoch=1):
+        e = epoch - self.first_epoch
+        t = ((e % self.cycle_epochs) + step / steps_per_epoch) / self.cycle_epochs
+        return triangular_lr(t, self.alpha1, self.alpha2)
 
 
 @dataclass(frozen=True)

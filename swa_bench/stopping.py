@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
 
@@ -36,3 +37,35 @@ class StopSignals:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         self._previous.clear()
+
+
+class StopPoll:
+    """After each training step: should every process stop now? One process answers from its signal
+    flag. Many (torchrun) must agree on the same step, which takes a collective; one per step would
+    sync the device and every process at every step. So they agree only at check points spaced to
+    about `every_seconds` of training, the spacing doubling from one step at the start of each pass
+    (checks after steps 1, 3, 7, 15... until the measured step time says `every_seconds` is reached): a few collectives per pass, and a signal is
+    honoured within about `every_seconds` (every process reads the same sums, so all stop at the same
+    step). `clock` is for the tests."""
+
+    def __init__(self, signals: StopSignals, world, every_seconds: float = 2.0, clock=time.monotonic):
+        self.signals, self.world, self.every_seconds, self.clock = signals, world, every_seconds, clock
+        self.checks = 0  # collectives made, over all passes
+        self.start_pass()
+
+    def start_pass(self) -> None:
+        self.began, self.steps, self.next_check, self.interval = self.clock(), 0, 1, 1
+
+    def __call__(self) -> bool:
+        self.steps += 1
+        if not self.world.distributed:
+            return self.signals.requested
+        if self.steps < self.next_check:
+            return False
+        requested, seconds = self.world.sum_floats(float(self.signals.requested), self.clock() - self.began)
+        self.checks += 1
+        per_step = seconds / self.world.size / self.steps
+        paced = int(self.every_seconds / per_step) if per_step > 0 else 2 * self.interval
+        self.interval = max(1, min(2 * self.interval, paced))
+        self.next_check = self.steps + self.interval
+        return requested > 0

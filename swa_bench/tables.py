@@ -19,7 +19,7 @@ from swa_bench.shipped import PAPER_DIR
 PAPER_SETTING = "paper protocol"
 CSV_COLUMNS = ["dataset", "model", "variant", "column", "mean", "std", "n", "diverged", "paper_mean", "paper_std",
                "setting", "note", "documented", "nll_mean", "nll_std", "vs_sgd_mean", "vs_sgd_std", "vs_sgd_n",
-               "train_acc_mean", "train_acc_std"]
+               "train_acc_mean", "train_acc_std", "paper_source"]
 # Marks a row whose runs carry a note (e.g. cyclical settings chosen here); the note is a footnote.
 NOTE_MARKS = ["†", "‡", "§", "¶"]
 
@@ -200,8 +200,10 @@ def aggregate(summaries: list[dict], paper: pd.DataFrame) -> pd.DataFrame:
     notes = runs.groupby(row_keys, sort=False)["note"].agg(lambda v: "; ".join(sorted({n for n in v if n})))
     stats = stats.merge(notes.reset_index(), on=row_keys, how="left")
     paper = paper.loc[[not Column(c).beyond_paper for c in paper["column"]]]  # no paper number for what it lacks
+    # Where a number comes from another source than the paper's tables (a `source` column), it says so.
+    paper = paper.assign(paper_source=paper["source"].fillna("") if "source" in paper else "")
     paper = paper.rename(columns={"mean": "paper_mean", "std": "paper_std"})[
-        ["dataset", "model", "column", "paper_mean", "paper_std"]
+        ["dataset", "model", "column", "paper_mean", "paper_std", "paper_source"]
     ]
     return stats.merge(paper, on=["dataset", "model", "column"], how="left")
 
@@ -230,15 +232,20 @@ def _measured(row: pd.Series, detail: bool = False) -> str:
     return text
 
 
-def _cells(row: pd.Series | None, with_paper: bool, detail: bool) -> list[str]:
+def _cells(row: pd.Series | None, with_paper: bool, detail: bool, marks: dict[str, str]) -> list[str]:
     """A column's cells in one table row: measured, then the paper's value and measured − paper
-    where the column has paper numbers ("–" where this row has none, or no run)."""
+    where the column has paper numbers ("–" where this row has none, or no run). A value from
+    another source than the paper's tables is marked with it."""
     if row is None:
         return ["–"] * (3 if with_paper else 1)
     cells = [_measured(row, detail)]
     if with_paper:
         delta = row["mean"] - row["paper_mean"]
-        cells += [_number(row["paper_mean"], row["paper_std"]), "–" if pd.isna(delta) else f"{delta:+.2f}"]
+        paper = _number(row["paper_mean"], row["paper_std"])
+        source = row.get("paper_source")
+        if isinstance(source, str) and source and not pd.isna(row["paper_mean"]):
+            paper += f" {_mark(marks, f'not from the paper: {source}')}"
+        cells += [paper, "–" if pd.isna(delta) else f"{delta:+.2f}"]
     return cells
 
 
@@ -273,7 +280,7 @@ def _block(dataset: str, part: pd.DataFrame, paper_columns: list[str], fmt: str,
         note = row_part["note"].iloc[0]
         label += f" {_mark(marks, note)}" if note else ""
         lines.append([label, setting] + [cell for c in columns
-                                         for cell in _cells(rows.get(c), c in with_paper, detail)])
+                                         for cell in _cells(rows.get(c), c in with_paper, detail, marks)])
     headers = ["model" if dataset == "imagenet" else "model (budget)", "setting"]
     for c in columns:
         note = Column(c).beyond_paper

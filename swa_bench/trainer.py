@@ -1,13 +1,17 @@
-"""The training loop of docs/PROTOCOL.md §2 and §4: SGD or SWA, one run, resumable, on one process or many.
+"""The training loop of docs/PROTOCOL.md §2, §4, §8 and §9: SGD, SWA, FGE or EMA, one run, resumable, on
+one process or many.
 
 Randomness is re-derived at the start of every epoch from (seed, epoch): the data order and each
 image's augmentation seed (see data/loaders.py), the global torch RNG (dropout, shake coefficients)
 and Python's and NumPy's. An epoch's data and noise therefore do not depend on what ran before it in
-this process, so a run resumed from the checkpoint after epoch k repeats epochs k+1.. exactly; no
-RNG state needs saving.
+this process, so a run resumed from the checkpoint after epoch k repeats epochs k+1.. with the same
+data and noise; only a stop within an epoch saves the RNG states. On a CPU the resumed run is
+bit-identical to an uninterrupted one; on a GPU, cuDNN's autotuning (cudnn.benchmark, as the
+reference) may pick other kernels in the new process, so it agrees to rounding, not bit for bit.
 
 Under torchrun every process runs this same code on its share of each pass (DDP); the main process
-alone writes the run's records.
+alone writes the run's records. BN running statistics are not broadcast at every step: they are
+averaged over the processes once per epoch (World.average_buffers_), before evaluation and checkpoints.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import contextlib
 import math
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,8 +34,9 @@ from swa_bench.continuation import load_start_point
 from swa_bench.dashboards import Dashboards
 from swa_bench.data import build_datasets, make_loader, resolve_loader_kind
 from swa_bench.distributed import World, init_world, shutdown
-from swa_bench.engine import (STREAM_BN, STREAM_TRAIN, Tally, evaluate, resolve_device, rng_states, seed_epoch,
-                              set_rng_states, train_one_epoch)
+from swa_bench.engine import (STREAM_BN, STREAM_TRAIN, Tally, evaluate, predict, resolve_device, rng_states,
+                              seed_epoch, set_rng_states, train_one_epoch)
+from swa_bench.ensembling import PredictionEnsemble
 from swa_bench.execution import Execution
 from swa_bench.models import create_model
 from swa_bench.models.registry import check_input_size
@@ -38,8 +44,8 @@ from swa_bench.models.pretrained import load_pretrained
 from swa_bench.columns import Column
 from swa_bench.protocol import Protocol, resolve_protocol
 from swa_bench.provenance import environment, process_seconds
-from swa_bench.records import RunRecords
-from swa_bench.stopping import Preempted, StopSignals
+from swa_bench.records import RunRecords, kept_state_name
+from swa_bench.stopping import Preempted, StopPoll, StopSignals
 from swa_bench.timefmt import format_duration
 
 def resolved_config(cfg: Config, proto: Protocol, overrides: dict) -> dict:
@@ -118,6 +124,7 @@ class _Run:
         self.reported: dict[str, dict] = {}
         self.start_point = None
         self.epoch_times: list[float] = []
+        self.stop_poll = StopPoll(signals, world)  # agreed across processes without a collective per step
 
     def execute(self, sgd_run_dir) -> RunOutcome:
         records, proto, world = self.records, self.proto, self.world
@@ -171,22 +178,32 @@ class _Run:
         o = cfg.optim
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=o.lr_init, momentum=o.momentum,
                                          nesterov=o.nesterov, weight_decay=o.weight_decay)
-        # The averaged model: SWA's equal average, or the EMA's (beyond the paper); none for SGD.
+        # The averaged model: SWA's equal average, or the EMA's (beyond the paper); FGE's ensemble of
+        # collected models' predictions instead; none for SGD.
         method = self.proto.method
-        self.average = None if method == "sgd" else WeightAverage(
+        self.average = None if method not in ("swa", "ema") else WeightAverage(
             self.model, decay=cfg.ema.decay if method == "ema" else None)
+        self.ensemble = PredictionEnsemble() if method == "fge" else None
+        if self.ensemble is not None and world.distributed:
+            # Each process would hold the probabilities of its share of the test set only.
+            raise ConfigError("run.method: fge runs in one process (the CIFAR rows need no more); start it without torchrun")
 
     def _resume(self, sgd_run_dir) -> tuple[int, dict | None]:
         """The epoch to start from and a signal's partial epoch: from this run's checkpoint, the SGD
         run it continues, or the beginning."""
         cfg, proto, records, world = self.cfg, self.proto, self.records, self.world
         start, partial = proto.first_epoch, None
-        checkpoint = records.load_checkpoint("last", map_location=self.device)
+        # Read on the host: load_state_dict copies each part to where its module lives, and the RNG
+        # states of a mid-epoch stop must stay CPU byte tensors (torch refuses them anywhere else).
+        checkpoint = records.load_checkpoint("last", map_location="cpu")
         if checkpoint is not None:
             self.model.load_state_dict(checkpoint["model"])
             self.optimizer.load_state_dict(checkpoint["optimizer"])
             if self.average is not None:
                 self.average.load_state_dict(checkpoint["average"])
+            if self.ensemble is not None:
+                self.ensemble.load_state_dict(checkpoint["ensemble"])
+                self.ensemble.to(self.device)
             start, self.start_point, partial = checkpoint["epoch"], checkpoint.get("start_point"), checkpoint.get("partial")
             self.reported = dict(checkpoint.get("reported") or {})
             if partial is not None and len(partial["rng"]) != world.size:
@@ -195,8 +212,9 @@ class _Run:
             within = f" and {partial['step']} steps" if partial else ""
             self.say(f"{records.dir}: resuming after epoch {start}{within} of {proto.epochs}")
         elif proto.start_from == "sgd_run":
-            # The SGD run's weights and momentum buffers; the rates come from this run's schedule.
-            initial, self.start_point = load_start_point(cfg, sgd_run_dir, map_location=self.device)
+            # The SGD run's weights and momentum buffers (after B epochs for an SWA continuation, after
+            # fge.start x B for FGE); the rates come from this run's schedule.
+            initial, self.start_point = load_start_point(cfg, sgd_run_dir, map_location="cpu")
             self.model.load_state_dict(initial["model"])
             self.optimizer.load_state_dict(initial["optimizer"])
             self.say(f"{records.dir}: continuing from {self.start_point['run']} after its epoch {self.start_point['epoch']}")
@@ -217,7 +235,13 @@ class _Run:
         if world.distributed:
             from torch.nn.parallel import DistributedDataParallel
 
-            train_module = DistributedDataParallel(self.model, device_ids=[device.index] if device.type == "cuda" else None)
+            # No buffer broadcast before every forward: it is a collective per step and, compiled, keeps
+            # CUDA graphs from applying (mutated inputs). The BN statistics are averaged once per epoch instead.
+            # (Newer torch names it forward_sync_buffers and warns; older ones know only broadcast_buffers.)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*broadcast_buffers", category=FutureWarning)
+                train_module = DistributedDataParallel(
+                    self.model, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False)
         self.run_train, self.run_model = execution.compiled(train_module), execution.compiled(self.model)
         self.run_average = execution.compiled(self.average.module) if self.average is not None else None
 
@@ -235,6 +259,10 @@ class _Run:
 
     def _announce(self) -> None:
         proto, data, world, execution = self.proto, self.data, self.world, self.execution
+        if world.distributed and has_batchnorm(self.model):
+            self.say(f"{self.records.dir}: BatchNorm normalises each process's own batch of {self.batch} "
+                     f"({self.cfg.optim.batch_size} / {world.size} processes), not the whole batch of "
+                     f"{self.cfg.optim.batch_size}: with BN, a run on {world.size} processes is not the single-device protocol")
         self.say(
             f"{self.records.dir}: {proto.method.upper()} {self.cfg.model.name} on {data.source['description']}, "
             f"{len(data.train)} train / {len(data.test)} test images, "
@@ -272,16 +300,18 @@ class _Run:
                 self.average.update(self.model)
 
         row = {"epoch": epoch + 1, "lr": lr_at_step(0)}
+        self.stop_poll.start_pass()
         if proto.schedule.per_iteration:
             row["lr_end"] = lr_at_step(steps - 1)
         with tqdm(total=steps, initial=first_step, desc=f"epoch {epoch + 1}/{proto.epochs}", leave=False,
                   disable=None if self.progress else True, file=sys.stderr) as bar:
             tally, step = train_one_epoch(self.run_train, self.train_loader, self.optimizer, self.execution, bar,
-                                          lr_at_step, tally=tally, first_step=first_step, stop=self._stop_requested,
+                                          lr_at_step, tally=tally, first_step=first_step, stop=self.stop_poll,
                                           after_step=after_step)
         if step < steps:  # stopped by a signal: checkpoint the partial epoch and leave
             self._stop_within(epoch, step, tally, spent + time.time() - began)
         row["train_loss"], row["train_acc"] = tally.means(world)
+        world.average_buffers_(self.model)  # one set of BN statistics for the SGD iterate's evaluation and checkpoint
         row.update(_skipped("skipped_images", self.train_loader, world))
         if not math.isfinite(row["train_loss"]):
             row["seconds"] = spent + time.time() - began
@@ -296,11 +326,6 @@ class _Run:
         if world.is_main:
             self._record(epoch + 1, row, reported)
         return None
-
-    def _stop_requested(self) -> bool:
-        if not self.world.distributed:
-            return self.signals.requested
-        return self.world.sum_ints(int(self.signals.requested))[0] > 0  # every process stops after the same step
 
     def _stop_within(self, epoch: int, step: int, tally: Tally, seconds: float) -> None:
         world = self.world
@@ -318,6 +343,8 @@ class _Run:
         proto, average, world, execution = self.proto, self.average, self.world, self.execution
         if average is not None and proto.collects_after(epoch):
             average.update(self.model)
+        if self.ensemble is not None and proto.collects_after(epoch):
+            self._collect_member(epoch, row)
         if not proto.evaluates_after(epoch):
             return
         row.update(_prefixed("test_", evaluate(self.run_model, self.test_loader, execution, world)))
@@ -329,7 +356,20 @@ class _Run:
                                  forward=self.run_average, world=world)
             row.update(_prefixed(f"{proto.method}_test_", evaluate(self.run_average, self.test_loader, execution, world)))
             row[f"{proto.method}_count"] = average.count
+        if self.ensemble is not None and self.ensemble.count:
+            row.update(_prefixed("fge_test_", self.ensemble.metrics()), fge_count=self.ensemble.count)
         row.update(_skipped("test_skipped", self.test_loader, world))
+
+    def _collect_member(self, epoch: int, row: dict) -> None:
+        """FGE: evaluate the iterate on the test set once, add its probabilities to the ensemble, and
+        keep its weights (the first fge.keep_models of them) for figures."""
+        probabilities, targets = predict(self.run_model, self.test_loader, self.execution)
+        member = self.ensemble.add(probabilities, targets, epoch + 1)
+        row.update(fge_member_acc=member["acc"], fge_member_loss=member["loss"])
+        keep = self.cfg.fge.keep_models
+        if self.world.is_main and (keep is None or self.ensemble.count <= keep):
+            self.records.save_weights({"epoch": epoch + 1, "column": "fge_member", "model": self.model.state_dict()},
+                                      member_name(self.ensemble.count))
 
     def _record(self, done: int, row: dict, reported: list[str]) -> None:
         """Metrics, then the weights behind each table cell, then the checkpoint: on resume, rows
@@ -339,25 +379,41 @@ class _Run:
         for col in reported:
             column = Column(col)
             self.reported[col] = {"acc": row[column.metrics_prefix + "acc"], "nll": row[column.metrics_prefix + "loss"]}
-            weights = self.average.module if column.averaged else self.model  # the model the cell reports
-            self.records.save_weights({"epoch": done, "column": col, "model": weights.state_dict()}, col)
+            self.records.save_weights(self._cell_weights(column, done), col)
+        for kept in (e for e in self.proto.keep_states if e == done):  # the state an FGE run continues from
+            self.records.save_weights(self._state(done), kept_state_name(kept))
         last = done == self.proto.epochs
         if reported or last or self._checkpoint_due(done):
             self._save(done, wait=bool(reported) or last)  # budget points and the end: on disk now
         if self.progress:
             self.say(_epoch_line(row, self.proto, self.epoch_times))
 
-    def _save(self, done_epochs: int, partial_state: dict | None = None, wait: bool = False) -> None:
-        """Hand the state to the background writer; `wait` returns only once it is on disk."""
-        self.writer.save({
+    def _cell_weights(self, column: Column, done: int) -> dict:
+        """The weights file of a table cell: the model it reports (the SGD iterate, or the averaged
+        model); for an ensemble (FGE), the iterate at the end and the names of its kept members' files."""
+        if column.ensemble:
+            kept = min(self.ensemble.count, self.cfg.fge.keep_models or self.ensemble.count)
+            return {"epoch": done, "column": column.name, "model": self.model.state_dict(),
+                    "members": [member_name(i) for i in range(1, kept + 1)], "ensembled": self.ensemble.count}
+        weights = self.average.module if column.averaged else self.model
+        return {"epoch": done, "column": column.name, "model": weights.state_dict()}
+
+    def _state(self, done_epochs: int, partial_state: dict | None = None) -> dict:
+        """Everything a resume needs after `done_epochs` epochs (and `partial_state` steps of the next)."""
+        return {
             "epoch": done_epochs,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "average": self.average.state_dict() if self.average is not None else None,
+            "ensemble": self.ensemble.state_dict() if self.ensemble is not None else None,
             "start_point": self.start_point,
             "partial": partial_state,
             "reported": dict(self.reported),
-        }, wait=wait or partial_state is not None)
+        }
+
+    def _save(self, done_epochs: int, partial_state: dict | None = None, wait: bool = False) -> None:
+        """Hand the state to the background writer; `wait` returns only once it is on disk."""
+        self.writer.save(self._state(done_epochs, partial_state), wait=wait or partial_state is not None)
 
     def _checkpoint_due(self, done_epochs: int) -> bool:
         """The epoch cadence (run.checkpoint_every) or the wall-time one (run.checkpoint_minutes)."""
@@ -379,6 +435,8 @@ class _Run:
         self.writer.wait()
         summary = self._summary(self.reported)
         summary["startup_seconds"] = self.startup_seconds  # of the process that finished the run
+        if self.ensemble is not None:  # each collected model's own test accuracy and NLL
+            summary["fge_members"] = self.ensemble.members
         records.write_summary(summary)
         self.say(f"{records.dir}: finished: " + ", ".join(f"{k} {v:.2f}%" for k, v in summary["results"].items()))
         return RunOutcome(records.dir, summary, "resumed" if start > self.proto.first_epoch else "trained")
@@ -439,6 +497,11 @@ def build_summary(cfg: Config, proto: Protocol, records: RunRecords, data, devic
         "skipped_images": sum(r.get("skipped_images", 0) for r in rows),
         **environment(device),
     }
+
+
+def member_name(index: int) -> str:
+    """The weights file of FGE's `index`-th collected model (from 1)."""
+    return f"fge_member{index}"
 
 
 def _skipped(key: str, loader, world: World) -> dict:

@@ -72,8 +72,8 @@ def test_ema_needs_a_row_trained_from_scratch():
 
 def test_method_is_required():
     result = CliRunner().invoke(main, ["train", "--config", str(DEMO), "--out", "unused"])
-    assert result.exit_code == 2 and result.output == "error: --method: missing; give sgd (the baseline), swa, or ema " \
-        "(beyond the paper)\n"
+    assert result.exit_code == 2 and result.output == "error: --method: missing; give sgd (the baseline), swa, ema " \
+        "(beyond the paper) or fge\n"
     assert not Path("unused").exists()
 
 

@@ -43,13 +43,13 @@ def reference_grid(tmp_path_factory):
 def test_tiny_grid_runs_two_jobs_at_once_and_ends_with_the_table(reference_grid):
     out, done = reference_grid
     assert done.returncode == 0, done.stderr
-    assert "12 to run, 2 at a time" in done.stderr
+    assert "16 to run, 2 at a time" in done.stderr  # 2 rows x (SGD, SWA, EMA, FGE) x 2 seeds
     assert "digits CNN (20)" in done.stdout and "digits MLP (20)" in done.stdout  # the table at the end
-    assert done.stdout.count("(n=2)") == 10  # 2 rows x 5 columns, 2 seeds each
+    assert done.stdout.count("(n=2)") == 12  # 2 rows x 6 columns, 2 seeds each
     states = grid_states(out)
-    assert len(states) == 12 and {s.state for s in states} == {"done"}
+    assert len(states) == 16 and {s.state for s in states} == {"done"}
     again = subprocess.run(grid_command(out), capture_output=True, text=True)
-    assert again.returncode == 0 and "12 already finished, 0 to run" in again.stderr
+    assert again.returncode == 0 and "16 already finished, 0 to run" in again.stderr
 
 
 def test_dry_run_prints_the_plan_and_runs_nothing(tmp_path):
@@ -58,7 +58,7 @@ def test_dry_run_prints_the_plan_and_runs_nothing(tmp_path):
     (bench / "digits_cnn-cpu.json").write_text(json.dumps({"settings": {"model": "digits_cnn"}, "train_img_s": 300.0}))
     result = CliRunner().invoke(main, ["grid", *TINY, "--out", str(tmp_path), "--dry-run"])
     assert result.exit_code == 0, result.output
-    assert "digits/digits_cnn/swa/seed1-scale0.25-subset300" in result.output and "12 runs, 72 epochs" in result.output
+    assert "digits/digits_cnn/swa/seed1-scale0.25-subset300" in result.output and "16 runs, 76 epochs" in result.output
     assert "digits/digits_mlp" in result.output and "from `swa-bench bench` figures" in result.output
     assert not (tmp_path / "digits").exists()
 
@@ -94,12 +94,13 @@ def test_failing_row_is_reported_and_the_others_finish(tmp_path):
     assert result.exit_code == 1
     assert "zz_not_yaml.yaml: not valid YAML" in result.output
     states = {s.run: s for s in grid_states(out)}
-    assert all(states[f"digits/digits_cnn/{m}/seed0-scale0.25-subset300"].state == "done" for m in ("sgd", "swa", "ema"))
+    assert all(states[f"digits/digits_cnn/{m}/seed0-scale0.25-subset300"].state == "done"
+               for m in ("sgd", "swa", "ema", "fge"))
     failed = [s for s in states.values() if s.state == "failed"]
-    assert len(failed) == 6  # the three MLP runs, and the unloadable row's three
+    assert len(failed) == 7  # the four MLP runs, and the unloadable row's three
     assert any("data.train_subset=5000 exceeds" in s.detail for s in failed)
     status = CliRunner().invoke(main, ["status", str(out)])
-    assert status.exit_code == 0 and "6 failed" in status.output and "3 done" in status.output
+    assert status.exit_code == 0 and "7 failed" in status.output and "4 done" in status.output
     table = CliRunner().invoke(main, ["table", str(out)])
     assert table.exit_code == 0 and "digits CNN (20)" in table.output
     assert "digits/digits_mlp/sgd/seed0-scale0.25-subset5000: failed, not in the table: error: data.train_subset=5000" in table.output
@@ -114,7 +115,7 @@ def test_submitit_local_executor_requeues_a_preempted_run_which_resumes(tmp_path
     plan = build_plan("demo", REPO / "configs", out, seeds=1, rows=["digits"], budget_scale=0.25)
     plan.write()
     jobs = submit(plan, SlurmResources(time_min=60), executor="local", say=lambda line: None)
-    assert len(jobs) == 3
+    assert len(jobs) == 4
     swa_job = next(job for job, spec in zip(jobs, plan.runs) if spec.method == "swa")
     checkpoint = out / "digits/digits_cnn/swa/seed0-scale0.25-subset300/checkpoints/last.pt"
     deadline = time.time() + 120

@@ -214,7 +214,8 @@ def test_preresnet110_rows_compare_with_the_reference_readme(tmp_path):
     write_summary(tmp_path, "cifar10", "preresnet110", "sgd", 0, {"sgd": 95.0})
     table = aggregate([json.loads(p.read_text()) for p in tmp_path.rglob("summary.json")], paper)
     cells = paper_row(table_lines(render(table)), "PreResNet-110 (200)")
-    assert (cells["SGD"], cells["SGD paper"], cells["SGD Δ"]) == ("95.00 (n=1)", "95.03 ± 0.05", "-0.03")
+    assert (cells["SGD"], cells["SGD paper"], cells["SGD Δ"]) == ("95.00 (n=1)", "95.03 ± 0.05 †", "-0.03")
+    assert "† not from the paper: timgaripov/swa README" in render(table)  # its source, named
 
 
 def test_old_records_without_test_losses_still_tabulate(runs):

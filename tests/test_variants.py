@@ -53,7 +53,8 @@ def test_grid_plans_each_sgd_run_once(tmp_path):
         "digits/digits_cnn/swa-lr0.02/seed0-subset300", "digits/digits_cnn/swa-lr0.02/seed1-subset300",
         "digits/digits_cnn/ema/seed0-subset300", "digits/digits_cnn/ema/seed1-subset300",
         "digits/digits_cnn/swa-lr0.04/seed0-subset300", "digits/digits_cnn/swa-lr0.04/seed1-subset300",
-    ]
+        "digits/digits_cnn/fge/seed0-subset300", "digits/digits_cnn/fge/seed1-subset300",
+    ]  # the FGE runs once too (no swa key changes them), after the runs they continue
 
 
 def test_sgd_run_accepts_any_swa_setting_but_swa_runs_do_not(tmp_path):
@@ -88,9 +89,9 @@ def summaries(out):
 
 def test_grid_trains_two_variants_against_one_set_of_sgd_runs(variant_grid):
     folders = sorted(p.name for p in (variant_grid / "digits/digits_cnn").iterdir())
-    assert folders == ["ema", "sgd", "swa-lr0.02", "swa-lr0.04"]  # SGD and EMA runs shared by the variants
+    assert folders == ["ema", "fge", "sgd", "swa-lr0.02", "swa-lr0.04"]  # SGD, EMA and FGE runs shared by the variants
     found = summaries(variant_grid)
-    assert len(found) == 8
+    assert len(found) == 10
     for s in found:
         assert s["variant"] == (None if s["method"] != "swa" else s["folder"].removeprefix("swa-"))
         assert set(s["results_nll"]) == set(s["results"]) and all(v > 0 for v in s["results_nll"].values())

@@ -71,11 +71,13 @@ class _SeededItems(Dataset):
         index, seed = item
         if seed is None:
             return self.dataset[index]
+        # Only the CPU generator is seeded (torch.manual_seed would reseed every CUDA generator too, which
+        # dropout and shake noise on the GPU draw from, and fork_rng below restores only the CPU one).
         if get_worker_info() is not None:  # a worker process: its RNG is the transforms' alone
-            torch.manual_seed(seed)
+            torch.default_generator.manual_seed(seed)
             return self.dataset[index]
         with torch.random.fork_rng(devices=[]):  # the main process: leave the training RNG (dropout) alone
-            torch.manual_seed(seed)
+            torch.default_generator.manual_seed(seed)
             return self.dataset[index]
 
 

@@ -1,5 +1,5 @@
-"""A table's runs: every row config of the table, both methods, every seed, in an order where an SWA
-run that continues an SGD run comes after it. The plan is written to OUT/grid.json so that `status`
+"""A table's runs: every row config of the table, its methods, every seed, in an order where a run
+that continues an SGD run (an SWA continuation, FGE) comes after it. The plan is written to OUT/grid.json so that `status`
 can show runs that have not started yet."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from swa_bench.records import atomic_write_text, run_dir_of
 
 TABLES = {"cifar10": ["cifar10"], "cifar100": ["cifar100"], "imagenet": ["imagenet"],
           "all": ["cifar10", "cifar100", "imagenet"], "demo": ["demo"], "mini": ["mini"]}
-METHODS = ("sgd", "swa")  # the paper's; the demo and the miniature add the EMA (beyond the paper)
+METHODS = ("sgd", "swa")  # the paper's; rows with fge settings add FGE, the demo and the miniature the EMA
 MAX_SEEDS = 1000  # a plan lists every run; more seeds than this is a typo, not a study
 TABLE_METHODS = {"demo": ("sgd", "swa", "ema"), "mini": ("sgd", "swa", "ema")}
 
@@ -106,7 +106,7 @@ def build_plan(table: str, configs_dir: str | Path, out: str | Path, seeds: int 
     common = dict(out=str(out), sets=tuple(sets), data_path=data_path, budget_scale=budget_scale, device=device)
     runs, unplanned, planned = [], [], set()
     for config in row_configs(table, Path(configs_dir), rows):
-        for method in TABLE_METHODS.get(table, METHODS):
+        for method in _row_methods(config, table, overrides):
             for seed in range(seeds):
                 try:
                     cfg = load_config(config, {**overrides, "run.method": method, "run.seed": seed})
@@ -118,7 +118,7 @@ def build_plan(table: str, configs_dir: str | Path, out: str | Path, seeds: int 
                     continue
                 planned.add(run_dir)
                 after = None
-                if method == "swa" and cfg.swa.start_from == "sgd_run":
+                if method == "fge" or (method == "swa" and cfg.swa.start_from == "sgd_run"):
                     after = str(run_dir_of(out, cfg, "sgd"))
                 proto = resolve_protocol(cfg)
                 runs.append(RunSpec(config=str(config), method=method, seed=seed, run_dir=str(run_dir),
@@ -126,6 +126,16 @@ def build_plan(table: str, configs_dir: str | Path, out: str | Path, seeds: int 
                                     train_images=cfg.data.train_subset, model=cfg.model.name, after=after, **common))
     runs.sort(key=lambda r: r.after is not None)  # continuations last (stable: otherwise in table order)
     return Plan(table, str(out), runs, unplanned)
+
+
+def _row_methods(config: Path, table: str, overrides: dict) -> tuple[str, ...]:
+    """The methods a row's runs are made with: the table's, and FGE where the row has fge settings."""
+    methods = TABLE_METHODS.get(table, METHODS)
+    try:
+        has_fge = load_config(config, {**overrides, "run.method": "sgd"}).fge.alpha1 is not None
+    except ConfigError:
+        return methods  # each method's load reports the problem
+    return methods + ("fge",) if has_fge else methods
 
 
 # --------------------------------------------------------------------------------------------------

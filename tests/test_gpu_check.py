@@ -1,0 +1,80 @@
+"""scripts/gpu_check.py: its arithmetic on made-up metrics rows, and its CPU rehearsal end to end (the
+same stages and code as on the GPU, tiny sizes), which must leave only small flat files behind."""
+
+import importlib.util
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import REPO
+
+
+def _gpu_check():
+    spec = importlib.util.spec_from_file_location("gpu_check", REPO / "scripts/gpu_check.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["gpu_check"] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def _rows(seconds: dict[int, float], evaluated=(), averaged=()) -> list[dict]:
+    return [{"epoch": e, "seconds": s, **({"test_acc": 50.0} if e in evaluated else {}),
+             **({"swa_test_acc": 51.0} if e in averaged else {})} for e, s in seconds.items()]
+
+
+def test_time_shares_keep_the_compile_epochs_apart():
+    g = _gpu_check()
+    # Epoch 1 compiles; epoch 4 is the first to evaluate the average (compiles again); 2, 3 and 6 are
+    # steps alone (1 s), 5 evaluates the model and the average (0.25 s each).
+    rows = _rows({1: 30.0, 2: 1.0, 3: 1.0, 4: 9.0, 5: 1.5, 6: 1.0}, evaluated=(1, 4, 5), averaged=(4, 5))
+    shares = g.time_shares(rows, "swa")
+    assert shares["step_s"] == 1.0 and shares["eval_s"] == 0.25 and shares["steady_epochs"] == 4
+    assert shares["outside_steps_pct"] == pytest.approx(100 * 0.5 / 4.5)
+    first, average = shares["compile_epochs"]
+    assert (first["epoch"], first["beyond_steady_s"]) == (1, 30.0 - 1.0 - 0.25)
+    assert (average["epoch"], average["beyond_steady_s"]) == (4, 9.0 - 1.0 - 0.5)
+    # Every steady epoch evaluates (small budget scales): nothing to tell the steps from the rest.
+    unmeasurable = g.time_shares(_rows({1: 3.0, 2: 1.2}, evaluated=(1, 2)), "sgd")
+    assert unmeasurable["step_s"] is None and unmeasurable["outside_steps_pct"] is None
+
+
+def test_the_pair_is_the_full_budget_when_it_fits_else_the_largest_scale_that_does():
+    g = _gpu_check()
+    costs = {"step_s": 0.4, "eval_s": 0.05, "startup_s": 10.0, "compile_s": 20.0}
+    full = g.choose_scale(costs, 10_000, 1.0)
+    assert full["scale"] == 1.0 and full["epochs"] == {"sgd": 200, "swa": 300}
+    assert full["predicted_s"] == pytest.approx(full["full_budget_s"]) and full["predicted_s"] > 1.1 * 500 * 0.4
+    half = g.choose_scale(costs, full["predicted_s"] / 2, 1.0)
+    assert 0.1 < half["scale"] < 0.6 and half["predicted_s"] <= full["predicted_s"] / 2
+    assert g.choose_scale(costs, half["predicted_s"] - 1, 1.0)["scale"] < half["scale"]  # it was the largest
+    assert g.choose_scale(costs, full["predicted_s"] / 2, 0.1)["scale"] == 0.1  # capped (the rehearsal)
+    assert g.choose_scale(costs, 30, 1.0)["scale"] is None  # not even one hundredth of the budget fits
+
+
+@pytest.mark.integration
+def test_rehearsal_runs_every_stage_and_returns_small_flat_files(tmp_path):
+    out, scratch_root = tmp_path / "out", tmp_path / "tmp"
+    scratch_root.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "OUT"}  # OUT would take precedence over the argument
+    env["TMPDIR"] = str(scratch_root)  # the scratch folder goes there, and must be gone at the end
+    began = time.monotonic()
+    done = subprocess.run([str(REPO / "scripts/gpu_check.sh"), "--rehearse", str(out)], env=env, capture_output=True,
+                          text=True, timeout=600)
+    seconds = time.monotonic() - began
+    assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-2000:]
+    for stage in "abc":
+        assert f"--- stage {stage}: PASSED" in done.stdout
+    files = list(out.iterdir())
+    assert files and all(f.is_file() for f in files), "OUT must be flat"
+    assert not [f for f in files if f.suffix == ".pt"]
+    assert all(f.stat().st_size < 1_000_000 for f in files), [(f.name, f.stat().st_size) for f in files]
+    names = {f.name for f in files}
+    assert {"summary.json", "gpu_check.log", "data.json", "a-stage.json", "a-smoke.json", "b-stage.json",
+            "b-bench-vgg16.json", "b-bench-preresnet164.json", "c-stage.json", "c-plan.json", "c-result.json",
+            "c-table.md", "c-table.csv", "c-sgd-metrics.jsonl", "c-swa-metrics.jsonl"} <= names
+    assert {f"a-{item}-metrics.jsonl" for item in ("sgd", "swa", "ema", "resume", "bf16", "compile", "channels_last")} <= names
+    assert not list(scratch_root.iterdir())  # the runs and their checkpoints were removed
+    print(f"rehearsal: {seconds:.0f} s")
