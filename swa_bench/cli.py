@@ -26,7 +26,7 @@ def _user_errors(fn):
             return fn(*args, **kwargs)
         except UserError as e:
             click.echo(f"error: {_one_line(e)}", err=True)
-            sys.exit(EXIT_USER_ERROR)
+            sys.exit(getattr(e, "exit_status", EXIT_USER_ERROR))
 
     return wrapper
 
@@ -351,12 +351,36 @@ def landscape():
     beside the figure, so an interrupted command resumes."""
 
 
+class _Finite(click.ParamType):
+    """A finite float within [low, high]: NaN and infinities would make every point NaN or unbounded."""
+
+    name = "number"
+
+    def __init__(self, low: float = -1e6, high: float = 1e6):
+        self.low, self.high = low, high
+
+    def convert(self, value, param, ctx):
+        import math
+
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(number) or not self.low <= number <= self.high:
+            self.fail(f"must be a finite number from {self.low:g} to {self.high:g}, got {value}", param, ctx)
+        return number
+
+
+# Bounds on what one command computes: each point is a BN pass and two evaluations over the data.
+_MAX_IMAGES = 10_000_000
 _LANDSCAPE_OPTIONS = [
     click.option("--out", default="figures", show_default=True, type=click.Path(file_okay=False)),
     click.option("--data-path", type=click.Path(file_okay=False), help="Where the run's dataset is now."),
     click.option("--device", type=click.Choice(["auto", "cpu", "cuda"])),
-    click.option("--train-images", type=int, help="Evaluate BN and train loss on a fixed subset of N images."),
-    click.option("--test-images", type=int, help="Evaluate test error on a fixed subset of N images (quick figures)."),
+    click.option("--train-images", type=click.IntRange(1, _MAX_IMAGES),
+                 help="Evaluate BN and train loss on a fixed subset of N images."),
+    click.option("--test-images", type=click.IntRange(1, _MAX_IMAGES),
+                 help="Evaluate test error on a fixed subset of N images (quick figures)."),
     click.option("--quiet", is_flag=True, help="No progress bar."),
 ]
 
@@ -375,10 +399,10 @@ def _options(data_path, device, train_images, test_images, quiet) -> dict:
 @landscape.command()
 @click.option("--swa", "swa_run", required=True, type=click.Path(file_okay=False, exists=True), help="SWA run directory.")
 @click.option("--sgd", "sgd_run", required=True, type=click.Path(file_okay=False, exists=True), help="SGD run directory.")
-@click.option("--rays", "count", type=int, default=10, show_default=True)
-@click.option("--max-distance", type=float, default=50.0, show_default=True)
-@click.option("--points", type=int, default=21, show_default=True, help="Points per ray.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random directions.")
+@click.option("--rays", "count", type=click.IntRange(1, 1000), default=10, show_default=True)
+@click.option("--max-distance", type=_Finite(1e-9, 1e6), default=50.0, show_default=True)
+@click.option("--points", type=click.IntRange(2, 1001), default=21, show_default=True, help="Points per ray.")
+@click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=0, show_default=True, help="Seed of the random directions.")
 @_landscape_options
 @_user_errors
 def rays(swa_run, sgd_run, count, max_distance, points, seed, out, data_path, device, train_images, test_images, quiet):
@@ -399,9 +423,9 @@ def rays(swa_run, sgd_run, count, max_distance, points, seed, out, data_path, de
 @landscape.command()
 @click.option("--swa", "swa_run", required=True, type=click.Path(file_okay=False, exists=True))
 @click.option("--sgd", "sgd_run", required=True, type=click.Path(file_okay=False, exists=True))
-@click.option("--range", "t_range", type=(float, float), default=(-1.0, 2.0), show_default=True,
-              help="t of w(t) = t w_SGD + (1 - t) w_SWA.")
-@click.option("--points", type=int, default=31, show_default=True)
+@click.option("--range", "t_range", type=(_Finite(-1000, 1000), _Finite(-1000, 1000)), default=(-1.0, 2.0),
+              show_default=True, help="t of w(t) = t w_SGD + (1 - t) w_SWA.")
+@click.option("--points", type=click.IntRange(2, 10_001), default=31, show_default=True)
 @_landscape_options
 @_user_errors
 def line(swa_run, sgd_run, t_range, points, out, data_path, device, train_images, test_images, quiet):
@@ -414,6 +438,9 @@ def line(swa_run, sgd_run, t_range, points, out, data_path, device, train_images
     """
     from swa_bench.figures import landscape as ls
 
+    if not t_range[0] < t_range[1]:
+        raise click.BadParameter(f"the first t must be below the second, got {t_range[0]:g} {t_range[1]:g}",
+                                 param_hint="'--range'")
     for path in _figure_call(ls.line, swa_run, sgd_run, out, t_range, points,
                              **_options(data_path, device, train_images, test_images, quiet)):
         click.echo(str(path))
@@ -421,8 +448,8 @@ def line(swa_run, sgd_run, t_range, points, out, data_path, device, train_images
 
 @landscape.command()
 @click.argument("checkpoints", nargs=3, type=click.Path(dir_okay=False, exists=True))
-@click.option("--grid", "grid_points", type=int, default=21, show_default=True)
-@click.option("--margin", type=float, default=0.2, show_default=True)
+@click.option("--grid", "grid_points", type=click.IntRange(2, 201), default=21, show_default=True)
+@click.option("--margin", type=_Finite(0, 10), default=0.2, show_default=True)
 @click.option("--extra", multiple=True, type=click.Path(dir_okay=False, exists=True),
               help="More weight files to project onto the plane and mark (repeatable).")
 @_landscape_options

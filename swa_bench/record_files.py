@@ -175,7 +175,10 @@ def read_checkpoint(path: str | Path, map_location="cpu") -> dict:
     """A checkpoint file's state (rolling or per-column), checked against its sidecar when it has one;
     raises CorruptCheckpointError naming the file otherwise."""
     path = Path(path)
-    data = path.read_bytes()  # before the sidecars: a rotation meanwhile keeps this one's digest in one
+    try:
+        data = path.read_bytes()  # before the sidecars: a rotation meanwhile keeps this one's digest in one
+    except OSError as e:  # a directory in its place, no permission...
+        raise CorruptCheckpointError(f"{path}: cannot be read ({os.strerror(e.errno) if e.errno else e})") from None
     if data.startswith(_MAGIC):
         digest, payload = data[len(_MAGIC):len(_MAGIC) + 32], data[len(_MAGIC) + 32:]
         intact = len(digest) == 32 and hashlib.sha256(payload).digest() == digest

@@ -37,6 +37,7 @@ import yaml
 
 from swa_bench.config import RUNTIME_KEYS
 from swa_bench.errors import UserError
+from swa_bench.outcomes import EXIT_IN_USE
 from swa_bench.record_files import (CorruptCheckpointError, RecordsWriteError, atomic_write_bytes,  # noqa: F401
                                      atomic_write_text, checksum_line, known_digests, on_host, read_checkpoint,
                                      read_json_object, rename_in_order, sidecar_digest, sidecar_of, temporaries,
@@ -49,6 +50,8 @@ class RunMismatchError(UserError, RuntimeError):
 
 class RunLockedError(UserError, RuntimeError):
     """Another process is training in this run directory."""
+
+    exit_status = EXIT_IN_USE
 
 
 class DamagedRecordsError(UserError, RuntimeError):
@@ -92,6 +95,17 @@ def kept_state_name(epoch: int) -> str:
     """The checkpoint name of a run's whole state kept after `epoch` epochs, apart from the rolling
     last.pt/previous.pt (an SGD run keeps the one its FGE run continues from)."""
     return f"state_epoch{epoch}"
+
+
+def run_identity(config: dict) -> dict:
+    """What makes a run this run and no other: its method, seed, and a digest of every config key
+    its numbers depend on (runtime keys and other methods' sections left out). Kept in every
+    checkpoint, so that a checkpoint copied from another run is recognised as foreign."""
+    method = config.get("run", {}).get("method", "sgd")
+    ignore = independent_of(method) if method in ("sgd", "swa", "ema", "fge") else (lambda key: False)
+    keys = {k: v for k, v in flatten(config).items() if k not in RUNTIME_KEYS and not ignore(k)}
+    digest = hashlib.sha256(json.dumps(keys, sort_keys=True, default=str).encode()).hexdigest()
+    return {"method": method, "seed": config.get("run", {}).get("seed"), "config": digest}
 
 
 def _summary_problem(summary: dict) -> str | None:
@@ -172,11 +186,17 @@ class RunRecords:
 
     def claim(self, resolved: dict) -> bool:
         """Record `resolved` as this directory's config, or check that the existing run has the same
-        one (runtime-only keys such as the device may differ). Returns True if the run existed."""
-        if not self.config_path.exists():
+        one (runtime-only keys such as the device may differ). Returns True if the run existed.
+        config.yaml is the run's identity: a run with records but no readable config.yaml is refused,
+        never given a new identity over records made under an unknown one."""
+        if not self.config_path.exists() and not self.config_path.is_symlink():
+            if self.has_records():
+                raise RunMismatchError(
+                    f"{self.config_path}: missing, but {self.dir} holds a run's records; without its config the run "
+                    f"cannot be resumed (its settings are unknown): restore config.yaml, or delete the directory to start over")
             atomic_write_text(self.config_path, yaml.safe_dump(resolved, sort_keys=False))
             return False
-        stored = yaml.safe_load(self.config_path.read_text()) or {}
+        stored = self.stored_config()
         # An SGD run serves every SWA setting of its row, so SWA keys may differ between its users.
         ignore = independent_of(resolved.get("config", {}).get("run", {}).get("method", "sgd"))
         for key, theirs, mine in config_differences(stored.get("config", {}), resolved.get("config", {}), ignore):
@@ -189,8 +209,19 @@ class RunRecords:
     @staticmethod
     def find(runs_dir: str | Path, marker: str = "config.yaml") -> list["RunRecords"]:
         """The run directories under `runs_dir` that hold `marker` (config.yaml: every claimed run;
-        summary.json: the ended ones; failure.json: those a grid saw fail), sorted."""
-        return [RunRecords(p.parent) for p in sorted(Path(runs_dir).rglob(marker))]
+        summary.json: the ended ones; failure.json: those a grid saw fail), sorted. Folders reached
+        through symbolic links count (runs kept on another disk), each real folder once."""
+        found, seen = [], set()
+        for folder, subfolders, files in os.walk(runs_dir, followlinks=True):
+            real = os.path.realpath(folder)
+            if real in seen:  # a link back up the tree, or a second link to the same folder
+                subfolders[:] = []
+                continue
+            seen.add(real)
+            subfolders.sort()
+            if marker in files:
+                found.append(Path(folder))
+        return [RunRecords(folder) for folder in sorted(found)]
 
     @staticmethod
     def of_weights_file(path: str | Path) -> "RunRecords":
@@ -209,7 +240,11 @@ class RunRecords:
     # -- failure records (grids) -------------------------------------------------------------------
 
     def read_failure(self) -> dict | None:
-        """The failure record a grid left here, or None; a damaged one still counts as a failure."""
+        """The failure record a grid left here, or None; a damaged one still counts as a failure. A
+        run that has since ended (a summary) has no current failure: the record belonged to an
+        attempt that another one superseded."""
+        if self.summary_path.exists():
+            return None
         try:
             failure = read_json_object(self.failure_path)
         except ValueError as e:
@@ -223,7 +258,27 @@ class RunRecords:
         self.failure_path.unlink(missing_ok=True)
 
     def stored_config(self) -> dict:
-        return yaml.safe_load(self.config_path.read_text())
+        """config.yaml as written by `claim`: a mapping with a `config` mapping; anything else (missing,
+        unreadable, empty, damaged) is a RunMismatchError naming the file."""
+        problem = None
+        try:
+            stored = yaml.safe_load(self.config_path.read_text())
+        except OSError as e:
+            problem = f"cannot be read ({os.strerror(e.errno) if e.errno else e})"
+        except (ValueError, yaml.YAMLError):
+            problem = "is not valid YAML"
+        else:
+            if not isinstance(stored, dict) or not isinstance(stored.get("config"), dict):
+                problem = "is not a run's config (no config section)"
+        if problem:
+            raise RunMismatchError(f"{self.config_path}: {problem}; the run's identity is lost, so it is not resumed "
+                                   f"or used: restore the file, or delete {self.dir} to start over")
+        return stored
+
+    def has_records(self) -> bool:
+        """Whether anything of a started run is here: metrics rows, checkpoints or a summary."""
+        return (self.summary_path.exists() or any(self.checkpoint_dir.glob("*.pt"))
+                or (self.metrics_path.is_file() and self.metrics_path.stat().st_size > 0))
 
     # -- metrics -----------------------------------------------------------------------------------
 
@@ -283,6 +338,10 @@ class RunRecords:
         last.pt comes last."""
         payload = torch_bytes(state)
         last, previous = self.checkpoint_path("last"), self.checkpoint_path("previous")
+        for path in (last, previous):
+            if (path.exists() or path.is_symlink()) and not path.is_file():  # a directory: never deleted here
+                raise RecordsWriteError(f"{path}: not a file, so the checkpoints cannot rotate; move it away and "
+                                        f"run the same command again (nothing else was changed)")
         with writing(last), temporaries() as temp:
             new_last, outgoing = temp(last, payload), self._outgoing_digest()
             renames = [(last, previous)]
@@ -314,9 +373,10 @@ class RunRecords:
         atomic_write_bytes(path, payload)
         atomic_write_bytes(sidecar_of(path), checksum_line(hashlib.sha256(payload).hexdigest(), path))
 
-    def load_checkpoint(self, name: str = "last", map_location="cpu") -> dict | None:
+    def load_checkpoint(self, name: str = "last", map_location="cpu", accept=None) -> dict | None:
         """The newest intact resume checkpoint (name "last"), or the named weights file; None if
-        there is none. A damaged last.pt is reported and previous.pt used instead."""
+        there is none. A damaged last.pt is reported and previous.pt used instead; so is one that
+        `accept(state)` finds a problem with (it returns the problem in words, or None)."""
         candidates = [name, "previous"] if name == "last" else [name]
         damaged = []
         for candidate in candidates:
@@ -327,6 +387,10 @@ class RunRecords:
                 state = read_checkpoint(path, map_location)
             except CorruptCheckpointError as e:
                 damaged.append(str(e))
+                continue
+            problem = accept(state) if accept is not None else None
+            if problem:
+                damaged.append(f"{path}: {problem}")
                 continue
             for problem in damaged:
                 warnings.warn(f"{problem}; using {path.name} (epoch {state.get('epoch')})")
@@ -381,9 +445,7 @@ class RunRecords:
         """Remove the directory of a run whose start failed before it recorded anything (no metrics
         row, checkpoint or summary: only its claimed config and lock), and the folders above it
         that this leaves empty, so that the corrected command starts afresh. Returns whether it did."""
-        started = (self.summary_path.exists() or any(self.checkpoint_dir.glob("*.pt"))
-                   or (self.metrics_path.exists() and self.metrics_path.stat().st_size > 0))
-        if started:
+        if self.has_records():
             return False
         shutil.rmtree(self.dir, ignore_errors=True)
         for parent in list(self.dir.parents)[:3]:  # <method>/<model>/<dataset> of run_dir_for's layout
@@ -411,6 +473,9 @@ class RunRecords:
     # -- summary -----------------------------------------------------------------------------------
 
     def is_finished(self) -> bool:
+        """Whether the run has ended (a summary). A summary.json that is not a file is refused in one line."""
+        if self.summary_path.exists() and not self.summary_path.is_file():
+            raise DamagedRecordsError(f"{self.summary_path}: not a file; move it away to let the run finish again")
         return self.summary_path.exists()
 
     def write_summary(self, summary: dict) -> None:

@@ -44,7 +44,7 @@ from swa_bench.models.pretrained import load_pretrained
 from swa_bench.columns import Column
 from swa_bench.protocol import Protocol, resolve_protocol
 from swa_bench.provenance import environment, process_seconds
-from swa_bench.records import RunRecords, kept_state_name
+from swa_bench.records import RunRecords, kept_state_name, run_identity
 from swa_bench.stopping import Preempted, StopPoll, StopSignals
 from swa_bench.timefmt import format_duration
 
@@ -125,6 +125,7 @@ class _Run:
         self.start_point = None
         self.epoch_times: list[float] = []
         self.stop_poll = StopPoll(signals, world)  # agreed across processes without a collective per step
+        self.identity = run_identity(cfg.to_dict())  # kept in every checkpoint: whose state it is
 
     def execute(self, sgd_run_dir) -> RunOutcome:
         records, proto, world = self.records, self.proto, self.world
@@ -195,7 +196,7 @@ class _Run:
         start, partial = proto.first_epoch, None
         # Read on the host: load_state_dict copies each part to where its module lives, and the RNG
         # states of a mid-epoch stop must stay CPU byte tensors (torch refuses them anywhere else).
-        checkpoint = records.load_checkpoint("last", map_location="cpu")
+        checkpoint = records.load_checkpoint("last", map_location="cpu", accept=self._foreign)
         if checkpoint is not None:
             self.model.load_state_dict(checkpoint["model"])
             self.optimizer.load_state_dict(checkpoint["optimizer"])
@@ -226,6 +227,38 @@ class _Run:
             self.dashboards.open(resumes_after=start if checkpoint is not None else None, config=cfg.to_dict())
             records.row_listeners.append(self.dashboards.log)
         return start, partial
+
+    def _foreign(self, state: dict) -> str | None:
+        """What makes a checkpoint found in this run's directory not this run's state (None if
+        nothing): another run's identity, another method's or model's structure (checkpoints of
+        earlier versions carry no identity), an epoch outside the run, or records it does not
+        match: a metrics row or a cell's weights file missing for an epoch it has done. Such a
+        checkpoint is never resumed from (records.load_checkpoint falls back to the one before)."""
+        proto, identity = self.proto, state.get("identity")
+        if identity is not None and identity != self.identity:
+            other = "another config" if identity.get("method") == self.identity["method"] and \
+                identity.get("seed") == self.identity["seed"] else f"method {identity.get('method')}, seed {identity.get('seed')}"
+            return f"the state of another run ({other}), not of this {self.identity['method']} run"
+        epoch = state.get("epoch")
+        if not isinstance(epoch, int) or isinstance(epoch, bool) or not proto.first_epoch <= epoch <= proto.epochs:
+            return f"its epoch ({epoch!r}) is not one of this run's ({proto.first_epoch} to {proto.epochs})"
+        for key, part in (("average", self.average), ("ensemble", self.ensemble)):
+            if (state.get(key) is None) != (part is None):
+                return f"{'lacks' if part is not None else 'holds'} an {key}: another method's checkpoint"
+        mine, theirs = self.model.state_dict(), state.get("model") or {}
+        if set(theirs) != set(mine) or any(getattr(theirs[k], "shape", None) != v.shape for k, v in mine.items()):
+            return "holds the weights of another model"
+        if not set(state.get("reported") or {}) <= {c for c, at in proto.report_points.items() if at <= epoch}:
+            return f"reports columns this run has not reached ({', '.join(sorted(state['reported']))})"
+        rows = {r["epoch"] for r in self.records.read_metrics(strict=True)}
+        missing = [e for e in range(proto.first_epoch + 1, epoch + 1) if e not in rows]
+        if missing:
+            return (f"{self.records.metrics_path.name} lacks the rows of epoch{'s' if len(missing) > 1 else ''} "
+                    f"{missing[0]}{f' to {missing[-1]}' if len(missing) > 1 else ''}, which it has done (a cut or edited file)")
+        lost = [c for c, at in proto.report_points.items() if 0 < at <= epoch and not self.records.checkpoint_path(c).is_file()]
+        if lost:
+            return f"the weights behind {', '.join(lost)}, which it has passed, are missing from checkpoints/"
+        return None
 
     def _make_loaders(self) -> None:
         # Training runs through DDP (gradients averaged over processes); everything else through the
@@ -409,6 +442,7 @@ class _Run:
             "start_point": self.start_point,
             "partial": partial_state,
             "reported": dict(self.reported),
+            "identity": self.identity,
         }
 
     def _save(self, done_epochs: int, partial_state: dict | None = None, wait: bool = False) -> None:
@@ -438,6 +472,7 @@ class _Run:
         if self.ensemble is not None:  # each collected model's own test accuracy and NLL
             summary["fge_members"] = self.ensemble.members
         records.write_summary(summary)
+        records.clear_failure()  # a grid's record of an earlier attempt: this one finished the run
         self.say(f"{records.dir}: finished: " + ", ".join(f"{k} {v:.2f}%" for k, v in summary["results"].items()))
         return RunOutcome(records.dir, summary, "resumed" if start > self.proto.first_epoch else "trained")
 

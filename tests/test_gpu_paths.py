@@ -102,9 +102,9 @@ def test_mid_epoch_resume_reads_the_checkpoint_on_the_host(tmp_path, monkeypatch
     loads, rng_devices = [], []
     load_checkpoint, set_rng_state = RunRecords.load_checkpoint, torch.set_rng_state
 
-    def spy_load(self, name="last", map_location="cpu"):
+    def spy_load(self, name="last", map_location="cpu", **kwargs):
         loads.append(map_location)
-        return load_checkpoint(self, name, map_location)
+        return load_checkpoint(self, name, map_location, **kwargs)
 
     def spy_set(state):
         rng_devices.append((state.device.type, state.dtype))

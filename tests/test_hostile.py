@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from click.testing import CliRunner
 
 from swa_bench.cli import main
@@ -305,8 +306,14 @@ def test_landscape_refuses_a_damaged_weights_file_in_one_line(finished, tmp_path
     else:
         torch.save([1, 2] if damage == "a list" else {"epoch": 1}, weights)
         (run / "checkpoints" / "swa_1.5.pt.sha256").unlink()
-    result = cli("landscape", "line", "--swa", run, "--sgd", run, "--points", "2", "--out", tmp_path / "fig", "--quiet")
-    assert_one_line_error(result, "swa_1.5.pt")
+    sgd = run.parent.parent / "sgd" / run.name  # an undamaged stand-in for the SGD run
+    sgd.parent.mkdir()
+    subprocess.run(["cp", "-r", str(finished), str(sgd)], check=True)
+    config = yaml.safe_load((sgd / "config.yaml").read_text())
+    config["config"]["run"]["method"] = "sgd"
+    (sgd / "config.yaml").write_text(yaml.safe_dump(config))
+    result = cli("landscape", "line", "--swa", run, "--sgd", sgd, "--points", "2", "--out", tmp_path / "fig", "--quiet")
+    assert_one_line_error(result, str(run), "swa_1.5.pt")
 
 
 def test_weights_option_pointing_to_a_saved_list_is_one_line(tmp_path):

@@ -69,9 +69,15 @@ class PointEvaluator:
         self.seed = seed
         self.train_size = len(plain_train)
 
-    def vector(self, state: dict) -> torch.Tensor:
+    def vector(self, state: dict, source="weights") -> torch.Tensor:
+        """The parameters of `state` as one vector, after checking they are this run's model's."""
         from swa_bench.figures.weights import flatten_parameters
 
+        shapes = dict(self.model.named_parameters())
+        wrong = [n for n in self.names if n not in state or getattr(state[n], "shape", None) != shapes[n].shape]
+        if wrong:
+            raise ValueError(f"{source}: not weights of this run's model ({self.cfg.model.name}: "
+                             f"{'no' if wrong[0] not in state else 'another shape of'} {wrong[0]})")
         return flatten_parameters(state, self.names)
 
     @torch.no_grad()
@@ -95,28 +101,47 @@ class PointEvaluator:
                 "train_loss": train["loss"], "train_loss_l2": train["loss"] + l2}
 
 
+POINT_METRICS = ("test_error", "test_loss", "train_error", "train_loss", "train_loss_l2")
+
+
 class PointCache:
-    """Metrics by point key, appended to a JSONL file as they are computed."""
+    """Metrics by point key, appended to a JSONL file as they are computed. A line that is not a
+    point's row (cut short by a kill, or damaged) is left out and its point computed again; a new
+    row never continues a cut line."""
 
     def __init__(self, path: Path):
         self.path = path
         self.rows: dict[str, dict] = {}
+        self._clean_end = True
         if path.exists():
-            for line in path.read_text().splitlines():
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
-                    break  # a line cut short by a kill
-                self.rows[row["key"]] = row
+            text = path.read_text(errors="replace")
+            self._clean_end = text == "" or text.endswith("\n")
+            for line in text.splitlines():
+                row = _point_row(line)
+                if row is not None:
+                    self.rows[row["key"]] = row
 
     def get_or_compute(self, key: str, compute) -> dict:
         if key not in self.rows:
             row = {"key": key, **compute()}
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with open(self.path, "a") as f:
-                f.write(json.dumps(row) + "\n")
+                f.write(("" if self._clean_end else "\n") + json.dumps(row) + "\n")
+            self._clean_end = True
             self.rows[key] = row
         return self.rows[key]
+
+
+def _point_row(line: str) -> dict | None:
+    try:
+        row = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(row, dict) or not isinstance(row.get("key"), str):
+        return None
+    if not all(isinstance(row.get(m), (int, float)) and not isinstance(row.get(m), bool) for m in POINT_METRICS):
+        return None
+    return row
 
 
 def finite(values) -> np.ndarray:

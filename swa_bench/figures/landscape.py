@@ -15,6 +15,7 @@ from tqdm import tqdm
 from swa_bench.figures.evaluator import PointCache, PointEvaluator, finite
 from swa_bench.figures.output import COLORS, pyplot, save_figure
 from swa_bench.figures.weights import Plane, grid_axis, load_state, random_directions, run_dir_of, solution_file
+from swa_bench.records import RunRecords
 
 METRICS = [("test_error", "test error (%)"), ("train_loss_l2", "train loss (L2-regularised)")]
 
@@ -23,11 +24,41 @@ def _bar(total: int, what: str, progress: bool):
     return tqdm(total=total, desc=what, disable=None if progress else True, leave=False)
 
 
-def _cache(out: Path, name: str, *identity) -> PointCache:
-    """The point cache of one figure under one evaluation setting (solutions, subsets, directions...):
-    another setting gets another file, so cached numbers are never mixed across settings."""
-    digest = hashlib.sha256(json.dumps([str(i) for i in identity]).encode()).hexdigest()[:10]
+def _cache(out: Path, name: str, weights_files, *setting) -> PointCache:
+    """The point cache of one figure under what determines its points: the contents of the weights
+    files (not their paths: a run retrained at the same path is another run) and the evaluation
+    setting (subsets, directions...). Anything else gets another file, so cached numbers are never
+    paired with other weights or settings."""
+    contents = [_file_digest(Path(f)) for f in weights_files]
+    digest = hashlib.sha256(json.dumps([contents, [str(i) for i in setting]]).encode()).hexdigest()[:16]
     return PointCache(out / f"{name}.points.{digest}.jsonl")
+
+
+def _file_digest(path: Path) -> str:
+    sha = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()
+
+
+def _solutions(swa_run, sgd_run) -> tuple[Path, Path]:
+    """The weights files of the two solutions, after checking that --swa names an averaged run and
+    --sgd an SGD run of the same dataset and model (swapped or mismatched runs would mislabel the figure)."""
+    configs = {}
+    for flag, run, methods in (("--swa", swa_run, ("swa", "ema")), ("--sgd", sgd_run, ("sgd",))):
+        config = RunRecords(run).stored_config()["config"]
+        method = config.get("run", {}).get("method")
+        if method not in methods:
+            raise ValueError(f"{flag} {run}: a {method} run (run.method), not {' or '.join(methods)}; "
+                             f"give the {'averaged' if flag == '--swa' else 'SGD'} run there")
+        configs[flag] = config
+    for key in ("dataset", "name"):
+        section = "data" if key == "dataset" else "model"
+        a, b = configs["--swa"][section].get(key), configs["--sgd"][section].get(key)
+        if a != b:
+            raise ValueError(f"--swa and --sgd: runs of different {section}s ({section}.{key} {a} and {b})")
+    return solution_file(swa_run), solution_file(sgd_run)
 
 
 def _evaluator(run_dir, options) -> PointEvaluator:
@@ -39,11 +70,12 @@ def rays(swa_run, sgd_run, out, rays: int = 10, max_distance: float = 50.0, poin
          **options) -> list[Path]:
     """Test error and L2-regularised train loss along `rays` random unit directions from each solution."""
     out = Path(out)
+    files = _solutions(swa_run, sgd_run)
     ev = _evaluator(swa_run, options)
-    solutions = {"swa": ev.vector(load_state(solution_file(swa_run))), "sgd": ev.vector(load_state(solution_file(sgd_run)))}
+    solutions = {"swa": ev.vector(load_state(files[0]), files[0]), "sgd": ev.vector(load_state(files[1]), files[1])}
     directions = random_directions(solutions["swa"].numel(), rays, seed)
     distances = np.linspace(0.0, max_distance, points)
-    cache = _cache(out, "rays", swa_run, sgd_run, seed, options.get("train_images"), options.get("test_images"))
+    cache = _cache(out, "rays", files, seed, options.get("train_images"), options.get("test_images"))
     rows = []
     with _bar(2 * rays * points, "rays", options.get("progress", True)) as bar:
         for name, w in solutions.items():
@@ -71,10 +103,13 @@ def rays(swa_run, sgd_run, out, rays: int = 10, max_distance: float = 50.0, poin
 def line(swa_run, sgd_run, out, t_range: tuple[float, float] = (-1.0, 2.0), points: int = 31, **options) -> list[Path]:
     """Both metrics along w(t) = t w_SGD + (1 - t) w_SWA, against signed distance from w_SWA."""
     out = Path(out)
+    files = _solutions(swa_run, sgd_run)
     ev = _evaluator(swa_run, options)
-    w_swa, w_sgd = ev.vector(load_state(solution_file(swa_run))), ev.vector(load_state(solution_file(sgd_run)))
+    w_swa, w_sgd = ev.vector(load_state(files[0]), files[0]), ev.vector(load_state(files[1]), files[1])
     gap = float((w_sgd - w_swa).norm())
-    cache = _cache(out, "line", swa_run, sgd_run, options.get("train_images"), options.get("test_images"))
+    if gap == 0:
+        raise ValueError(f"{files[0]} and {files[1]}: the same weights; the line through them is a point")
+    cache = _cache(out, "line", files, options.get("train_images"), options.get("test_images"))
     rows = []
     ts = np.linspace(t_range[0], t_range[1], points)
     with _bar(points, "line", options.get("progress", True)) as bar:
@@ -103,15 +138,19 @@ def plane(checkpoints: list[str | Path], out, grid: int = 21, margin: float = 0.
     """Contours of test error and train loss on the plane through three weight files, the three
     (and any `extra`, projected) marked."""
     out = Path(out)
+    for p in list(checkpoints) + list(extra):
+        if not RunRecords.of_weights_file(p).config_path.is_file():
+            raise ValueError(f"{p}: not a weights file in a run's checkpoints/ folder (RUN/checkpoints/NAME.pt, "
+                             f"beside RUN/config.yaml), so the run it belongs to is unknown")
     ev = _evaluator(run_dir_of(checkpoints[0]), options)
-    vectors = [ev.vector(load_state(p)) for p in checkpoints]
-    geometry = Plane.through(*vectors)
+    vectors = [ev.vector(load_state(p), p) for p in checkpoints]
+    geometry = Plane.through(*vectors, names=[str(p) for p in checkpoints])
     marked = [(Path(p).stem if i >= 3 else f"w{i + 1} ({Path(p).parent.parent.parent.name} {Path(p).stem})",
-               *geometry.coordinates(ev.vector(load_state(p)) if i >= 3 else vectors[i]))
+               *geometry.coordinates(ev.vector(load_state(p), p) if i >= 3 else vectors[i]))
               for i, p in enumerate(list(checkpoints) + list(extra))]
     xs = grid_axis([x for _, x, _ in marked[:3]], margin, grid)
     ys = grid_axis([y for _, _, y in marked[:3]], margin, grid)
-    cache = _cache(out, "plane", *checkpoints, options.get("train_images"), options.get("test_images"))
+    cache = _cache(out, "plane", checkpoints, grid, margin, options.get("train_images"), options.get("test_images"))
     values = {metric: np.zeros((grid, grid)) for metric, _ in METRICS}
     with _bar(grid * grid, "plane", options.get("progress", True)) as bar:
         for j, y in enumerate(ys):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -31,19 +32,24 @@ def pyplot():
 
 
 def save_figure(fig, out: Path, name: str, data: pd.DataFrame | dict) -> list[Path]:
-    """OUT/NAME.png, OUT/NAME.pdf and the data: NAME.csv (a table) or NAME.json."""
+    """OUT/NAME.png, OUT/NAME.pdf and the data: NAME.csv (a table) or NAME.json, each written
+    atomically (a kill leaves the previous file or the new one, never a torn one)."""
+    from swa_bench.record_files import atomic_write_bytes, atomic_write_text
+
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for suffix in ("png", "pdf"):
         path = out / f"{name}.{suffix}"
-        fig.savefig(path, bbox_inches="tight")
+        image = io.BytesIO()
+        fig.savefig(image, format=suffix, bbox_inches="tight")
+        atomic_write_bytes(path, image.getvalue())
         written.append(path)
     if isinstance(data, pd.DataFrame):
         path = out / f"{name}.csv"
-        data.to_csv(path, index=False, float_format="%.6g")
+        atomic_write_text(path, data.to_csv(index=False, float_format="%.6g"))
     else:
         path = out / f"{name}.json"
-        path.write_text(json.dumps(data, indent=1) + "\n")
+        atomic_write_text(path, json.dumps(data, indent=1) + "\n")
     written.append(path)
     fig.clf()
     return written

@@ -58,12 +58,14 @@ class Plane:
     v_hat: torch.Tensor
 
     @classmethod
-    def through(cls, w1: torch.Tensor, w2: torch.Tensor, w3: torch.Tensor) -> "Plane":
+    def through(cls, w1: torch.Tensor, w2: torch.Tensor, w3: torch.Tensor, names=("w1", "w2", "w3")) -> "Plane":
         u = w2 - w1
+        if u.norm() == 0:
+            raise ValueError(f"{names[0]} and {names[1]}: the same weights; a plane needs three different points")
         u_hat = u / u.norm()
         v = (w3 - w1) - torch.dot(w3 - w1, u_hat) * u_hat
-        if v.norm() == 0:
-            raise ValueError("the three weights lie on one line: no plane through them")
+        if v.norm() <= 1e-12 * max(float((w3 - w1).norm()), 1e-300):
+            raise ValueError(f"{', '.join(names)}: the three weights lie on one line: no plane through them")
         return cls(w1, u_hat, v / v.norm())
 
     def coordinates(self, w: torch.Tensor) -> tuple[float, float]:

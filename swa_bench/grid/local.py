@@ -12,11 +12,20 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from swa_bench.grid.plan import Plan, RunSpec
 from swa_bench.grid.runner import record_failure, run_spec
 from swa_bench.outcomes import NOT_FAILURES
+from swa_bench.errors import UserError
 from swa_bench.records import RunRecords
 
 
 def is_done(spec: RunSpec) -> bool:
-    return RunRecords(spec.run_dir).is_finished()
+    """Whether the run has ended; its training process reports a damaged run directory."""
+    records = RunRecords(spec.run_dir)
+    try:
+        done = records.is_finished()
+    except UserError:
+        return False
+    if done:
+        records.clear_failure()  # a failure record of an earlier attempt that another one superseded
+    return done
 
 
 def visible_gpus() -> list[str]:
@@ -92,7 +101,8 @@ def run_local(plan: Plan, jobs: int | None = None, jobs_per_gpu: int = 1, gpus_p
                 results[spec.name] = status_by_dir[spec.run_dir] = status
                 with lock:
                     free.append(slot)
-                word = {0: "finished", 3: "diverged", 75: "stopped by a signal"}.get(status, f"failed (exit {status})")
+                word = {0: "finished", 3: "diverged", 75: "stopped by a signal",
+                        69: "in use by another process (left to it)"}.get(status, f"failed (exit {status})")
                 say(f"grid: {spec.name}: {word}")
     failed = [name for name, status in results.items() if status not in NOT_FAILURES]
     say(f"grid: done; {len(failed)} failed" + (f": {', '.join(failed)}" if failed else ""))

@@ -32,6 +32,10 @@ def run_state(run_dir: Path, name: str) -> RunState:
     done = len([r for r in rows if r["epoch"] > (first or 0)])
     total = None if epochs is None else epochs - (first or 0)
     try:
+        records.stored_config()
+    except Exception as e:  # RunMismatchError, in words: a run whose identity cannot be read
+        return RunState(name, "damaged", done, total, None, str(e).split("; ")[0].removeprefix(str(records.dir) + "/"))
+    try:
         summary = records.checked_summary()
     except ValueError as e:
         return RunState(name, "damaged", done, total, None, f"summary.json: {e}")
@@ -68,17 +72,28 @@ def grid_states(runs_dir: str | Path) -> list[RunState]:
     if plan_file.exists():
         try:
             plan = json.loads(plan_file.read_text())
-            planned = [Path(r["run_dir"]) for r in plan.get("runs", [])]
+            planned = [root / _within_out(r) for r in plan.get("runs", [])]
             unplanned = [r for r in plan.get("unplanned", []) if isinstance(r, dict)]
         except (OSError, ValueError, KeyError, TypeError, AttributeError):  # a damaged grid.json: runs found on disk
             warnings.warn(f"{plan_file}: not a readable grid plan; showing the run directories found")
-    found = {r.dir for marker in ("config.yaml", "failure.json") for r in RunRecords.find(root, marker)}
+    # Runs by any of their records: a run whose config.yaml is lost is shown (damaged), not hidden.
+    found = {r.dir for marker in ("config.yaml", "failure.json", "metrics.jsonl") for r in RunRecords.find(root, marker)}
     dirs = list(dict.fromkeys(planned + sorted(found - set(planned))))
     states = [run_state(d, _name(d, root)) for d in dirs]
     for row in unplanned:
         states.append(RunState(f"{Path(str(row.get('config', '?'))).name} {row.get('method', '?')} seed{row.get('seed', '?')}",
                                "failed", 0, None, None, str(row.get("error", ""))))
     return states
+
+
+def _within_out(spec: dict) -> Path:
+    """A planned run's folder relative to the grid's --out, so that a runs folder moved or copied
+    elsewhere (or named by another path) still finds its runs."""
+    run_dir, out = Path(spec["run_dir"]), Path(spec.get("out", ""))
+    try:
+        return run_dir.relative_to(out)
+    except ValueError:
+        return Path(*run_dir.parts[-4:])  # <dataset>/<model>/<method>/<seed...>, as run directories are laid out
 
 
 def _name(run_dir: Path, root: Path) -> str:
