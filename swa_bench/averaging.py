@@ -87,7 +87,7 @@ def recompute_bn(model: nn.Module, loader, device: torch.device, progress=None, 
     running = [buf for m in layers for buf in (m.running_mean, m.running_var)]
     sums = [torch.zeros_like(buf) for buf in running]
     model.train()
-    forward = forward or model
+    forward = forward if forward is not None else model  # not `or`: a compiled module's truth value asks len()
     seen = batches = 0
     for inputs, _ in loader:
         forward(inputs.to(device, non_blocking=True))

@@ -4,11 +4,20 @@ Both run in one process on the same model, batch size and images, so the ratios 
 like. The images are synthetic uint8 arrays of CIFAR's shape (throughput does not depend on pixel
 values); augmentation, normalisation and model come from the row's config.
 
+What is compared. The reference-style loop (PIL DataLoader, eager, contiguous memory, `.item()` every
+step) runs twice when the chosen precision is not plain fp32:
+- at the SAME precision as swa-bench's path (the same autocast, the same process-wide backend
+  switches): train_img_s / reference_train_img_s is what the pipeline gains (input path, sync-free
+  tallies, compilation, memory format), precision aside;
+- in strict fp32 (TF32 off), as the paper's code ran: train_img_s / reference_fp32_train_img_s is the
+  whole gain, precision included (reference_fp32_*: None when the precision is fp32, or tf32 on a
+  CPU, where it would be the same measurement).
+
 Measured:
 - input: images/s of the per-image PIL path (DataLoader) and of the batched device path, no model;
 - train: steady-state images/s of a training step, swa-bench's path (device loader, chosen
-  precision/compile) vs the reference's (PIL DataLoader, fp32 eager, `.item()` every step);
-- eval: images/s of evaluation, both paths;
+  precision/compile/memory format) vs the reference-style loop, at the same precision and in fp32;
+- eval: images/s of evaluation, both paths, likewise;
 - bn: images/s of the BN recomputation pass;
 - average: milliseconds per SWA update: the fused update, a plain per-tensor in-place loop, and
   torch.optim.swa_utils.AveragedModel;
@@ -23,6 +32,7 @@ Measured:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import statistics
 import tempfile
@@ -116,13 +126,18 @@ def _ms_per_call(fn, device: torch.device, calls: int = 20, rounds: int = 3) -> 
 # The reference-style loop: the paper's code, per step (utils.train_epoch / utils.eval there)
 
 
-def _reference_train(model, loader, optimizer, device) -> None:
+# `autocast` is the precision under test (a null context for fp32): the loop is otherwise the
+# reference's, so that only the pipeline differs from swa-bench's path at the same precision.
+
+
+def _reference_train(model, loader, optimizer, device, autocast=contextlib.nullcontext) -> None:
     model.train()
     loss_sum, correct = 0.0, 0
     for inputs, targets in loader:
         inputs, targets = inputs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
-        output = model(inputs)
-        loss = F.cross_entropy(output, targets)
+        with autocast():
+            output = model(inputs)
+            loss = F.cross_entropy(output, targets)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -131,14 +146,33 @@ def _reference_train(model, loader, optimizer, device) -> None:
 
 
 @torch.no_grad()
-def _reference_eval(model, loader, device) -> None:
+def _reference_eval(model, loader, device, autocast=contextlib.nullcontext) -> None:
     model.eval()
     loss_sum, correct = 0.0, 0
     for inputs, targets in loader:
         inputs, targets = inputs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
-        output = model(inputs)
+        with autocast():
+            output = model(inputs)
         loss_sum += F.cross_entropy(output, targets, reduction="sum").item()
         correct += output.argmax(1).eq(targets).sum().item()
+
+
+def _strict_fp32(fn, execution: Execution):
+    """`fn` run with the process-wide switches of plain fp32 (TF32 off on CUDA), then those of
+    `execution` again: the switches are global, and the fast path's measurements come in between."""
+    def run(n):
+        Execution(execution.device).configure_backends()
+        try:
+            fn(n)
+        finally:
+            execution.configure_backends()
+    return run
+
+
+def fp32_differs(precision: str, device: torch.device) -> bool:
+    """Whether a strict fp32 reference measures anything the same-precision one does not (tf32 only
+    changes CUDA kernels)."""
+    return precision == "bf16" or (precision == "tf32" and device.type == "cuda")
 
 
 def _plain_average_update(averaged, current, n: int) -> None:
@@ -180,17 +214,20 @@ def run_bench(settings: BenchSettings, config_dir: Path) -> dict:
     run_model = execution.compiled(model)
 
     # Averaging: the fused update, a plain per-tensor loop and torch's AveragedModel, each the best of
-    # three rounds (one update is short enough for the machine's noise to matter).
+    # `rounds` rounds of 20 updates (one update is short enough for the machine's noise to matter).
     average = WeightAverage(model)
     average.update(model)
     averaged = [p.detach().clone() for p in model.parameters()]
     current = [p.detach() for p in model.parameters()]
     torch_average = torch.optim.swa_utils.AveragedModel(model)
-    results["average_fused_ms"] = _ms_per_call(lambda n: average.update(model), device)
-    results["average_plain_loop_ms"] = _ms_per_call(lambda n: _plain_average_update(averaged, current, n), device)
-    results["average_torch_averagedmodel_ms"] = _ms_per_call(lambda n: torch_average.update_parameters(model), device)
+    results["average_fused_ms"] = _ms_per_call(lambda n: average.update(model), device, rounds=s.rounds)
+    results["average_plain_loop_ms"] = _ms_per_call(lambda n: _plain_average_update(averaged, current, n), device,
+                                                    rounds=s.rounds)
+    results["average_torch_averagedmodel_ms"] = _ms_per_call(lambda n: torch_average.update_parameters(model), device,
+                                                             rounds=s.rounds)
 
-    # The reference-style loop runs a fresh fp32 eager model of the same architecture.
+    # The reference-style loop runs a fresh eager model of the same architecture (fp32 weights, as
+    # swa-bench's): at the chosen precision's autocast, and, where that is not plain fp32, in strict fp32.
     torch.manual_seed(0)
     ref_model = create_model(s.model, DATASETS[s.dataset].classes).to(device)
     ref_optimizer = torch.optim.SGD(ref_model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
@@ -206,10 +243,17 @@ def run_bench(settings: BenchSettings, config_dir: Path) -> dict:
         "input_device_img_s": lambda n: drain(fast_train, n),
         "train_img_s": lambda n: train_one_epoch(run_model, _limited(fast_train, n), optimizer, execution, _NoBar(),
                                                  lambda step: 0.01),
-        "reference_train_img_s": lambda n: _reference_train(ref_model, _limited(pil_train, n), ref_optimizer, device),
+        "reference_train_img_s": lambda n: _reference_train(ref_model, _limited(pil_train, n), ref_optimizer, device,
+                                                            execution.autocast),
         "eval_img_s": lambda n: evaluate(run_model, _limited(fast_test, n), execution),
-        "reference_eval_img_s": lambda n: _reference_eval(ref_model, _limited(pil_test, n), device),
+        "reference_eval_img_s": lambda n: _reference_eval(ref_model, _limited(pil_test, n), device, execution.autocast),
     }
+    results["reference_fp32_train_img_s"] = results["reference_fp32_eval_img_s"] = None
+    if fp32_differs(s.precision, device):
+        work["reference_fp32_train_img_s"] = _strict_fp32(
+            lambda n: _reference_train(ref_model, _limited(pil_train, n), ref_optimizer, device), execution)
+        work["reference_fp32_eval_img_s"] = _strict_fp32(
+            lambda n: _reference_eval(ref_model, _limited(pil_test, n), device), execution)
     if has_batchnorm(model):  # VGG-16 has no BN: nothing to recompute
         work["bn_img_s"] = bn_pass
     results["bn_img_s"] = None
@@ -286,10 +330,19 @@ def _outside_steps(cfg, r: dict, epoch_seconds: float | None) -> dict:
 
 
 def render_bench(r: dict) -> str:
-    rows = [
-        ["input pipeline (img/s)", r["input_device_img_s"], r["input_pil_img_s"], r["input_device_img_s"] / r["input_pil_img_s"]],
-        ["training step (img/s)", r["train_img_s"], r["reference_train_img_s"], r["train_img_s"] / r["reference_train_img_s"]],
-        ["evaluation (img/s)", r["eval_img_s"], r["reference_eval_img_s"], r["eval_img_s"] / r["reference_eval_img_s"]],
+    s = r["settings"]
+    # Training and evaluation against the reference at the same precision (the pipeline's gain), then,
+    # when measured, against the strict fp32 reference (the whole gain, precision included).
+    fp32 = r.get("reference_fp32_train_img_s") is not None
+    compared = [("pipeline, same precision", "reference_{}_img_s")] + (
+        [("vs fp32 reference", "reference_fp32_{}_img_s")] if fp32 else [])
+    rows = [["input pipeline (img/s)", r["input_device_img_s"], r["input_pil_img_s"],
+             r["input_device_img_s"] / r["input_pil_img_s"]]]
+    for measure, ours in (("training step", "train"), ("evaluation", "eval")):
+        for label, key in compared:
+            theirs = r[key.format(ours)]
+            rows.append([f"{measure} (img/s), {label}", r[f"{ours}_img_s"], theirs, r[f"{ours}_img_s"] / theirs])
+    rows += [
         ["BN recomputation (img/s)", r["bn_img_s"], None, None],
         ["SWA update (ms), vs plain loop", r["average_fused_ms"], r["average_plain_loop_ms"],
          r["average_plain_loop_ms"] / r["average_fused_ms"]],
@@ -309,9 +362,9 @@ def render_bench(r: dict) -> str:
         if "projected_share_pct" in outside:
             rows.append([f"  projected to {outside['projected_epoch_s']:g} s/epoch of steps (%)",
                          f"{outside['projected_share_pct']:.2f}", None, None])
-    s = r["settings"]
     head = (f"{s['model']} on {r['device']}, batch {s['batch_size']}, best of {s['rounds']} rounds of {s['steps']} steps, "
-            f"precision {s['precision']}, compile {s['compile']}, channels_last {s['channels_last']}")
+            f"precision {s['precision']}, compile {s['compile']}, channels_last {s['channels_last']}; "
+            f"reference-style loop at {s['precision']}" + (" and in strict fp32" if fp32 else ""))
     cells = [[f"{v:.2f}" if isinstance(v, float) else v for v in row] for row in rows]  # mixed with text cells
     table = tabulate(cells, headers=["measure", "swa-bench", "reference-style", "speed-up"], missingval="–",
                      disable_numparse=True)

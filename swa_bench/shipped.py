@@ -29,7 +29,8 @@ def find_config(name: str | Path) -> Path:
     if path.is_file():
         return path
     relative = Path(*path.parts[1:]) if path.parts[:1] == ("configs",) else path
-    shipped = CONFIG_DIR / relative.with_suffix(".yaml")
+    # Appended, not with_suffix: a name such as "mini/preresnet20_ratio0.5" has no suffix to replace.
+    shipped = CONFIG_DIR / (str(relative) if relative.suffix == ".yaml" else f"{relative}.yaml")
     if not path.is_absolute() and shipped.is_file():
         return shipped
     if path.exists():

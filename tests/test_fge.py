@@ -215,3 +215,11 @@ def test_table_marks_paper_values_from_another_source():
                "data": {"format": "torchvision", "description": "CIFAR-100"}, "overrides": {}}
     text = render(aggregate([summary], load_paper()))
     assert "80.30 ± 0.20 †" in text and "† not from the paper: FGE code README" in text and "200-epoch budget" in text
+
+
+def test_every_shipped_config_is_found_by_its_listed_name():
+    """Names with a dot in them (mini/preresnet20_ratio0.5) included."""
+    from swa_bench.shipped import find_config, shipped_config_names
+
+    for name in shipped_config_names():
+        assert find_config(name).name == Path(name).name + ".yaml"

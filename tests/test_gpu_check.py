@@ -13,10 +13,15 @@ from conftest import REPO
 
 
 def _gpu_check():
+    """scripts/gpu_check.py as a module (scripts/ is no package), leaving no bytecode in scripts/."""
     spec = importlib.util.spec_from_file_location("gpu_check", REPO / "scripts/gpu_check.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules["gpu_check"] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
+    writes, sys.dont_write_bytecode = sys.dont_write_bytecode, True
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.dont_write_bytecode = writes
     return module
 
 
@@ -76,5 +81,5 @@ def test_rehearsal_runs_every_stage_and_returns_small_flat_files(tmp_path):
             "b-bench-vgg16.json", "b-bench-preresnet164.json", "c-stage.json", "c-plan.json", "c-result.json",
             "c-table.md", "c-table.csv", "c-sgd-metrics.jsonl", "c-swa-metrics.jsonl"} <= names
     assert {f"a-{item}-metrics.jsonl" for item in ("sgd", "swa", "ema", "resume", "bf16", "compile", "channels_last")} <= names
-    assert not list(scratch_root.iterdir())  # the runs and their checkpoints were removed
+    assert not list(scratch_root.glob("gpu_check-*"))  # the runs and their checkpoints were removed
     print(f"rehearsal: {seconds:.0f} s")

@@ -353,3 +353,22 @@ def test_ddp_checks_for_stops_a_few_times_per_epoch_and_stops_together(tmp_path)
     state = RunRecords(tmp_path / "stopped").load_checkpoint("last")
     assert state["epoch"] == 0 and state["partial"]["step"] == 15 and len(state["partial"]["rng"]) == 2
     assert RunRecords(tmp_path / "run").is_finished()
+
+
+def test_bn_recomputation_runs_through_a_compiled_model_of_any_class():
+    """A compiled module's truth value asks the module for len(): only nn.Sequential answers."""
+    from swa_bench.averaging import recompute_bn
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.bn = torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4)
+
+        def forward(self, x):
+            return self.bn(self.conv(x))
+
+    net = Net()
+    compiled = torch.compile(net, backend="eager")
+    batches = [(torch.randn(5, 3, 8, 8), torch.zeros(5)) for _ in range(3)]
+    assert recompute_bn(net, batches, torch.device("cpu"), forward=compiled) == 15
+    torch._dynamo.reset()
