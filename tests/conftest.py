@@ -72,6 +72,29 @@ def kill_process_tree(pid: int) -> None:
             pass
 
 
+def signal_when(condition):
+    """A StopSignals class (for monkeypatching the trainer's) whose stop signal 'arrives' in this
+    process once `condition(reads)` holds, `reads` counting the trainer's reads of it."""
+    from swa_bench.stopping import StopSignals
+
+    class Scripted(StopSignals):
+        reads = 0
+
+        @property
+        def requested(self):
+            self.reads += 1
+            if condition(self.reads):
+                self.signal_name = "SIGTERM"
+                return True
+            return False
+
+        @requested.setter
+        def requested(self, value):
+            pass
+
+    return Scripted
+
+
 # --------------------------------------------------------------------------------------------------
 # The ImageNet row's small stand-in, for the ImageNet, pretrained-weights and distributed tests
 

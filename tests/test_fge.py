@@ -5,7 +5,6 @@ columns."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,7 @@ from swa_bench.schedules import Triangular, triangular_lr
 from swa_bench.stopping import Preempted, StopSignals
 from swa_bench.trainer import train_run
 
-from conftest import REPO
+from conftest import REPO, signal_when
 
 DIGITS = REPO / "configs/demo/digits.yaml"
 
@@ -140,20 +139,8 @@ def test_fge_run_reports_the_mean_of_its_members_softmax_outputs(runs):
 def test_fge_resumed_inside_its_phase_is_bit_identical(runs, tmp_path, monkeypatch):
     out, _, fge = runs
 
-    class SignalAtStep(StopSignals):
-        @property
-        def requested(self):
-            self._asked = getattr(self, "_asked", 0) + 1
-            if self._asked >= 6:  # the second FGE epoch, 13 (4 steps per epoch)
-                self.signal_name = "SIGTERM"
-                return True
-            return False
-
-        @requested.setter
-        def requested(self, value):
-            pass
-
-    monkeypatch.setattr(trainer_module, "StopSignals", SignalAtStep)
+    # A stop in the second FGE epoch, 13 (4 steps per epoch)
+    monkeypatch.setattr(trainer_module, "StopSignals", signal_when(lambda reads: reads >= 6))
     with pytest.raises(Preempted):
         train_run(digits("fge"), tmp_path / "fge", progress=False, sgd_run_dir=out / "sgd")
     state = RunRecords(tmp_path / "fge").load_checkpoint("last")
@@ -205,6 +192,11 @@ def test_fge_through_the_cli_grid_and_table(tmp_path):
     assert "fge_1" in csv
     status = CliRunner().invoke(main, ["status", str(out)])
     assert "fge" in status.output
+    runs = sorted(str(p) for p in (out / "digits/digits_cnn").glob("*/seed*"))
+    curves = CliRunner().invoke(main, ["plot", "curves", *runs, "--out", str(tmp_path / "figures")])
+    assert curves.exit_code == 0, curves.output
+    drawn = (tmp_path / "figures" / "curves.csv").read_text()
+    assert "fge," in drawn and "fge_member," in drawn  # the ensemble and each collected model
 
 
 def test_table_marks_paper_values_from_another_source():

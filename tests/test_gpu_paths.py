@@ -26,7 +26,7 @@ from swa_bench.records import RunRecords
 from swa_bench.stopping import Preempted, StopPoll, StopSignals
 from swa_bench.trainer import train_run
 
-from conftest import REPO
+from conftest import REPO, signal_when
 
 pytestmark = pytest.mark.integration
 
@@ -39,32 +39,9 @@ def digits(method="swa", **overrides):
                                 "run.budget_scale": 0.2, **overrides})
 
 
-class SignalAtStep(StopSignals):
-    """A stop signal that 'arrives' once `at` steps have asked for it, in this process only."""
-
-    at = 3
-
-    def __init__(self):
-        super().__init__()
-        self.asked = 0
-
-    @property
-    def requested(self):
-        self.asked += 1
-        if self.asked >= self.at:
-            self.signal_name = self.signal_name or "SIGTERM"
-            return True
-        return False
-
-    @requested.setter
-    def requested(self, value):
-        pass
-
-
 def stop_then_resume(cfg, run_dir, monkeypatch, at=3):
     """Train until a stop signal within the second epoch, then resume with real signals."""
-    SignalAtStep.at = at
-    monkeypatch.setattr(trainer_module, "StopSignals", SignalAtStep)
+    monkeypatch.setattr(trainer_module, "StopSignals", signal_when(lambda reads: reads >= at))
     with pytest.raises(Preempted):
         train_run(cfg, run_dir, progress=False)
     monkeypatch.setattr(trainer_module, "StopSignals", StopSignals)
@@ -317,19 +294,7 @@ def _ddp_worker(rank, world_size, store, out):
 
     StopPoll.__call__ = counting_call
 
-    class LateSignal(StopSignals):
-        @property
-        def requested(self):
-            if rank == 1 and taken[0] >= 10:
-                self.signal_name = "SIGTERM"
-                return True
-            return False
-
-        @requested.setter
-        def requested(self, value):
-            pass
-
-    trainer_module.StopSignals = LateSignal
+    trainer_module.StopSignals = signal_when(lambda reads: rank == 1 and taken[0] >= 10)
     try:
         train_run(cfg, Path(out) / "stopped", progress=False, world=world)
         report["stopped"] = False

@@ -12,16 +12,15 @@ import shutil
 from pathlib import Path
 
 import pytest
-import torch
 from click.testing import CliRunner
 
 from swa_bench import trainer as trainer_module
 from swa_bench.cli import main
 from swa_bench.figures.evaluator import PointCache
 from swa_bench.records import RunRecords
-from swa_bench.stopping import Preempted, StopSignals
+from swa_bench.stopping import StopSignals
 
-from conftest import REPO
+from conftest import REPO, signal_when
 
 pytestmark = pytest.mark.integration
 
@@ -59,28 +58,9 @@ def snapshot(path: Path) -> dict:
     return {p.relative_to(path): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file() and p.name != ".lock"}
 
 
-class StopAfter(StopSignals):
-    """A stop signal once `steps` steps have asked (4 steps per epoch here)."""
-
-    steps = 10
-
-    @property
-    def requested(self):
-        self._asked = getattr(self, "_asked", 0) + 1
-        if self._asked >= self.steps:
-            self.signal_name = "SIGTERM"
-            return True
-        return False
-
-    @requested.setter
-    def requested(self, value):
-        pass
-
-
 def stopped(out, method, monkeypatch, steps=10, *extra):
     """A run stopped by a signal after `steps` steps (epoch checkpoints every epoch)."""
-    StopAfter.steps = steps
-    monkeypatch.setattr(trainer_module, "StopSignals", StopAfter)
+    monkeypatch.setattr(trainer_module, "StopSignals", signal_when(lambda reads: reads >= steps))
     result = train(out, method, "--set", "run.checkpoint_every=1", *extra)
     monkeypatch.setattr(trainer_module, "StopSignals", StopSignals)
     assert result.exit_code == 75, result.output

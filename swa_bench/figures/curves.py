@@ -31,6 +31,12 @@ def _series(run_dirs: list[Path]) -> pd.DataFrame:
                 if "ema_test_acc" in row:
                     rows.append({**base, "series": "ema", "test_acc": row["ema_test_acc"]})
                 continue
+            if method == "fge":  # the ensemble so far, and each collected model alone (its iterate at collection)
+                rows.append({**base, "series": "lr", "test_acc": float("nan")})
+                for series, key in (("fge", "fge_test_acc"), ("fge_member", "fge_member_acc")):
+                    if key in row:
+                        rows.append({**base, "series": series, "test_acc": row[key]})
+                continue
             rows.append({**base, "series": "lr", "test_acc": float("nan")})  # the rate of every epoch
             if "test_acc" in row:
                 series = "sgd" if method == "sgd" else "swa_sgd"  # an SWA run's current (SGD) weights
@@ -53,7 +59,8 @@ def plot_curves(run_dirs: list[str | Path], out: str | Path, name: str = "curves
     plt = pyplot()
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     names = {"sgd": "SGD", "swa_sgd": "SWA run, SGD iterate", "swa": "SWA (averaged, BN recomputed)",
-             "ema": "EMA of the SGD run (BN recomputed; beyond the paper)"}
+             "ema": "EMA of the SGD run (BN recomputed; beyond the paper)", "fge": "FGE ensemble",
+             "fge_member": "FGE, each collected model"}
     # Several SWA labels (variants, rows): each label's series get a shade of their own.
     swa_labels = sorted(set(stats[stats.series != "sgd"]["label"]))
 
@@ -64,16 +71,17 @@ def plot_curves(run_dirs: list[str | Path], out: str | Path, name: str = "curves
 
     for (label, series), part in stats.groupby(["label", "series"]):
         text = f"{names[series]} ({label}, {int(part['seeds'].max())} seeds)"
-        marker = "o" if series in ("swa", "ema") else None
+        marker = "o" if series in ("swa", "ema", "fge", "fge_member") else None
         top.plot(part["epoch"], part["mean"], color=color(label, series), marker=marker, markersize=3, label=text,
-                 linestyle="-" if series != "swa_sgd" else "--")
+                 linestyle="--" if series in ("swa_sgd", "fge_member") else "-")
         top.fill_between(part["epoch"], part["low"], part["high"], color=color(label, series), alpha=0.15,
                          linewidth=0)
     top.set_ylabel("test accuracy (%)")
     top.legend(fontsize=8, loc="lower right")
     for (label, method), part in lr.groupby(["label", "method"]):
         legend = method.upper() + (label[label.index(" ["):] if " [" in label else "")
-        bottom.plot(part["epoch"], part["lr"], color=color(label, "sgd" if method == "sgd" else "swa"), label=legend)
+        bottom.plot(part["epoch"], part["lr"], color=color(label, method if method in ("sgd", "fge") else "swa"),
+                    label=legend)
     bottom.set_ylabel("learning rate")
     bottom.set_xlabel("epoch")
     bottom.legend(fontsize=8)
