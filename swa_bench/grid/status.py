@@ -31,10 +31,11 @@ def run_state(run_dir: Path, name: str) -> RunState:
     epochs, first = _count(protocol.get("epochs")), _count(protocol.get("first_epoch", 0))
     done = len([r for r in rows if r["epoch"] > (first or 0)])
     total = None if epochs is None else epochs - (first or 0)
-    try:
-        records.stored_config()
-    except Exception as e:  # RunMismatchError, in words: a run whose identity cannot be read
-        return RunState(name, "damaged", done, total, None, str(e).split("; ")[0].removeprefix(str(records.dir) + "/"))
+    if records.config_path.exists() or records.has_records():  # not a start that failed before claiming the run
+        try:
+            records.stored_config()
+        except Exception as e:  # RunMismatchError, in words: a run whose identity cannot be read
+            return RunState(name, "damaged", done, total, None, str(e).split("; ")[0].removeprefix(str(records.dir) + "/"))
     try:
         summary = records.checked_summary()
     except ValueError as e:
