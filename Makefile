@@ -18,7 +18,8 @@ $(BIN)/swa-bench: setup.cfg pyproject.toml
 test: install
 	$(BIN)/python -m pytest -q
 
-# Real-data checks on the extracted CIFAR-10 copy (see README); minutes, not seconds.
+# Checks of minutes: real data on the extracted CIFAR-10 copy (see README), the GPU check's CPU rehearsal,
+# compilation with inductor. Run before lending scripts/gpu_check.sh a GPU.
 test-slow: install
 	SWA_BENCH_SLOW=1 $(BIN)/python -m pytest -q -m slow
 

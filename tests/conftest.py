@@ -148,7 +148,7 @@ def pytest_collection_modifyitems(config, items):
     SWA_BENCH_SLOW=1 (`make test-slow`)."""
     import os
 
-    skip = pytest.mark.skip(reason="slow real-data check; set SWA_BENCH_SLOW=1 (make test-slow)")
+    skip = pytest.mark.skip(reason="slow (minutes): set SWA_BENCH_SLOW=1 (make test-slow)")
     for item in items:
         if item.module.__name__ in _INTEGRATION:
             item.add_marker(pytest.mark.integration)
