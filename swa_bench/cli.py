@@ -242,7 +242,8 @@ def status(runs_dir):
 @click.option("--format", "fmt", type=click.Choice(["markdown", "latex", "csv"]), default="markdown", show_default=True)
 @click.option("--paper-dir", type=click.Path(file_okay=False), help="Folder of the paper's CSVs (default: the shipped ones, results/paper in a checkout).")
 @click.option("--detail", is_flag=True,
-              help="Each cell also gives the test loss (NLL), the paired difference from SGD (same seeds) and, "
+              help="Each cell also gives the test loss (NLL), the paired difference from SGD (same seeds, with "
+                   "the standard error of its mean) and, "
                    "for SGD, the final training accuracy.")
 @_user_errors
 def table(runs_dir, fmt, paper_dir, detail):
@@ -343,6 +344,28 @@ def curves(run_dirs, out):
 
     for path in _figure_call(plot_curves, list(run_dirs), out):
         click.echo(str(path))
+
+
+@plot.command(name="table")
+@click.argument("runs_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("--out", default="figures", show_default=True, type=click.Path(file_okay=False))
+@click.option("--paper-dir", type=click.Path(file_okay=False),
+              help="Folder of the paper's CSVs (default: the shipped ones).")
+@_user_errors
+def table_figure(runs_dir, out, paper_dir):
+    """The table as a picture: for each row and averaged column (FGE, SWA, EMA), its difference to SGD
+    over the same seeds (mean ± std) beside the paper's difference (hollow diamond), one panel per
+    dataset. Writes OUT/table_vs_sgd.png, .pdf and .csv.
+
+    \b
+    Example:
+      swa-bench plot table results/cifar10-jpg-mini --out figures
+    """
+    from swa_bench.figures.table_picture import plot_table
+
+    with _warnings_as_lines():
+        for path in _figure_call(plot_table, runs_dir, out, paper_dir):
+            click.echo(str(path))
 
 
 @main.group()

@@ -121,6 +121,10 @@ class SWAConfig:
     c_epochs: int = 1  # collect every c epochs; with a cyclical rate, the cycle length
     budgets: tuple[float, ...] = (1.0, 1.25, 1.5)  # where the averaged model is reported, in units of B
     report_epochs: tuple[int, ...] = ()  # instead of budgets: report after these epochs (ImageNet: 5, 10)
+    # sgd_run only: continue from the state the SGD run kept after this many epochs (its FGE start,
+    # fge.start x B) instead of its end; budgets then count the SGD epochs before it, as FGE's do
+    # (the learning-rate schedule comparison, docs/PROTOCOL.md §10). None: from the end, epoch B.
+    from_epoch: int | None = None
     # Shown beside the row in tables, for settings that are not the paper's (see configs/*/pyramidnet272.yaml).
     note: str | None = None
     # Names one of several SWA settings compared against the same SGD runs (e.g. two swa_lr rules):
@@ -545,8 +549,10 @@ def _check_swa(cfg: Config, c: "_Checks") -> None:
         c.fail("swa.budgets", f"must be positive and increasing, got {shown(list(w.budgets))}")
     if w.report_epochs and (w.report_epochs[0] <= 0 or list(w.report_epochs) != sorted(set(w.report_epochs))):
         c.fail("swa.report_epochs", f"must be positive and increasing, got {shown(list(w.report_epochs))}")
-    if w.report_epochs and w.start_from != "pretrained":
-        c.fail("swa.report_epochs", "only for runs from pretrained weights; others report at swa.budgets")
+    if w.report_epochs and w.start_from == "scratch":
+        c.fail("swa.report_epochs", "only for runs from pretrained weights or the SGD run; others report at swa.budgets")
+    if w.from_epoch is not None and w.start_from != "sgd_run":
+        c.fail("swa.from_epoch", f"only when continuing the SGD run (swa.start_from: sgd_run), not from {w.start_from}")
     if w.start_from == "pretrained":
         if m.weights is None:
             c.fail("swa.start_from", "pretrained needs model.weights (e.g. IMAGENET1K_V1)")
@@ -564,11 +570,22 @@ def _check_swa(cfg: Config, c: "_Checks") -> None:
             c.fail("swa.c_epochs", f"the first cycle must end at swa.start ({w.start}), so at most that, got {w.c_epochs}")
     else:
         if w.start is not None:
-            c.fail("swa.start", "not used when continuing from the SGD run (averaging starts after its B epochs)")
-        if w.budgets[0] <= 1:
-            c.fail("swa.budgets", f"a continuation of the B-epoch SGD run reports after it, so budgets must exceed 1, got {shown(list(w.budgets))}")
-        if (w.budgets[0] - 1) * s.budget < w.c_epochs:
-            c.fail("swa.c_epochs", f"the first cycle ({w.c_epochs} epochs) would end after the first budget point")
+            c.fail("swa.start", "not used when continuing from the SGD run (averaging starts with the first cycle)")
+        if w.from_epoch is not None:
+            # The only state an SGD run keeps before its end is the one its FGE run starts from.
+            kept = s.budget * cfg.fge.start if cfg.fge.alpha1 is not None else None
+            if kept is None or w.from_epoch != kept:
+                where = (f"its only state before the end is the one kept for FGE, after fge.start x B = {kept:g} epochs"
+                         if kept is not None else "it keeps a state before its end only for rows with fge settings")
+                c.fail("swa.from_epoch", f"the SGD run has no state after {w.from_epoch} epochs: {where}")
+        first = s.budget if w.from_epoch is None else w.from_epoch
+        if w.report_epochs:
+            if w.report_epochs[0] < w.c_epochs:
+                c.fail("swa.c_epochs", f"the first cycle ({w.c_epochs} epochs) would end after the first report point")
+        elif s.budget * w.budgets[0] - first < w.c_epochs:
+            if w.from_epoch is None and w.budgets[0] <= 1:
+                c.fail("swa.budgets", f"a continuation of the B-epoch SGD run reports after it, so budgets must exceed 1, got {shown(list(w.budgets))}")
+            c.fail("swa.c_epochs", f"the first cycle ({w.c_epochs} epochs from epoch {first:g}) would end after the first budget point")
 
 
 def _check_fge(cfg: Config, c: "_Checks") -> None:
@@ -588,8 +605,8 @@ def _check_fge(cfg: Config, c: "_Checks") -> None:
         c.fail("fge.start", f"must be a fraction of the budget in (0, 1), got {f.start}")
     if f.keep_models is not None:
         c.positive("fge.keep_models", f.keep_models)
-    if cfg.swa.start_from != "scratch":
-        c.fail("fge.alpha1", f"FGE continues an SGD run trained from scratch; this row's SWA starts from {cfg.swa.start_from}")
+    if cfg.swa.start_from == "pretrained":
+        c.fail("fge.alpha1", "FGE continues an SGD run trained from scratch; this row starts from pretrained weights")
     if s.budget * (1 - f.start) < f.cycle // 2:
         c.fail("fge.start", f"leaves {s.budget * (1 - f.start):g} epochs, fewer than the {f.cycle // 2} before the first collection")
 

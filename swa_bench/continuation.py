@@ -1,6 +1,6 @@
 """Where a run that continues an SGD run gets its start point: an SWA run with `swa.start_from:
-sgd_run` (from the SGD run's last checkpoint, at epoch B), or an FGE run (from the state the SGD run
-kept at fge.start x B).
+sgd_run` (from the SGD run's last checkpoint, at epoch B, or with swa.from_epoch from the state it
+kept at fge.start x B), or an FGE run (from that kept state).
 
 The SGD run must be the same row and seed under the same protocol (everything but the method and the
 keys the SGD run does not depend on equal), finished, with that state at the right epoch. Anything
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from swa_bench.config import Config
 from swa_bench.errors import UserError
-from swa_bench.protocol import resolve_protocol
+from swa_bench.protocol import resolve_protocol, scale_epochs
 from swa_bench.records import RunRecords, config_differences, independent_of, kept_state_name
 
 
@@ -22,8 +22,14 @@ class StartPointError(UserError, RuntimeError):
 
 
 def _not_the_sgd_runs(key: str) -> bool:
-    """Keys an SGD run does not depend on, and the method itself."""
-    return key == "run.method" or independent_of("sgd")(key)
+    """Keys an SGD run does not depend on, the method itself, and where SWA starts (an SGD run trained
+    from scratch is the same run whether its row's SWA runs start from scratch or continue it)."""
+    return key in ("run.method", "swa.start_from") or independent_of("sgd")(key)
+
+
+def sgd_budget(cfg: Config) -> int:
+    """The SGD run's length in epochs under the budget scale."""
+    return scale_epochs(cfg.schedule.budget, cfg.run.budget_scale)
 
 
 def load_start_point(cfg: Config, sgd_run_dir: str | Path | None, map_location="cpu") -> tuple[dict, dict]:
@@ -47,11 +53,12 @@ def load_start_point(cfg: Config, sgd_run_dir: str | Path | None, map_location="
     if not sgd.is_finished():
         done = len(sgd.read_metrics())
         raise StartPointError(f"{sgd.dir}: the SGD run has not finished ({done} of {first_epoch} epochs); {hint}")
-    name = kept_state_name(first_epoch) if proto.method == "fge" else "last"
+    kept = first_epoch != sgd_budget(cfg)  # FGE, or SWA from swa.from_epoch: a state kept before the end
+    name = kept_state_name(first_epoch) if kept else "last"
     checkpoint = sgd.load_checkpoint(name, map_location=map_location)
-    if proto.method == "fge" and checkpoint is None:
+    if kept and checkpoint is None:
         raise StartPointError(f"{sgd.checkpoint_dir}: the SGD run kept no state after epoch {first_epoch} ({name}.pt) for "
-                              f"FGE to continue from (trained before its row had fge settings, or with another "
+                              f"{kind} to continue from (trained before its row had fge settings, or with another "
                               f"fge.start); train the SGD run again into another --out, or delete {sgd.dir}")
     if checkpoint is None or checkpoint.get("epoch") != first_epoch:
         found = f"no {name}.pt" if checkpoint is None else f"{name}.pt at epoch {checkpoint.get('epoch')}"

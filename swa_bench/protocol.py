@@ -157,12 +157,20 @@ def resolve_protocol(cfg: Config) -> Protocol:
         first_epoch, swa_start = 0, c_epochs
         before = None
     elif w.start_from == "sgd_run":
-        # Continuing after the SGD run's B epochs: the first model is collected at the end of the
-        # first cycle (the SGD solution itself is not in the average). Each budget point is B plus
-        # its own scaled extra epochs, so no point falls inside the SGD run at small scales.
-        points = {Column.at_budget("swa", b).name: budget + scale_epochs(cfg.schedule.budget * (b - 1), scale)
-                  for b in w.budgets}
-        first_epoch, swa_start = budget, budget + c_epochs
+        # Continuing the SGD run, after its B epochs or from the state it kept at swa.from_epoch: the
+        # first model is collected at the end of the first cycle (the SGD point itself joins the
+        # average only with include_start). From B, each budget point is B plus its own scaled extra
+        # epochs, so no point falls inside the SGD run at small scales; from an earlier state, budgets
+        # count every epoch, as FGE's do. report_epochs count from the start point (Table 2's shape).
+        first_epoch = budget if w.from_epoch is None else scale_epochs(w.from_epoch, scale)
+        if w.report_epochs:
+            points = {Column.at_epochs("swa", k).name: first_epoch + scale_epochs(k, scale) for k in w.report_epochs}
+        elif w.from_epoch is None:
+            points = {Column.at_budget("swa", b).name: budget + scale_epochs(cfg.schedule.budget * (b - 1), scale)
+                      for b in w.budgets}
+        else:
+            points = {Column.at_budget("swa", b).name: scale_epochs(cfg.schedule.budget * b, scale) for b in w.budgets}
+        swa_start = first_epoch + c_epochs
         before = None
     else:
         points = {Column.at_budget("swa", b).name: scale_epochs(cfg.schedule.budget * b, scale) for b in w.budgets}

@@ -19,7 +19,7 @@ from swa_bench.shipped import PAPER_DIR
 PAPER_SETTING = "paper protocol"
 CSV_COLUMNS = ["dataset", "model", "variant", "column", "mean", "std", "n", "diverged", "paper_mean", "paper_std",
                "setting", "note", "documented", "nll_mean", "nll_std", "vs_sgd_mean", "vs_sgd_std", "vs_sgd_n",
-               "train_acc_mean", "train_acc_std", "paper_source"]
+               "vs_sgd_se", "train_acc_mean", "train_acc_std", "paper_source"]
 # Marks a row whose runs carry a note (e.g. cyclical settings chosen here); the note is a footnote.
 NOTE_MARKS = ["†", "‡", "§", "¶"]
 
@@ -90,7 +90,12 @@ def setting_label(summary: dict) -> str:
         parts.append(f"budget x{summary['budget_scale']:g}")
     if summary.get("train_subset"):
         parts.append(f"{summary['train_subset']} train images")
-    changed = {k: v for k, v in summary.get("overrides", {}).items() if k not in RUNTIME_KEYS | _IDENTITY_KEYS}
+    overrides = summary.get("overrides", {})
+    # `--set swa.variant=NAME` names the SWA settings set with it: they are that variant's row, not a
+    # setting (so a sweep of SWA rates from the command line stays paired with its SGD runs).
+    named = "swa." if "swa.variant" in overrides else None
+    changed = {k: v for k, v in overrides.items()
+               if k not in RUNTIME_KEYS | _IDENTITY_KEYS and not (named and k.startswith(named))}
     parts += [f"{k}={v}" for k, v in sorted(changed.items())]
     return "; ".join(parts) or PAPER_SETTING
 
@@ -172,12 +177,14 @@ def _share_runs_without_variant(runs: pd.DataFrame) -> pd.DataFrame:
 
 def _paired_differences(runs: pd.DataFrame) -> pd.DataFrame:
     """Each averaged column minus the SGD run of the same seed (they share initial weights, data
-    order and augmentation, so the difference is paired): mean, sample std and n over seeds."""
+    order and augmentation, so the difference is paired): mean, sample std and n over seeds, and the
+    standard error of that mean (std / sqrt(n)), which says whether the mean is distinguishable from 0."""
     sgd = runs[runs.column == "sgd"][_ROW_KEYS + ["seed", "value"]].rename(columns={"value": "sgd_value"})
     paired = runs[runs.column != "sgd"].merge(sgd, on=_ROW_KEYS + ["seed"])
     paired["diff"] = paired["value"] - paired["sgd_value"]
-    return paired.groupby(_ROW_KEYS + ["column"], sort=False).agg(
+    stats = paired.groupby(_ROW_KEYS + ["column"], sort=False).agg(
         vs_sgd_mean=("diff", "mean"), vs_sgd_std=("diff", "std"), vs_sgd_n=("diff", "count")).reset_index()
+    return stats.assign(vs_sgd_se=stats["vs_sgd_std"] / stats["vs_sgd_n"] ** 0.5)
 
 
 def aggregate(summaries: list[dict], paper: pd.DataFrame) -> pd.DataFrame:
@@ -224,7 +231,10 @@ def _measured(row: pd.Series, detail: bool = False) -> str:
     if detail:
         text += f"; NLL {_number(row['nll_mean'], row['nll_std'], digits=3)}"
         if not pd.isna(row.get("vs_sgd_mean")):
-            text += f"; vs SGD {row['vs_sgd_mean']:+.2f} ± {_number(row['vs_sgd_std'])}"
+            # Its own n: the seeds with an SGD run to pair with, possibly fewer than the cell's.
+            n, std = int(row["vs_sgd_n"]), row["vs_sgd_std"]
+            spread = f" (n={n})" if pd.isna(std) else f" ± {std:.2f} (s.e. {row['vs_sgd_se']:.2f}, n={n})"
+            text += f"; vs SGD {row['vs_sgd_mean']:+.2f}{spread}"
         if not pd.isna(row.get("train_acc_mean")):
             text += f"; train acc {_number(row['train_acc_mean'], row['train_acc_std'])}"
     if not pd.isna(row.get("documented")):
@@ -266,6 +276,16 @@ def _tabulate(lines: list[list[str]], headers: list[str], fmt: str) -> str:
     return body if fmt == "markdown" else body.replace("±", r"$\pm$").replace("Δ", r"$\Delta$")
 
 
+def row_label(dataset: str, model: str, budget, variant: str) -> str:
+    """A table row's model cell: the model, its budget (ImageNet rows have none of their own), its SWA variant."""
+    label = model_label(model) + ("" if dataset == "imagenet" else f" ({budget})")
+    return label + (f" [{variant}]" if variant else "")
+
+
+def dataset_title(dataset: str) -> str:
+    return DATASETS[dataset].title if dataset in DATASETS else dataset
+
+
 def _block(dataset: str, part: pd.DataFrame, paper_columns: list[str], fmt: str, detail: bool) -> str:
     """One dataset's table. Each column has its measured cells; a column with a paper number in any
     row also has a "paper" and a "Δ" (measured − paper) column beside it, so they paste as numbers."""
@@ -275,8 +295,7 @@ def _block(dataset: str, part: pd.DataFrame, paper_columns: list[str], fmt: str,
     for (model, budget, setting, variant), row_part in part.groupby(["model", "budget", "setting", "variant"],
                                                                     sort=True):
         rows = {r["column"]: r for _, r in row_part.iterrows()}
-        label = model_label(model) + ("" if dataset == "imagenet" else f" ({budget})")
-        label += f" [{variant}]" if variant else ""
+        label = row_label(dataset, model, budget, variant)
         note = row_part["note"].iloc[0]
         label += f" {_mark(marks, note)}" if note else ""
         lines.append([label, setting] + [cell for c in columns
@@ -286,7 +305,7 @@ def _block(dataset: str, part: pd.DataFrame, paper_columns: list[str], fmt: str,
         note = Column(c).beyond_paper
         headers.append(Column(c).title(dataset) + (f" {_mark(marks, note)}" if note else ""))
         headers += ["paper", "Δ"] if c in with_paper else []
-    title = DATASETS[dataset].title if dataset in DATASETS else dataset
+    title = dataset_title(dataset)
     heading, footnote = ("## ", "\n\n") if fmt == "markdown" else ("% ", "\n% ")
     footnotes = "".join(f"{footnote}{mark} {note}" for note, mark in marks.items())
     return f"{heading}{title}\n\n{_tabulate(lines, headers, fmt)}{footnotes}"

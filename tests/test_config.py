@@ -56,8 +56,9 @@ def test_config_dir_has_every_row():
 def test_shipped_config_loads(path):
     cfg = load_config(path)
     assert isinstance(cfg, Config)
-    mini = path.parent.name == "mini"
-    expected_dataset = {"demo": "digits", "mini": "cifar10"}.get(path.parent.name, path.parent.name)
+    mini = path.parent.name.startswith("mini")  # the miniature and the experiments beside it
+    expected_dataset = {"demo": "digits", "mini": "cifar10", "mini-experiments": "cifar10"}.get(path.parent.name,
+                                                                                               path.parent.name)
     assert cfg.data.dataset == expected_dataset
     assert cfg.optim.momentum == 0.9
     assert cfg.swa.c_epochs == 1

@@ -85,7 +85,9 @@ def test_shipped_fge_rows():
     with_fge = {p.relative_to(REPO / "configs").as_posix() for p in (REPO / "configs").glob("*/*.yaml")
                 if load_config(p).fge.alpha1 is not None}
     assert with_fge == {f"{d}/{m}.yaml" for d in ("cifar10", "cifar100") for m in ("vgg16", "preresnet164", "wrn28x10")} | {
-        "demo/digits.yaml", "demo/digits_mlp.yaml", "mini/preresnet20_ratio0.1.yaml", "mini/preresnet20_ratio0.5.yaml"}
+        "demo/digits.yaml", "demo/digits_mlp.yaml", "mini/preresnet20_ratio0.1.yaml", "mini/preresnet20_ratio0.5.yaml",
+        # the continuations of the miniature's SGD runs name where those runs keep their state
+        "mini-experiments/preresnet20_from_sgd.yaml", "mini-experiments/preresnet20_finetune.yaml"}
 
 
 # --------------------------------------------------------------------------------------------------

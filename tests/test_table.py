@@ -224,3 +224,22 @@ def test_old_records_without_test_losses_still_tabulate(runs):
         table = build_table(runs)
     assert table.nll_mean.isna().all() and table.train_acc_mean.isna().all()
     assert "NLL –" in render(table, detail=True)
+
+
+def test_detail_gives_the_standard_error_of_the_paired_difference(tmp_path):
+    """vs SGD: mean ± std of the per-seed differences, then the standard error of that mean, std / sqrt(n)."""
+    diffs = [0.1, 0.5, 0.3, 0.7]  # mean 0.4, sample std sqrt(0.2 / 3) = 0.2582, s.e. 0.1291
+    for seed, diff in enumerate(diffs):
+        write_summary(tmp_path, "cifar10", "vgg16", "sgd", seed, {"sgd": 90.0 + seed})
+        write_summary(tmp_path, "cifar10", "vgg16", "swa", seed, {"swa_1": 90.0 + seed + diff})
+    write_summary(tmp_path, "cifar10", "vgg16", "ema", 0, {"ema_1": 90.2})  # one pair: no spread
+    table = build_table(tmp_path).set_index("column")
+    assert table.loc["swa_1", "vs_sgd_se"] == pytest.approx(statistics.stdev(diffs) / 2)
+    assert table.loc["swa_1", "vs_sgd_se"] == pytest.approx(0.1291, abs=1e-4)
+    assert pd.isna(table.loc["ema_1", "vs_sgd_se"])
+    cells = paper_row(table_lines(render(table.reset_index(), detail=True)))
+    assert cells["SWA 1 B"].endswith("; vs SGD +0.40 ± 0.26 (s.e. 0.13, n=4)")
+    assert cells["EMA 1 B †"].endswith("; vs SGD +0.20 (n=1)")
+    assert "s.e." not in render(table.reset_index())  # only in the detailed table
+    parsed = pd.read_csv(pd.io.common.StringIO(render(table.reset_index(), "csv"))).set_index("column")
+    assert parsed.loc["swa_1", "vs_sgd_se"] == pytest.approx(0.1291, abs=1e-4)
