@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -331,18 +332,23 @@ def plot():
 @plot.command()
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(file_okay=False, exists=True))
 @click.option("--out", default="figures", show_default=True, type=click.Path(file_okay=False))
+@click.option("--name", default="curves", show_default=True, help="File name of the figure (several in one --out).")
+@click.option("--zoom-from", type=click.IntRange(0, None), metavar="EPOCH",
+              help="Add a panel of the epochs from EPOCH on, where the averaged models separate.")
 @_user_errors
-def curves(run_dirs, out):
-    """Test accuracy and learning rate against epoch for SGD, SWA and EMA runs (seeds: mean and min-max band;
-    the averaged model's evaluations marked). Writes OUT/curves.png, .pdf and .csv.
+def curves(run_dirs, out, name, zoom_from):
+    """Test accuracy and learning rate against epoch for SGD, SWA, EMA and FGE runs (seeds: mean and
+    min-max band; the averaged model's evaluations marked). Writes OUT/NAME.png, .pdf and .csv.
 
     \b
     Example:
-      swa-bench plot curves runs/cifar100/preresnet164/*/seed*
+      swa-bench plot curves runs/cifar100/preresnet164/*/seed* --zoom-from 120
     """
     from swa_bench.figures.curves import plot_curves
 
-    for path in _figure_call(plot_curves, list(run_dirs), out):
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
+        raise click.BadParameter(f"a file name of letters, digits, '.', '_', '-', got {name!r}", param_hint="'--name'")
+    for path in _figure_call(plot_curves, list(run_dirs), out, name, zoom_from):
         click.echo(str(path))
 
 
@@ -475,9 +481,11 @@ def line(swa_run, sgd_run, t_range, points, out, data_path, device, train_images
 @click.option("--margin", type=_Finite(0, 10), default=0.2, show_default=True)
 @click.option("--extra", multiple=True, type=click.Path(dir_okay=False, exists=True),
               help="More weight files to project onto the plane and mark (repeatable).")
+@click.option("--mean-of", multiple=True, type=click.Path(dir_okay=False, exists=True),
+              help="Mark the average of these weight files, e.g. every model of an FGE run (repeatable).")
 @_landscape_options
 @_user_errors
-def plane(checkpoints, grid_points, margin, extra, out, data_path, device, train_images, test_images, quiet):
+def plane(checkpoints, grid_points, margin, extra, mean_of, out, data_path, device, train_images, test_images, quiet):
     """Contours of test error and train loss on the plane through three weight files (e.g. an SGD
     and an SWA solution from the same start, and a third point), the points marked. Writes
     OUT/plane.png, .pdf, .json.
@@ -489,7 +497,7 @@ def plane(checkpoints, grid_points, margin, extra, out, data_path, device, train
     """
     from swa_bench.figures import landscape as ls
 
-    for path in _figure_call(ls.plane, list(checkpoints), out, grid_points, margin, list(extra),
+    for path in _figure_call(ls.plane, list(checkpoints), out, grid_points, margin, list(extra), list(mean_of),
                              **_options(data_path, device, train_images, test_images, quiet)):
         click.echo(str(path))
 

@@ -48,6 +48,15 @@ def test_curves_write_png_pdf_and_data(pair, tmp_path):
     data = (tmp_path / "curves.csv").read_text()
     assert "swa_sgd" in data and ",swa," in data and ",sgd," in data
 
+    zoomed = CliRunner().invoke(main, ["plot", "curves", str(pair[0]), str(pair[1]), "--out", str(tmp_path),
+                                       "--name", "late", "--zoom-from", "2"])
+    assert zoomed.exit_code == 0, zoomed.output
+    assert_readable_png(tmp_path / "late.png")
+    beyond = CliRunner().invoke(main, ["plot", "curves", str(pair[0]), "--out", str(tmp_path), "--zoom-from", "9999"])
+    assert beyond.exit_code != 0 and "no evaluation at or after that epoch" in beyond.output
+    bad = CliRunner().invoke(main, ["plot", "curves", str(pair[0]), "--out", str(tmp_path), "--name", "../x"])
+    assert bad.exit_code != 0 and "--name" in bad.output
+
 
 def test_line_ends_are_the_two_solutions(pair, evaluator, tmp_path):
     result = CliRunner().invoke(main, ["landscape", "line", "--swa", str(pair[0]), "--sgd", str(pair[1]),
@@ -82,6 +91,9 @@ def test_rays_are_unit_and_start_at_the_solutions(pair, evaluator, tmp_path):
     assert result.exit_code == 0, result.output
     assert_readable_png(tmp_path / "rays.png")
     import pandas as pd
+
+    width = pd.read_csv(tmp_path / "rays_width.csv")
+    assert set(width.solution) == {"swa", "sgd"} and set(width.rise) == {1.0, 2.0, 5.0}
 
     rows = pd.read_csv(tmp_path / "rays.csv")
     for solution, run in (("swa", pair[0]), ("sgd", pair[1])):
@@ -126,6 +138,36 @@ def test_plane_maps_the_three_points_as_constructed(pair, tmp_path):
     points = data["points"]
     assert (points[0]["x"], points[0]["y"]) == (0.0, 0.0) and points[1]["y"] == pytest.approx(0.0, abs=1e-9)
     assert len(points) == 4 and len(data["test_error"]) == 3 and len(data["x"]) == 3
+    assert all(p["distance_from_plane"] == pytest.approx(0.0, abs=1e-4) for p in points[:3])
+    assert all("test_error" in p and "train_loss_l2" in p for p in points)  # each marked point measured
+
+    # The average of weight files marked (an FGE run's models: its SWA solution), measured at that point.
+    result = CliRunner().invoke(main, ["landscape", "plane", *map(str, ckpts), "--grid", "3", "--out", str(tmp_path),
+                                       "--mean-of", str(ckpts[1]), "--mean-of", str(ckpts[2]), "--quiet"])
+    assert result.exit_code == 0, result.output
+    mean = json.loads((tmp_path / "plane.json").read_text())["points"][-1]
+    assert mean["name"] == "average of 2"
+    # The midpoint of w2 and w3 lies in the plane, halfway between them.
+    w = json.loads((tmp_path / "plane.json").read_text())["points"]
+    assert (mean["x"], mean["y"]) == pytest.approx(((w[1]["x"] + w[2]["x"]) / 2, (w[1]["y"] + w[2]["y"]) / 2))
+    assert mean["distance_from_plane"] == pytest.approx(0.0, abs=1e-4)
+    one = CliRunner().invoke(main, ["landscape", "plane", *map(str, ckpts), "--grid", "3", "--out", str(tmp_path),
+                                    "--mean-of", str(ckpts[1]), "--quiet"])
+    assert one.exit_code != 0 and "an average needs at least two weight files" in one.output
+
+
+def test_ray_widths_interpolate_the_first_rise():
+    import pandas as pd
+
+    from swa_bench.figures.landscape import ray_widths
+
+    data = pd.DataFrame({"solution": ["swa"] * 4 + ["sgd"] * 4, "ray": [0] * 8,
+                         "distance": [0.0, 1.0, 2.0, 3.0] * 2,
+                         "test_error": [10.0, 10.5, 12.0, 20.0, 10.0, 13.0, 9.0, 30.0]})
+    width = ray_widths(data, rises=(1.0, 50.0)).set_index(["solution", "rise"])
+    assert width.loc[("swa", 1.0), "mean_distance"] == pytest.approx(1 + 0.5 / 1.5)  # between 10.5 and 12
+    assert width.loc[("sgd", 1.0), "mean_distance"] == pytest.approx(1 / 3)  # the first crossing counts
+    assert np.isnan(width.loc[("swa", 50.0), "mean_distance"]) and width.loc[("swa", 50.0), "rays_reaching"] == 0
 
 
 def test_bn_statistics_are_recomputed_at_every_point(pair, evaluator):

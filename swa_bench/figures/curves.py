@@ -46,7 +46,9 @@ def _series(run_dirs: list[Path]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def plot_curves(run_dirs: list[str | Path], out: str | Path, name: str = "curves") -> list[Path]:
+def plot_curves(run_dirs: list[str | Path], out: str | Path, name: str = "curves", zoom_from: int | None = None) -> list[Path]:
+    """The figure, and with `zoom_from` a panel of the epochs from it on beside, where the averaged
+    models separate from the iterates by a point or two that the full scale flattens."""
     data = _series([Path(p) for p in run_dirs])
     if data.empty:
         raise ValueError("the runs have no evaluated epochs yet")
@@ -57,7 +59,17 @@ def plot_curves(run_dirs: list[str | Path], out: str | Path, name: str = "curves
     stats = (data.groupby(["label", "series", "epoch"])["test_acc"]
              .agg(mean="mean", low="min", high="max", seeds="count").reset_index())
     plt = pyplot()
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    if zoom_from is None:
+        fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+        zoom = None
+    else:
+        if not (stats["epoch"] >= zoom_from).any():
+            raise ValueError(f"--zoom-from {zoom_from}: no evaluation at or after that epoch")
+        fig = plt.figure(figsize=(12, 5.5))
+        grid = fig.add_gridspec(2, 2, height_ratios=[3, 1], width_ratios=[7, 5])
+        top = fig.add_subplot(grid[0, 0])
+        bottom = fig.add_subplot(grid[1, 0], sharex=top)
+        zoom = fig.add_subplot(grid[:, 1])
     names = {"sgd": "SGD", "swa_sgd": "SWA run, SGD iterate", "swa": "SWA (averaged, BN recomputed)",
              "ema": "EMA of the SGD run (BN recomputed; beyond the paper)", "fge": "FGE ensemble",
              "fge_member": "FGE, each collected model"}
@@ -76,8 +88,18 @@ def plot_curves(run_dirs: list[str | Path], out: str | Path, name: str = "curves
                  linestyle="--" if series in ("swa_sgd", "fge_member") else "-")
         top.fill_between(part["epoch"], part["low"], part["high"], color=color(label, series), alpha=0.15,
                          linewidth=0)
+        if zoom is not None:
+            late = part[part["epoch"] >= zoom_from]
+            zoom.plot(late["epoch"], late["mean"], color=color(label, series), marker=marker, markersize=3,
+                      linestyle="--" if series in ("swa_sgd", "fge_member") else "-")
+            zoom.fill_between(late["epoch"], late["low"], late["high"], color=color(label, series), alpha=0.15,
+                              linewidth=0)
     top.set_ylabel("test accuracy (%)")
     top.legend(fontsize=8, loc="lower right")
+    if zoom is not None:
+        zoom.set_title(f"from epoch {zoom_from}", fontsize=9)
+        zoom.set_xlabel("epoch")
+        zoom.set_ylabel("test accuracy (%)")
     for (label, method), part in lr.groupby(["label", "method"]):
         legend = method.upper() + (label[label.index(" ["):] if " [" in label else "")
         bottom.plot(part["epoch"], part["lr"], color=color(label, method if method in ("sgd", "fge") else "swa"),

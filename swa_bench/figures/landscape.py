@@ -10,12 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 from tqdm import tqdm
 
 from swa_bench.figures.evaluator import PointCache, PointEvaluator, finite
 from swa_bench.figures.output import COLORS, pyplot, save_figure
 from swa_bench.figures.weights import Plane, grid_axis, load_state, random_directions, run_dir_of, solution_file
-from swa_bench.records import RunRecords
+from swa_bench.records import RunRecords, atomic_write_text
 
 METRICS = [("test_error", "test error (%)"), ("train_loss_l2", "train loss (L2-regularised)")]
 
@@ -32,6 +33,10 @@ def _cache(out: Path, name: str, weights_files, *setting) -> PointCache:
     contents = [_file_digest(Path(f)) for f in weights_files]
     digest = hashlib.sha256(json.dumps([contents, [str(i) for i in setting]]).encode()).hexdigest()[:16]
     return PointCache(out / f"{name}.points.{digest}.jsonl")
+
+
+def _digest_of(files) -> str:
+    return hashlib.sha256(json.dumps([_file_digest(Path(f)) for f in files]).encode()).hexdigest()[:16]
 
 
 def _file_digest(path: Path) -> str:
@@ -97,7 +102,33 @@ def rays(swa_run, sgd_run, out, rays: int = 10, max_distance: float = 50.0, poin
         ax.set_ylabel(title)
         ax.legend()
     fig.suptitle(f"Width of the optima: {rays} random rays from each solution")
-    return save_figure(fig, out, "rays", data)
+    paths = save_figure(fig, out, "rays", data)
+    width = ray_widths(data)
+    atomic_write_text(out / "rays_width.csv", width.to_csv(index=False))
+    return paths + [out / "rays_width.csv"]
+
+
+def ray_widths(data: pd.DataFrame, rises: tuple[float, ...] = (1.0, 2.0, 5.0)) -> pd.DataFrame:
+    """The width of each solution, measured: along each ray, the distance at which test error first
+    exceeds its value at the solution by `rise` points (linearly interpolated between computed points;
+    NaN where a ray never rises that much), then mean, min and max over the rays."""
+    rows = []
+    for (name, r), ray in data.sort_values("distance").groupby(["solution", "ray"]):
+        t, err = ray["distance"].to_numpy(), ray["test_error"].to_numpy()
+        for rise in rises:
+            above = np.nonzero(err >= err[0] + rise)[0]
+            if len(above) == 0:
+                at = float("nan")
+            else:
+                i = above[0]  # i > 0: the solution itself is never above its own error
+                at = t[i - 1] + (err[0] + rise - err[i - 1]) / (err[i] - err[i - 1]) * (t[i] - t[i - 1])
+            rows.append({"solution": name, "ray": r, "rise": rise, "distance": at, "test_error_at_0": err[0]})
+    per_ray = pd.DataFrame(rows)
+    return (per_ray.groupby(["solution", "rise"])
+            .agg(test_error_at_0=("test_error_at_0", "first"), mean_distance=("distance", "mean"),
+                 min_distance=("distance", "min"), max_distance=("distance", "max"),
+                 rays_reaching=("distance", "count"), rays=("ray", "count"))
+            .reset_index())
 
 
 def line(swa_run, sgd_run, out, t_range: tuple[float, float] = (-1.0, 2.0), points: int = 31, **options) -> list[Path]:
@@ -134,23 +165,34 @@ def line(swa_run, sgd_run, out, t_range: tuple[float, float] = (-1.0, 2.0), poin
 
 
 def plane(checkpoints: list[str | Path], out, grid: int = 21, margin: float = 0.2, extra: list[str | Path] = (),
-          **options) -> list[Path]:
+          mean_of: list[str | Path] = (), **options) -> list[Path]:
     """Contours of test error and train loss on the plane through three weight files, the three
-    (and any `extra`, projected) marked."""
+    (and any `extra`, projected) marked. `mean_of`: also mark the average of those weights (e.g. every
+    model an FGE run collected: the SWA solution of its trajectory, the paper's Figure 1, left). Each
+    marked point's own metrics (BN recomputed) and its distance from the plane go in the JSON."""
     out = Path(out)
-    for p in list(checkpoints) + list(extra):
+    if len(mean_of) == 1:
+        raise ValueError(f"--mean-of {mean_of[0]}: an average needs at least two weight files")
+    for p in list(checkpoints) + list(extra) + list(mean_of):
         if not RunRecords.of_weights_file(p).config_path.is_file():
             raise ValueError(f"{p}: not a weights file in a run's checkpoints/ folder (RUN/checkpoints/NAME.pt, "
                              f"beside RUN/config.yaml), so the run it belongs to is unknown")
     ev = _evaluator(run_dir_of(checkpoints[0]), options)
     vectors = [ev.vector(load_state(p), p) for p in checkpoints]
     geometry = Plane.through(*vectors, names=[str(p) for p in checkpoints])
-    marked = [(Path(p).stem if i >= 3 else f"w{i + 1} ({Path(p).parent.parent.parent.name} {Path(p).stem})",
-               *geometry.coordinates(ev.vector(load_state(p), p) if i >= 3 else vectors[i]))
-              for i, p in enumerate(list(checkpoints) + list(extra))]
+    points = [(f"w{i + 1} ({Path(p).parent.parent.parent.name} {Path(p).stem})", vectors[i], [p])
+              for i, p in enumerate(checkpoints)]
+    points += [(Path(p).stem, ev.vector(load_state(p), p), [p]) for p in extra]
+    if mean_of:
+        average = torch.stack([ev.vector(load_state(p), p) for p in mean_of]).mean(0)
+        points.append((f"average of {len(mean_of)}", average, list(mean_of)))
+    marked = [(name, *geometry.coordinates(w)) for name, w, _ in points]
     xs = grid_axis([x for _, x, _ in marked[:3]], margin, grid)
     ys = grid_axis([y for _, _, y in marked[:3]], margin, grid)
     cache = _cache(out, "plane", checkpoints, grid, margin, options.get("train_images"), options.get("test_images"))
+    # Each marked point's metrics, keyed by the contents of the files it is made of.
+    measured = [cache.get_or_compute("mark:" + _digest_of(files), lambda: ev.metrics(w)) for _, w, files in points]
+    off_plane = [float((w - geometry.point(x, y)).norm()) for (_, w, _), (_, x, y) in zip(points, marked)]
     values = {metric: np.zeros((grid, grid)) for metric, _ in METRICS}
     with _bar(grid * grid, "plane", options.get("progress", True)) as bar:
         for j, y in enumerate(ys):
@@ -172,6 +214,8 @@ def plane(checkpoints: list[str | Path], out, grid: int = 21, margin: float = 0.
         ax.set_title(title)
         ax.set_xlabel("x (along w2 - w1)")
         ax.set_ylabel("y")
-    data = {"x": xs, "y": ys, "points": [{"name": n, "x": x, "y": y} for n, x, y in marked],
+    data = {"x": xs, "y": ys,
+            "points": [{"name": n, "x": x, "y": y, "distance_from_plane": d, **{k: m[k] for k in m if k != "key"}}
+                       for (n, x, y), d, m in zip(marked, off_plane, measured)],
             **{metric: values[metric].tolist() for metric, _ in METRICS}}
     return save_figure(fig, out, "plane", data)

@@ -96,6 +96,25 @@ def build_plan(table: str, configs_dir: str | Path, out: str | Path, seeds: int 
     """Every run of `table`, SGD runs first so that continuations find theirs finished."""
     if not 1 <= seeds <= MAX_SEEDS:
         raise ConfigError(f"--seeds: must be between 1 and {MAX_SEEDS}, got {seeds}")
+    overrides = _overrides(sets, data_path, budget_scale, device)
+    runs, unplanned, planned = [], [], set()
+    for config in row_configs(table, Path(configs_dir), rows):
+        for method in _row_methods(config, table, overrides):
+            for seed in range(seeds):
+                try:
+                    spec = plan_run(config, method, seed, out, sets, data_path, budget_scale, device)
+                except ConfigError as e:
+                    unplanned.append({"config": str(config), "method": method, "seed": seed, "error": str(e)})
+                    continue
+                if spec.run_dir in planned:  # an SGD run shared by the SWA variants of one row
+                    continue
+                planned.add(spec.run_dir)
+                runs.append(spec)
+    runs.sort(key=lambda r: r.after is not None)  # continuations last (stable: otherwise in table order)
+    return Plan(table, str(out), runs, unplanned)
+
+
+def _overrides(sets, data_path, budget_scale, device) -> dict:
     overrides = dict(parse_set_option(item) for item in sets)
     if data_path:
         overrides["data.path"] = data_path
@@ -103,29 +122,21 @@ def build_plan(table: str, configs_dir: str | Path, out: str | Path, seeds: int 
         overrides["run.budget_scale"] = budget_scale
     if device:
         overrides["run.device"] = device
-    common = dict(out=str(out), sets=tuple(sets), data_path=data_path, budget_scale=budget_scale, device=device)
-    runs, unplanned, planned = [], [], set()
-    for config in row_configs(table, Path(configs_dir), rows):
-        for method in _row_methods(config, table, overrides):
-            for seed in range(seeds):
-                try:
-                    cfg = load_config(config, {**overrides, "run.method": method, "run.seed": seed})
-                except ConfigError as e:
-                    unplanned.append({"config": str(config), "method": method, "seed": seed, "error": str(e)})
-                    continue
-                run_dir = run_dir_of(out, cfg)
-                if run_dir in planned:  # an SGD run shared by the SWA variants of one row
-                    continue
-                planned.add(run_dir)
-                after = None
-                if method == "fge" or (method == "swa" and cfg.swa.start_from == "sgd_run"):
-                    after = str(run_dir_of(out, cfg, "sgd"))
-                proto = resolve_protocol(cfg)
-                runs.append(RunSpec(config=str(config), method=method, seed=seed, run_dir=str(run_dir),
-                                    epochs=proto.epochs - proto.first_epoch,
-                                    train_images=cfg.data.train_subset, model=cfg.model.name, after=after, **common))
-    runs.sort(key=lambda r: r.after is not None)  # continuations last (stable: otherwise in table order)
-    return Plan(table, str(out), runs, unplanned)
+    return overrides
+
+
+def plan_run(config: str | Path, method: str, seed: int, out: str | Path, sets: tuple[str, ...] = (),
+             data_path: str | None = None, budget_scale: float | None = None, device: str | None = None) -> RunSpec:
+    """One run of a config (ConfigError if it does not load), waiting for the SGD run it continues."""
+    cfg = load_config(config, {**_overrides(sets, data_path, budget_scale, device), "run.method": method, "run.seed": seed})
+    after = None
+    if method == "fge" or (method == "swa" and cfg.swa.start_from == "sgd_run"):
+        after = str(run_dir_of(out, cfg, "sgd"))
+    proto = resolve_protocol(cfg)
+    return RunSpec(config=str(config), method=method, seed=seed, run_dir=str(run_dir_of(out, cfg)),
+                   epochs=proto.epochs - proto.first_epoch, train_images=cfg.data.train_subset, model=cfg.model.name,
+                   after=after, out=str(out), sets=tuple(sets), data_path=data_path, budget_scale=budget_scale,
+                   device=device)
 
 
 def _row_methods(config: Path, table: str, overrides: dict) -> tuple[str, ...]:
