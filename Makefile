@@ -6,7 +6,7 @@ DEMO_OUT ?= runs/demo
 DEMO_SEEDS ?= 0 1 2
 
 .PHONY: install test test-slow demo table bench clean reproduce reproduce-cifar10 reproduce-cifar100 \
-        reproduce-imagenet figures reproduce-mini
+        reproduce-imagenet figures reproduce-mini $(addprefix reproduce-mini-,table figures schedules finetune picture)
 
 install: $(BIN)/swa-bench
 
@@ -68,21 +68,35 @@ reproduce: reproduce-cifar10 reproduce-cifar100 reproduce-imagenet table
 table: install
 	$(BIN)/swa-bench table $(OUT)
 
-# The miniature of Table 1 on real CIFAR-10 images (configs/mini): PreResNet-20 on 1,000 images of the
-# JPEG copy, SGD, SWA at swa_lr = 0.1 and 0.5 x lr_init, and an EMA of the SGD weights (beyond the
-# paper), 3 seeds, about 2 hours on 2 CPU cores.
-# Idempotent and resumable like every grid. MINI_DATA is extracted from MINI_TARBALL when missing.
-# Writes the detailed table (markdown and CSV) and the convergence curves into MINI_OUT.
+# The paper in miniature on real CIFAR-10 images, on a CPU (swa_bench/miniature.py; results/cifar10-jpg-mini):
+# PreResNet-20 on 1,000 images of the JPEG copy. Parts that run alone and resume (finished runs and
+# landscape points are kept and skipped):
+#   reproduce-mini-table      Table 1: SGD, FGE, SWA at two rate rules, EMA; 3 seeds, 5 for SGD and SWA 0.5x
+#   reproduce-mini-figures    seed 0: curves, optima width along rays, the SGD-SWA line, the FGE plane
+#   reproduce-mini-schedules  constant and cyclical SWA rates from the SGD run (sec. 4.3), a fixed rate from scratch (4.4)
+#   reproduce-mini-finetune   Table 2's shape: SWA from each finished SGD run, 7 and 13 more epochs
+#   reproduce-mini-picture    the table as a picture (paired differences to SGD)
+# Each prints its progress and wall time (also in $(MINI_RESULTS)/wall_times.csv). From torchvision's
+# CIFAR-10 files instead of the JPEG copy: make reproduce-mini MINI_DATA=data/cifar MINI_DOWNLOAD=1
+# (runs and results of the two copies go to folders of their own: a run is tied to the files it read).
 MINI_DATA ?= data/cifar10-jpg
 MINI_TARBALL ?= ../shared/data/cifar10-jpg.tar.gz
-MINI_OUT ?= runs/mini
+MINI_COPY = $(if $(MINI_DOWNLOAD),-torchvision,)
+MINI_OUT ?= runs/mini$(MINI_COPY)
+MINI_SEED0_OUT ?= runs/mini-figures$(MINI_COPY)
+MINI_RESULTS ?= $(if $(MINI_DOWNLOAD),results/cifar10-mini,results/cifar10-jpg-mini)
 MINI_JOBS ?= 2
-reproduce-mini: install $(MINI_DATA)/test
-	$(BIN)/swa-bench grid --table mini --seeds 3 --out $(MINI_OUT) --data-path $(MINI_DATA) --jobs $(MINI_JOBS) $(GRID_FLAGS)
-	$(BIN)/swa-bench table $(MINI_OUT) --detail > $(MINI_OUT)/table.md
-	$(BIN)/swa-bench table $(MINI_OUT) --format csv > $(MINI_OUT)/table.csv
-	$(BIN)/swa-bench plot curves $(MINI_OUT)/cifar10/preresnet20/*/seed* --out $(MINI_OUT)/figures
-	cat $(MINI_OUT)/table.md
+MINI_DOWNLOAD ?=
+MINI_PARTS = table figures schedules finetune picture
+MINI = $(BIN)/python -m swa_bench.miniature --data $(MINI_DATA) --out $(MINI_OUT) --seed0-out $(MINI_SEED0_OUT) \
+       --results $(MINI_RESULTS) --jobs $(MINI_JOBS) $(if $(MINI_DOWNLOAD),--download)
+MINI_INPUT = $(if $(MINI_DOWNLOAD),,$(MINI_DATA)/test)
+
+reproduce-mini: install $(MINI_INPUT)
+	$(MINI) $(foreach p,$(MINI_PARTS),--part $(p))
+
+$(addprefix reproduce-mini-,$(MINI_PARTS)): reproduce-mini-%: install $(MINI_INPUT)
+	$(MINI) --part $*
 
 $(MINI_DATA)/test:
 	@test -f $(MINI_TARBALL) || { echo "error: $(MINI_DATA) not found and no $(MINI_TARBALL) to extract it from; extract cifar10-jpg.tar.gz so that $(MINI_DATA)/train and $(MINI_DATA)/test exist, or set MINI_DATA" >&2; exit 2; }

@@ -12,9 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from swa_bench.config import Config
+from swa_bench.data.datasets import data_format
 from swa_bench.errors import UserError
 from swa_bench.protocol import resolve_protocol, scale_epochs
-from swa_bench.records import RunRecords, config_differences, independent_of, kept_state_name
+from swa_bench.records import RunRecords, config_differences, data_format_mismatch, independent_of, kept_state_name
 
 
 class StartPointError(UserError, RuntimeError):
@@ -48,6 +49,9 @@ def load_start_point(cfg: Config, sgd_run_dir: str | Path | None, map_location="
             f"{sgd.dir}: the SGD run was made with {key}={theirs!r}, not {mine!r}; "
             f"{kind} needs the SGD run of the same protocol"
         )
+    mismatch = data_format_mismatch(stored, {"data_format": data_format(cfg.data)})
+    if mismatch:
+        raise StartPointError(f"{sgd.dir}: {mismatch}; {kind} needs the SGD run on the same data")
     if stored.get("config", {}).get("run", {}).get("method") != "sgd":
         raise StartPointError(f"{sgd.dir}: not an SGD run")
     if not sgd.is_finished():

@@ -91,6 +91,15 @@ def independent_of(method: str):
     return independent
 
 
+def data_format_mismatch(stored: dict, resolved: dict) -> str | None:
+    """Why a run's records do not go with data of another kind (None if they do; runs recorded before
+    the format was kept are not checked). data.path is a runtime key, so the path alone says nothing."""
+    theirs, mine = stored.get("data_format"), resolved.get("data_format")
+    if theirs is None or mine is None or theirs == mine:
+        return None
+    return f"this run was made from {theirs} files, and the data now given are {mine} files"
+
+
 def kept_state_name(epoch: int) -> str:
     """The checkpoint name of a run's whole state kept after `epoch` epochs, apart from the rolling
     last.pt/previous.pt (an SGD run keeps the one its FGE run continues from)."""
@@ -197,6 +206,9 @@ class RunRecords:
             atomic_write_text(self.config_path, yaml.safe_dump(resolved, sort_keys=False))
             return False
         stored = self.stored_config()
+        mismatch = data_format_mismatch(stored, resolved)
+        if mismatch:
+            raise RunMismatchError(f"{self.dir}: {mismatch}; use another --out, or delete the directory to start over")
         # An SGD run serves every SWA setting of its row, so SWA keys may differ between its users.
         ignore = independent_of(resolved.get("config", {}).get("run", {}).get("method", "sgd"))
         for key, theirs, mine in config_differences(stored.get("config", {}), resolved.get("config", {}), ignore):

@@ -51,7 +51,10 @@ from swa_bench.timefmt import format_duration
 def resolved_config(cfg: Config, proto: Protocol, overrides: dict) -> dict:
     """What config.yaml holds: the validated config, the protocol it implies, and the overrides
     (CLI flags and --set) that produced it from the file."""
-    return {"config": cfg.to_dict(), "protocol": proto.to_dict(), "overrides": dict(overrides)}
+    from swa_bench.data.datasets import data_format
+
+    return {"config": cfg.to_dict(), "protocol": proto.to_dict(), "overrides": dict(overrides),
+            "data_format": data_format(cfg.data)}
 
 
 # --------------------------------------------------------------------------------------------------

@@ -366,3 +366,21 @@ def test_figures_are_written_atomically(finished, tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert atomic is not None and {".png", ".pdf", ".csv"} <= {p.suffix for p in written}
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_run_made_from_one_kind_of_files_is_not_continued_or_reported_from_another(tmp_path, tiny_cifar10,
+                                                                                      tiny_imagefolder):
+    """data.path is a runtime key (the files may move), so the same --out with the JPEG copy's
+    ImageFolder tree and then torchvision's files would otherwise find "the same" run finished."""
+    out = tmp_path / "runs"
+    args = ["--config", REPO / "configs/mini/preresnet20_ratio0.5.yaml", "--method", "sgd", "--out", out,
+            "--budget-scale", "0.01", "--set", "data.train_subset=20", "--set", "data.verify_checksums=false",
+            "--device", "cpu", "--quiet"]
+    first = cli("train", *args, "--data-path", tiny_imagefolder)
+    assert first.exit_code == 0, first.output
+    again = cli("train", *args, "--data-path", tiny_cifar10)
+    assert_one_line_error(again, "made from imagefolder files", "the data now given are torchvision files")
+    # An SWA continuation of it is refused the same way.
+    swa = cli("train", *args[:3], "swa", *args[4:], "--data-path", tiny_cifar10,
+              "--config", REPO / "configs/mini-experiments/preresnet20_finetune.yaml")
+    assert swa.exit_code != 0 and "imagefolder" in swa.output, swa.output

@@ -140,6 +140,16 @@ def _subset(train: Dataset, cfg: DataConfig, source: dict) -> Dataset:
 _TV_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
 
 
+def data_format(cfg: DataConfig) -> str:
+    """Which files a run reads, without reading them: a run made from one must not continue, or be
+    reported, as made from another (the JPEG copy of CIFAR-10 against torchvision's PNG originals)."""
+    if cfg.dataset == "digits":
+        return "sklearn"
+    if cfg.dataset == "imagenet":
+        return "imagenet"
+    return _resolve_format(cfg)
+
+
 def _resolve_format(cfg: DataConfig) -> str:
     if cfg.format != "auto":
         return cfg.format

@@ -1,0 +1,286 @@
+"""The paper in miniature on a CPU (`make reproduce-mini`): PreResNet-20 on a fixed 1,000-image subset of
+CIFAR-10, in parts that run alone, in any order, and resume (every run and every landscape point is kept;
+finished work is skipped, an interrupted run continues):
+
+  table      the miniature of Table 1: SGD, FGE, SWA at the two rate rules, EMA, seeds 0-2; seeds 3 and 4
+             of SGD and the 0.5 x rule, so their paired difference has a standard error
+  figures    seed 0 again, evaluated every 10 epochs: convergence curves with a late zoom, optima width
+             along random rays, the SGD-SWA line, the plane through three FGE models with their average
+  schedules  SWA continuing the SGD run from epoch 96 at constant and cyclical rates (the paper's §4.3);
+             a constant rate from scratch, averaged from epoch 84 (§4.4); seed 0
+  finetune   SWA from each finished SGD run with the ImageNet schedule, after 7 and 13 epochs (Table 2)
+  picture    the table as a picture: paired differences to SGD
+
+Runs go to `out` (the table's and Table 2's) and `seed0_out` (the seed-0 runs behind the figures and the
+schedule experiments, which share their SGD run). Each part copies the records of its finished runs
+(config, metrics, summary; never checkpoints) into `results`, writes its tables and figures there with
+the data behind each, and prints its wall time, also appended to RESULTS/wall_times.csv.
+
+    python -m swa_bench.miniature --part figures --data data/cifar10-jpg
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from swa_bench.errors import UserError
+from swa_bench.shipped import find_config
+
+SEEDS = (0, 1, 2)
+MORE_SEEDS = (3, 4)  # of SGD and the 0.5 x rule only: the table's headline difference gets a standard error
+RATIO_05 = "mini/preresnet20_ratio0.5"
+FROM_SGD = "mini-experiments/preresnet20_from_sgd"
+CONSTANT_LR = "mini-experiments/preresnet20_constant_lr"
+FINETUNE = "mini-experiments/preresnet20_finetune"
+# The seed-0 runs are evaluated every 10 epochs instead of 30: the curves need the points, the table
+# does not pay for them. The key is set on every seed-0 run, so its continuations match its SGD run.
+EVERY_10 = ("schedule.eval_every=10",)
+# The §4.3 sweep beside the config's own setting (constant 0.05): named variants set on the command line.
+SCHEDULES = {
+    "from96-constant-0.1": ("swa.lr=0.1",),
+    "from96-constant-0.01": ("swa.lr=0.01",),
+    "from96-cyclical-0.1-0.001": ("swa.lr_schedule=cyclical", "swa.alpha1=0.1", "swa.alpha2=0.001"),
+    "from96-cyclical-0.05-0.0005": ("swa.lr_schedule=cyclical", "swa.alpha1=0.05", "swa.alpha2=0.0005"),
+}
+# Landscape sizes, measured to fit the CPU budget: every point is a BN pass over the 1,000 training
+# images, their train loss, and the test error on a fixed 2,000 of the 10,000 test images (test_images).
+RAYS = dict(rays=5, points=11, max_distance=40.0)
+LINE = dict(t_range=(-1.0, 2.0), points=25)
+PLANE = dict(grid=11, margin=0.25)
+ZOOM_FROM = 90
+
+
+@dataclass(frozen=True)
+class Miniature:
+    data: str = "data/cifar10-jpg"
+    out: str = "runs/mini"
+    seed0_out: str = "runs/mini-figures"
+    results: str = "results/cifar10-jpg-mini"
+    jobs: int = 2
+    say: object = print
+    # For small rehearsals (tests): every run's budget scale and --set items, the landscapes' test subset.
+    budget_scale: float | None = None
+    sets: tuple[str, ...] = ()
+    test_images: int | None = 2000
+
+    @property
+    def seed0_results(self) -> Path:
+        return Path(self.results) / "seed0"
+
+    @property
+    def figures(self) -> Path:
+        return Path(self.results) / "figures"
+
+
+# --------------------------------------------------------------------------------------------------
+# Runs
+
+
+def _spec(m: Miniature, config: str, method: str, seed: int, out: str, sets: tuple[str, ...] = ()):
+    from swa_bench.grid.plan import plan_run
+
+    return plan_run(find_config(config), method, seed, out, m.sets + sets, data_path=m.data, budget_scale=m.budget_scale)
+
+
+def _train(m: Miniature, part: str, specs: list) -> None:
+    """Train what is not finished, `jobs` at a time, each continuation after its SGD run."""
+    from swa_bench.grid.local import run_local
+    from swa_bench.grid.plan import Plan
+    from swa_bench.outcomes import NOT_FAILURES
+
+    unique = list({s.run_dir: s for s in specs}.values())
+    unique.sort(key=lambda s: s.after is not None)
+    results = run_local(Plan(part, m.out, unique), jobs=m.jobs, say=lambda line: m.say(f"[{part}] {line}"))
+    failed = [name for name, status in results.items() if status not in NOT_FAILURES]
+    if failed:
+        raise UserError(f"{part}: {len(failed)} run(s) did not finish: {', '.join(failed)}; run the part again to resume")
+
+
+def _export(runs_dir: str, to: Path) -> int:
+    """Copy the records of every finished run under `runs_dir` to the same place under `to`."""
+    from swa_bench.records import RunRecords
+
+    copied = 0
+    for records in RunRecords.find(runs_dir, marker="summary.json"):
+        target = to / records.dir.relative_to(runs_dir)
+        target.mkdir(parents=True, exist_ok=True)
+        for source in (records.config_path, records.metrics_path, records.summary_path):
+            shutil.copyfile(source, target / source.name)
+        copied += 1
+    return copied
+
+
+def _write_tables(runs_dir: Path, to: Path) -> None:
+    from swa_bench.records import atomic_write_text
+    from swa_bench.tables import table_text
+
+    atomic_write_text(to / "table.md", table_text(runs_dir, "markdown", None, detail=True))
+    atomic_write_text(to / "table.csv", table_text(runs_dir, "csv", None))
+
+
+def _copy_figure(source: Path, to: Path, name: str) -> None:
+    """A landscape's figure and its data, without the point caches beside it (runs/ keeps those)."""
+    to.mkdir(parents=True, exist_ok=True)
+    for path in source.glob(f"{name}.*"):
+        if ".points." not in path.name:
+            shutil.copyfile(path, to / path.name)
+
+
+# --------------------------------------------------------------------------------------------------
+# Parts
+
+
+def part_table(m: Miniature) -> None:
+    from swa_bench.figures.curves import plot_curves
+    from swa_bench.grid.plan import build_plan
+    from swa_bench.shipped import CONFIG_DIR
+
+    plan = build_plan("mini", CONFIG_DIR, m.out, seeds=len(SEEDS), sets=m.sets, data_path=m.data,
+                      budget_scale=m.budget_scale)
+    more = [_spec(m, RATIO_05, method, seed, m.out) for seed in MORE_SEEDS for method in ("sgd", "swa")]
+    _train(m, "table", plan.runs + more)
+    _export(m.out, Path(m.results))
+    _write_tables(Path(m.results) / "cifar10", Path(m.results))
+    row = Path(m.results) / "cifar10" / "preresnet20"
+    table_runs = [d for method in ("sgd", "swa-lr-ratio-0.1", "swa-lr-ratio-0.5", "ema", "fge")
+                  for d in sorted((row / method).glob("seed*"))]
+    plot_curves(table_runs, m.figures, "curves")
+
+
+def _seed0(m: Miniature, config: str, method: str, sets: tuple[str, ...] = ()):
+    return _spec(m, config, method, 0, m.seed0_out, EVERY_10 + sets)
+
+
+def part_figures(m: Miniature) -> None:
+    from swa_bench.figures import landscape
+    from swa_bench.figures.curves import plot_curves
+
+    specs = [_seed0(m, RATIO_05, method) for method in ("sgd", "swa", "fge")]
+    _train(m, "figures", specs)
+    _export(m.seed0_out, m.seed0_results)
+    sgd, swa, fge = (Path(s.run_dir) for s in specs)
+    plot_curves([sgd, swa, fge], m.figures, "curves_seed0", zoom_from=ZOOM_FROM)
+    work = Path(m.seed0_out) / "figures"  # point caches stay with the runs
+    steps = [
+        ("rays", lambda: landscape.rays(swa, sgd, work, **RAYS, test_images=m.test_images)),
+        ("line", lambda: landscape.line(swa, sgd, work, **LINE, test_images=m.test_images)),
+        ("plane", lambda: landscape.plane(_fge_samples(fge), work, **PLANE, mean_of=_fge_members(fge),
+                                                  test_images=m.test_images)),
+    ]
+    for k, (name, draw) in enumerate(steps, 1):
+        started = time.monotonic()
+        m.say(f"[figures] landscape {name} ({k}/{len(steps)})")
+        draw()
+        _copy_figure(work, m.figures, name)
+        m.say(f"[figures] landscape {name}: {time.monotonic() - started:.0f} s")
+
+
+def _fge_members(fge_run: Path) -> list[Path]:
+    members = sorted((fge_run / "checkpoints").glob("fge_member*.pt"), key=lambda p: int(p.stem.removeprefix("fge_member")))
+    if len(members) < 3:
+        raise UserError(f"{fge_run}: {len(members)} collected models kept; the plane needs three")
+    return members
+
+
+def _fge_samples(fge_run: Path) -> list[Path]:
+    """The first, middle and last model the FGE run collected."""
+    members = _fge_members(fge_run)
+    return [members[0], members[len(members) // 2], members[-1]]
+
+
+def part_schedules(m: Miniature) -> None:
+    from swa_bench.figures.curves import plot_curves
+
+    sgd, constant = _seed0(m, RATIO_05, "sgd"), _seed0(m, CONSTANT_LR, "swa")
+    variants = [_seed0(m, FROM_SGD, "swa")]
+    variants += [_seed0(m, FROM_SGD, "swa", (f"swa.variant={name}",) + sets) for name, sets in SCHEDULES.items()]
+    _train(m, "schedules", [sgd, constant, *variants])
+    _export(m.seed0_out, m.seed0_results)
+    plot_curves([Path(s.run_dir) for s in (sgd, *variants)], m.figures, "schedules", zoom_from=ZOOM_FROM)
+    plot_curves([Path(sgd.run_dir), Path(constant.run_dir)], m.figures, "constant_lr", zoom_from=ZOOM_FROM)
+    _write_tables(m.seed0_results, m.seed0_results)
+
+
+def part_finetune(m: Miniature) -> None:
+    seeds = SEEDS + MORE_SEEDS
+    specs = [_spec(m, RATIO_05, "sgd", seed, m.out) for seed in seeds]
+    _train(m, "finetune", specs + [_spec(m, FINETUNE, "swa", seed, m.out) for seed in seeds])
+    _export(m.out, Path(m.results))
+    _write_tables(Path(m.results) / "cifar10", Path(m.results))
+
+
+def part_picture(m: Miniature) -> None:
+    from swa_bench.figures.table_picture import plot_table
+
+    plot_table(Path(m.results) / "cifar10", m.figures)
+
+
+PARTS = {"table": part_table, "figures": part_figures, "schedules": part_schedules, "finetune": part_finetune,
+         "picture": part_picture}
+
+
+def run_parts(m: Miniature, parts: list[str]) -> dict[str, float]:
+    """Each part in turn, its wall time printed and appended to RESULTS/wall_times.csv."""
+    import torch
+
+    times = {}
+    for part in parts:
+        started, when = time.monotonic(), datetime.now(timezone.utc).isoformat(timespec="seconds")
+        m.say(f"[{part}] started")
+        PARTS[part](m)
+        times[part] = seconds = time.monotonic() - started
+        m.say(f"[{part}] done in {seconds / 60:.1f} min")
+        log = Path(m.results) / "wall_times.csv"
+        new = not log.exists()
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "a", newline="") as f:
+            writer = csv.writer(f)
+            if new:
+                writer.writerow(["part", "started_utc", "seconds", "cpu_cores", "runs_at_once", "torch"])
+            writer.writerow([part, when, f"{seconds:.0f}", os.cpu_count(), m.jobs, torch.__version__])
+    return times
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m swa_bench.miniature", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--part", action="append", choices=list(PARTS), help="Run this part (repeatable; default: all).")
+    parser.add_argument("--data", default=Miniature.data, help="CIFAR-10: the JPEG ImageFolder copy or torchvision's files.")
+    parser.add_argument("--download", action="store_true", help="Fetch torchvision's CIFAR-10 into --data first.")
+    parser.add_argument("--out", default=Miniature.out)
+    parser.add_argument("--seed0-out", default=Miniature.seed0_out)
+    parser.add_argument("--results", default=Miniature.results)
+    parser.add_argument("--jobs", type=int, default=Miniature.jobs, help="Runs at a time (they share the cores).")
+    args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error(f"--jobs: at least 1, got {args.jobs}")
+    m = Miniature(args.data, args.out, args.seed0_out, args.results, args.jobs)
+    try:
+        if args.download:
+            fetch_cifar10(m.data)
+        times = run_parts(m, args.part or list(PARTS))
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print("wall times: " + ", ".join(f"{p} {s / 60:.1f} min" for p, s in times.items()))
+    return 0
+
+
+def fetch_cifar10(root: str) -> None:
+    """torchvision's CIFAR-10 files into `root`, once, before any run reads them."""
+    from swa_bench.config import load_config
+    from swa_bench.data.datasets import build_datasets
+
+    cfg = load_config(find_config(RATIO_05), {"data.path": root, "data.download": True, "data.format": "torchvision"})
+    build_datasets(cfg.data)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
