@@ -335,8 +335,11 @@ def plot():
 @click.option("--name", default="curves", show_default=True, help="File name of the figure (several in one --out).")
 @click.option("--zoom-from", type=click.IntRange(0, None), metavar="EPOCH",
               help="Add a panel of the epochs from EPOCH on, where the averaged models separate.")
+@click.option("--series", "series", multiple=True, type=click.Choice(["sgd", "swa_sgd", "swa", "ema", "fge", "fge_member"]),
+              help="Draw only these curves (repeatable; default all): swa_sgd is an SWA run's own iterate, "
+                   "fge_member each model FGE collected.")
 @_user_errors
-def curves(run_dirs, out, name, zoom_from):
+def curves(run_dirs, out, name, zoom_from, series):
     """Test accuracy and learning rate against epoch for SGD, SWA, EMA and FGE runs (seeds: mean and
     min-max band; the averaged model's evaluations marked). Writes OUT/NAME.png, .pdf and .csv.
 
@@ -348,7 +351,7 @@ def curves(run_dirs, out, name, zoom_from):
 
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
         raise click.BadParameter(f"a file name of letters, digits, '.', '_', '-', got {name!r}", param_hint="'--name'")
-    for path in _figure_call(plot_curves, list(run_dirs), out, name, zoom_from):
+    for path in _figure_call(plot_curves, list(run_dirs), out, name, zoom_from, *([tuple(series)] if series else [])):
         click.echo(str(path))
 
 

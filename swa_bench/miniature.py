@@ -204,7 +204,8 @@ def part_schedules(m: Miniature) -> None:
     variants += [_seed0(m, FROM_SGD, "swa", (f"swa.variant={name}",) + sets) for name, sets in SCHEDULES.items()]
     _train(m, "schedules", [sgd, constant, *variants])
     _export(m.seed0_out, m.seed0_results)
-    plot_curves([Path(s.run_dir) for s in (sgd, *variants)], m.figures, "schedules", zoom_from=ZOOM_FROM)
+    plot_curves([Path(s.run_dir) for s in (sgd, *variants)], m.figures, "schedules", zoom_from=ZOOM_FROM,
+                series=("sgd", "swa"))  # the averages against SGD; each run's own iterate is in the CSV of its records
     plot_curves([Path(sgd.run_dir), Path(constant.run_dir)], m.figures, "constant_lr", zoom_from=ZOOM_FROM)
     _write_tables(m.seed0_results, m.seed0_results)
 

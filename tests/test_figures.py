@@ -41,6 +41,8 @@ def assert_readable_png(path):
 
 
 def test_curves_write_png_pdf_and_data(pair, tmp_path):
+    import pandas as pd
+
     result = CliRunner().invoke(main, ["plot", "curves", str(pair[0]), str(pair[1]), "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert_readable_png(tmp_path / "curves.png")
@@ -49,9 +51,10 @@ def test_curves_write_png_pdf_and_data(pair, tmp_path):
     assert "swa_sgd" in data and ",swa," in data and ",sgd," in data
 
     zoomed = CliRunner().invoke(main, ["plot", "curves", str(pair[0]), str(pair[1]), "--out", str(tmp_path),
-                                       "--name", "late", "--zoom-from", "2"])
+                                       "--name", "late", "--zoom-from", "2", "--series", "sgd", "--series", "swa"])
     assert zoomed.exit_code == 0, zoomed.output
     assert_readable_png(tmp_path / "late.png")
+    assert set(pd.read_csv(tmp_path / "late.csv").series) == {"sgd", "swa"}  # the iterate left out
     beyond = CliRunner().invoke(main, ["plot", "curves", str(pair[0]), "--out", str(tmp_path), "--zoom-from", "9999"])
     assert beyond.exit_code != 0 and "no evaluation at or after that epoch" in beyond.output
     bad = CliRunner().invoke(main, ["plot", "curves", str(pair[0]), "--out", str(tmp_path), "--name", "../x"])

@@ -46,14 +46,19 @@ def _series(run_dirs: list[Path]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def plot_curves(run_dirs: list[str | Path], out: str | Path, name: str = "curves", zoom_from: int | None = None) -> list[Path]:
+SERIES = ("sgd", "swa_sgd", "swa", "ema", "fge", "fge_member")
+
+
+def plot_curves(run_dirs: list[str | Path], out: str | Path, name: str = "curves", zoom_from: int | None = None,
+                series: tuple[str, ...] = SERIES) -> list[Path]:
     """The figure, and with `zoom_from` a panel of the epochs from it on beside, where the averaged
-    models separate from the iterates by a point or two that the full scale flattens."""
+    models separate from the iterates by a point or two that the full scale flattens. `series`: the
+    curves to draw (e.g. only SGD and the averages, when many SWA settings share one figure)."""
     data = _series([Path(p) for p in run_dirs])
     if data.empty:
         raise ValueError("the runs have no evaluated epochs yet")
     lr = data[data.series == "lr"].groupby(["label", "method", "epoch"])["lr"].first().reset_index()
-    data = data[data.series != "lr"]
+    data = data[data.series.isin(series)]
     if data.empty:
         raise ValueError("the runs have no evaluated epochs yet")
     stats = (data.groupby(["label", "series", "epoch"])["test_acc"]
