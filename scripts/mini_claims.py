@@ -1,0 +1,85 @@
+"""Print, from a miniature's results folder (make reproduce-mini), the measured numbers behind each of
+the paper's claims, so that its README states what was measured, not what was expected.
+
+    python scripts/mini_claims.py results/cifar10-jpg-mini
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+
+def _metrics(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+
+
+def table_claims(results: Path) -> None:
+    table = pd.read_csv(results / "table.csv")
+    print("== 1, 2, 5: SWA, FGE and SWA-from-a-trained-network against SGD (paired by seed) ==")
+    for _, r in table[table.column != "sgd"].iterrows():
+        print(f"  [{r.variant}] {r.column}: {r['mean']:.2f} ± {r['std']:.2f} (n={r.n:.0f}); vs SGD "
+              f"{r.vs_sgd_mean:+.2f} ± {r.vs_sgd_std:.2f} (s.e. {r.vs_sgd_se:.2f}, n={r.vs_sgd_n:.0f}); NLL {r.nll_mean:.3f}")
+    sgd = table[table.column == "sgd"].iloc[0]
+    print(f"  SGD: {sgd['mean']:.2f} ± {sgd['std']:.2f} (n={sgd.n:.0f}); NLL {sgd.nll_mean:.3f}")
+    finetune = results / "cifar10" / "preresnet20" / "swa-finetune-cyclical"
+    for run in sorted(finetune.glob("seed*")):
+        s = json.loads((run / "summary.json").read_text())
+        sgd_s = json.loads((results / "cifar10" / "preresnet20" / "sgd" / run.name / "summary.json").read_text())
+        print(f"  finetune {run.name}: SGD {sgd_s['results']['sgd']:.2f} -> "
+              + ", ".join(f"{c} {v:.2f} ({v - sgd_s['results']['sgd']:+.2f})" for c, v in s["results"].items()))
+
+
+def width_claims(figures: Path) -> None:
+    print("== 3: wider optima (seed 0) ==")
+    width = pd.read_csv(figures / "rays_width.csv")
+    for _, r in width.iterrows():
+        print(f"  {r.solution}: test error {r.test_error_at_0:.2f} at the solution; +{r.rise:g} points at distance "
+              f"{r.mean_distance:.2f} (min {r.min_distance:.2f}, max {r.max_distance:.2f}; {r.rays_reaching:.0f}/{r.rays:.0f} rays)")
+    line = pd.read_csv(figures / "line.csv")
+    for t, name in ((0.0, "w_SWA"), (1.0, "w_SGD")):
+        r = line[line.t == t].iloc[0]
+        print(f"  line at {name}: test error {r.test_error:.2f}, train loss {r.train_loss:.4f} "
+              f"(L2-regularised {r.train_loss_l2:.4f}), train error {r.train_error:.2f}")
+    best = line.loc[line.test_error.idxmin()]
+    lowest = line.loc[line.train_loss.idxmin()]
+    print(f"  line minima: test error {best.test_error:.2f} at t={best.t:.3g} (distance {best.distance:.2f} from w_SWA); "
+          f"train loss {lowest.train_loss:.4f} at t={lowest.t:.3g}")
+    plane = json.loads((figures / "plane.json").read_text())
+    for p in plane["points"]:
+        print(f"  plane point {p['name']}: test error {p['test_error']:.2f}, train loss {p['train_loss']:.4f}, "
+              f"({p['x']:.2f}, {p['y']:.2f}), {p['distance_from_plane']:.2f} from the plane")
+
+
+def schedule_claims(seed0: Path) -> None:
+    print("== 4: schedules from the SGD run at epoch 96 (seed 0), and a constant rate from scratch ==")
+    row = seed0 / "cifar10" / "preresnet20"
+    sgd = json.loads((row / "sgd" / "seed0-subset1000" / "summary.json").read_text())["results"]["sgd"]
+    print(f"  SGD (usual schedule, 120 epochs): {sgd:.2f}")
+    for run in sorted(row.glob("swa-*/seed0-subset1000")):
+        s = json.loads((run / "summary.json").read_text())
+        last = _metrics(run)[-1]
+        points = ", ".join(f"{c} {v:.2f}" for c, v in s["results"].items())
+        print(f"  {run.parent.name}: {points}; its own iterate at the end {last.get('test_acc')}")
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print(__doc__, file=sys.stderr)
+        return 2
+    results = Path(argv[0])
+    for what, call in ((results / "table.csv", lambda: table_claims(results)),
+                       (results / "figures" / "rays_width.csv", lambda: width_claims(results / "figures")),
+                       (results / "seed0", lambda: schedule_claims(results / "seed0"))):
+        if what.exists():
+            call()
+        else:
+            print(f"(no {what}: that part has not run)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
