@@ -90,8 +90,9 @@ def _spec(m: Miniature, config: str, method: str, seed: int, out: str, sets: tup
     return plan_run(find_config(config), method, seed, out, m.sets + sets, data_path=m.data, budget_scale=m.budget_scale)
 
 
-def _train(m: Miniature, part: str, specs: list) -> None:
-    """Train what is not finished, `jobs` at a time, each continuation after its SGD run."""
+def _train(m: Miniature, part: str, specs: list) -> int:
+    """Train what is not finished, `jobs` at a time, each continuation after its SGD run; returns how
+    many runs were started (0: the part's runs were all finished already)."""
     from swa_bench.grid.local import run_local
     from swa_bench.grid.plan import Plan
     from swa_bench.outcomes import NOT_FAILURES
@@ -102,6 +103,7 @@ def _train(m: Miniature, part: str, specs: list) -> None:
     failed = [name for name, status in results.items() if status not in NOT_FAILURES]
     if failed:
         raise UserError(f"{part}: {len(failed)} run(s) did not finish: {', '.join(failed)}; run the part again to resume")
+    return len(results)
 
 
 def _export(runs_dir: str, to: Path) -> int:
@@ -129,7 +131,7 @@ def _write_tables(runs_dir: Path, to: Path) -> None:
 def _copy_figure(source: Path, to: Path, name: str) -> None:
     """A landscape's figure and its data, without the point caches beside it (runs/ keeps those)."""
     to.mkdir(parents=True, exist_ok=True)
-    for path in source.glob(f"{name}.*"):
+    for path in [*source.glob(f"{name}.*"), *source.glob(f"{name}_*.csv")]:  # rays_width.csv too
         if ".points." not in path.name:
             shutil.copyfile(path, to / path.name)
 
@@ -138,15 +140,22 @@ def _copy_figure(source: Path, to: Path, name: str) -> None:
 # Parts
 
 
-def part_table(m: Miniature) -> None:
-    from swa_bench.figures.curves import plot_curves
+def part_table(m: Miniature) -> int:
     from swa_bench.grid.plan import build_plan
     from swa_bench.shipped import CONFIG_DIR
 
     plan = build_plan("mini", CONFIG_DIR, m.out, seeds=len(SEEDS), sets=m.sets, data_path=m.data,
                       budget_scale=m.budget_scale)
     more = [_spec(m, RATIO_05, method, seed, m.out) for seed in MORE_SEEDS for method in ("sgd", "swa")]
-    _train(m, "table", plan.runs + more)
+    trained = _train(m, "table", plan.runs + more)
+    table_outputs(m)
+    return trained
+
+
+def table_outputs(m: Miniature) -> None:
+    """The table part's records, tables and curves in the results folder, from the runs in `out`."""
+    from swa_bench.figures.curves import plot_curves
+
     _export(m.out, Path(m.results))
     _write_tables(Path(m.results) / "cifar10", Path(m.results))
     row = Path(m.results) / "cifar10" / "preresnet20"
@@ -159,15 +168,15 @@ def _seed0(m: Miniature, config: str, method: str, sets: tuple[str, ...] = ()):
     return _spec(m, config, method, 0, m.seed0_out, EVERY_10 + sets)
 
 
-def part_figures(m: Miniature) -> None:
+def part_figures(m: Miniature) -> int:
     from swa_bench.figures import landscape
     from swa_bench.figures.curves import plot_curves
 
     specs = [_seed0(m, RATIO_05, method) for method in ("sgd", "swa", "fge")]
-    _train(m, "figures", specs)
+    trained = _train(m, "figures", specs)
     _export(m.seed0_out, m.seed0_results)
     sgd, swa, fge = (Path(s.run_dir) for s in specs)
-    plot_curves([sgd, swa, fge], m.figures, "curves_seed0", zoom_from=ZOOM_FROM)
+    plot_curves([sgd, swa, fge], m.figures, "curves_seed0", zoom_from=_zoom(m))
     work = Path(m.seed0_out) / "figures"  # point caches stay with the runs
     steps = [
         ("rays", lambda: landscape.rays(swa, sgd, work, **RAYS, test_images=m.test_images)),
@@ -181,6 +190,14 @@ def part_figures(m: Miniature) -> None:
         draw()
         _copy_figure(work, m.figures, name)
         m.say(f"[figures] landscape {name}: {time.monotonic() - started:.0f} s")
+    return trained
+
+
+def _zoom(m: Miniature) -> int:
+    """The epoch the late panels start at, under the rehearsals' budget scale."""
+    from swa_bench.protocol import scale_epochs
+
+    return scale_epochs(ZOOM_FROM, m.budget_scale or 1.0)
 
 
 def _fge_members(fge_run: Path) -> list[Path]:
@@ -196,32 +213,35 @@ def _fge_samples(fge_run: Path) -> list[Path]:
     return [members[0], members[len(members) // 2], members[-1]]
 
 
-def part_schedules(m: Miniature) -> None:
+def part_schedules(m: Miniature) -> int:
     from swa_bench.figures.curves import plot_curves
 
     sgd, constant = _seed0(m, RATIO_05, "sgd"), _seed0(m, CONSTANT_LR, "swa")
     variants = [_seed0(m, FROM_SGD, "swa")]
     variants += [_seed0(m, FROM_SGD, "swa", (f"swa.variant={name}",) + sets) for name, sets in SCHEDULES.items()]
-    _train(m, "schedules", [sgd, constant, *variants])
+    trained = _train(m, "schedules", [sgd, constant, *variants])
     _export(m.seed0_out, m.seed0_results)
-    plot_curves([Path(s.run_dir) for s in (sgd, *variants)], m.figures, "schedules", zoom_from=ZOOM_FROM,
+    plot_curves([Path(s.run_dir) for s in (sgd, *variants)], m.figures, "schedules", zoom_from=_zoom(m),
                 series=("sgd", "swa"))  # the averages against SGD; each run's own iterate is in the CSV of its records
-    plot_curves([Path(sgd.run_dir), Path(constant.run_dir)], m.figures, "constant_lr", zoom_from=ZOOM_FROM)
+    plot_curves([Path(sgd.run_dir), Path(constant.run_dir)], m.figures, "constant_lr", zoom_from=_zoom(m))
     _write_tables(m.seed0_results, m.seed0_results)
+    return trained
 
 
-def part_finetune(m: Miniature) -> None:
+def part_finetune(m: Miniature) -> int:
     seeds = SEEDS + MORE_SEEDS
     specs = [_spec(m, RATIO_05, "sgd", seed, m.out) for seed in seeds]
-    _train(m, "finetune", specs + [_spec(m, FINETUNE, "swa", seed, m.out) for seed in seeds])
+    trained = _train(m, "finetune", specs + [_spec(m, FINETUNE, "swa", seed, m.out) for seed in seeds])
     _export(m.out, Path(m.results))
     _write_tables(Path(m.results) / "cifar10", Path(m.results))
+    return trained
 
 
-def part_picture(m: Miniature) -> None:
+def part_picture(m: Miniature) -> int:
     from swa_bench.figures.table_picture import plot_table
 
     plot_table(Path(m.results) / "cifar10", m.figures)
+    return 0
 
 
 PARTS = {"table": part_table, "figures": part_figures, "schedules": part_schedules, "finetune": part_finetune,
@@ -229,24 +249,25 @@ PARTS = {"table": part_table, "figures": part_figures, "schedules": part_schedul
 
 
 def run_parts(m: Miniature, parts: list[str]) -> dict[str, float]:
-    """Each part in turn, its wall time printed and appended to RESULTS/wall_times.csv."""
+    """Each part in turn, its wall time printed and appended to RESULTS/wall_times.csv with the number
+    of runs it trained (a second pass trains none: its time is that of the tables and figures)."""
     import torch
 
     times = {}
     for part in parts:
         started, when = time.monotonic(), datetime.now(timezone.utc).isoformat(timespec="seconds")
         m.say(f"[{part}] started")
-        PARTS[part](m)
+        trained = PARTS[part](m)
         times[part] = seconds = time.monotonic() - started
-        m.say(f"[{part}] done in {seconds / 60:.1f} min")
+        m.say(f"[{part}] done in {seconds / 60:.1f} min ({trained} runs trained)")
         log = Path(m.results) / "wall_times.csv"
         new = not log.exists()
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "a", newline="") as f:
             writer = csv.writer(f)
             if new:
-                writer.writerow(["part", "started_utc", "seconds", "cpu_cores", "runs_at_once", "torch"])
-            writer.writerow([part, when, f"{seconds:.0f}", os.cpu_count(), m.jobs, torch.__version__])
+                writer.writerow(["part", "started_utc", "seconds", "runs_trained", "cpu_cores", "runs_at_once", "torch"])
+            writer.writerow([part, when, f"{seconds:.0f}", trained, os.cpu_count(), m.jobs, torch.__version__])
     return times
 
 

@@ -86,8 +86,15 @@ def plot_curves(run_dirs: list[str | Path], out: str | Path, name: str = "curves
             return COLORS[series]
         return SHADES[series][swa_labels.index(label) % len(SHADES[series])]
 
+    # One dataset and model in the figure: name it once in the title, and each curve by its variant.
+    rows = {label.split(" [")[0] for label in stats["label"]}
+    shown = (lambda label: label[len(next(iter(rows))):].strip()) if len(rows) == 1 else (lambda label: label)
+    if len(rows) == 1:
+        fig.suptitle(next(iter(rows)), fontsize=10)
     for (label, series), part in stats.groupby(["label", "series"]):
-        text = f"{names[series]} ({label}, {int(part['seeds'].max())} seeds)"
+        seeds = int(part["seeds"].max())
+        text = ", ".join(p for p in (shown(label), f"{seeds} seed{'s' if seeds != 1 else ''}") if p)
+        text = f"{names[series]} ({text})"
         marker = "o" if series in ("swa", "ema", "fge", "fge_member") else None
         top.plot(part["epoch"], part["mean"], color=color(label, series), marker=marker, markersize=3, label=text,
                  linestyle="--" if series in ("swa_sgd", "fge_member") else "-")
@@ -100,7 +107,7 @@ def plot_curves(run_dirs: list[str | Path], out: str | Path, name: str = "curves
             zoom.fill_between(late["epoch"], late["low"], late["high"], color=color(label, series), alpha=0.15,
                               linewidth=0)
     top.set_ylabel("test accuracy (%)")
-    top.legend(fontsize=8, loc="lower right")
+    top.legend(fontsize=8 if zoom is None else 7, loc="lower right")
     if zoom is not None:
         zoom.set_title(f"from epoch {zoom_from}", fontsize=9)
         zoom.set_xlabel("epoch")
@@ -111,5 +118,5 @@ def plot_curves(run_dirs: list[str | Path], out: str | Path, name: str = "curves
                     label=legend)
     bottom.set_ylabel("learning rate")
     bottom.set_xlabel("epoch")
-    bottom.legend(fontsize=8)
+    bottom.legend(fontsize=7 if len(lr.groupby(["label", "method"])) > 3 else 8, ncol=2 if len(swa_labels) > 3 else 1)
     return save_figure(fig, Path(out), name, stats)
