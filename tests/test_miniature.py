@@ -50,3 +50,17 @@ def test_every_part_on_tiny_data_then_nothing_to_redo(tmp_path, tiny_cifar10):
     run_parts(m, ["table", "schedules", "finetune"])
     started = [line for line in lines if line.endswith(": started")]
     assert started == [], started  # every run finished: nothing trained again
+
+
+def test_a_failed_download_is_one_line(tmp_path, monkeypatch, capsys):
+    """`make reproduce-mini MINI_DOWNLOAD=1` where torchvision's files cannot be fetched (no network)."""
+    import torchvision
+
+    def offline(self):
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(torchvision.datasets.CIFAR10, "download", offline)
+    status = miniature.main(["--download", "--data", str(tmp_path / "cifar"), "--results", str(tmp_path / "r"),
+                             "--part", "picture"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1 and "downloading cifar10 failed" in err[0] and "network unreachable" in err[0]
