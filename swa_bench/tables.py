@@ -317,7 +317,8 @@ def render(table: pd.DataFrame, fmt: str = "markdown", paper_columns: dict[str, 
     `detail`: each measured cell also gives the test loss, the paired difference from SGD and, for
     SGD, the final training accuracy."""
     if fmt == "csv":
-        return table[CSV_COLUMNS].to_csv(index=False, float_format="%.4f")
+        counts = {c: "Int64" for c in ("n", "diverged", "vs_sgd_n")}  # whole numbers, empty where none
+        return table[CSV_COLUMNS].astype(counts).to_csv(index=False, float_format="%.4f")
     paper_columns = paper_columns or {}
     blocks = [_block(dataset, part, paper_columns.get(dataset, []), fmt, detail)
               for dataset, part in table.groupby("dataset", sort=True)]

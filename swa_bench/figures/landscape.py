@@ -210,10 +210,14 @@ def plane(checkpoints: list[str | Path], out, grid: int = 21, margin: float = 0.
         fig.colorbar(filled, ax=ax)
         for name, x, y in marked:
             ax.plot(x, y, marker="o", color="white", markeredgecolor="black")
-            ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7, color="white")
+            right = x > (xs[0] + xs[-1]) / 2  # labels grow towards the middle, never off the axes
+            ax.annotate(name.split(" (")[0], (x, y), textcoords="offset points", xytext=(-4 if right else 4, 4),
+                        ha="right" if right else "left", fontsize=7, color="white")
         ax.set_title(title)
         ax.set_xlabel("x (along w2 - w1)")
         ax.set_ylabel("y")
+    # The points' full names once, under the panels (on them they would cover the contours).
+    fig.text(0.01, -0.01, "   ".join(name for name, _, _ in marked[:3]), fontsize=7, color="#555555", va="top")
     data = {"x": xs, "y": ys,
             "points": [{"name": n, "x": x, "y": y, "distance_from_plane": d, **{k: m[k] for k in m if k != "key"}}
                        for (n, x, y), d, m in zip(marked, off_plane, measured)],
