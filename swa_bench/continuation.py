@@ -14,7 +14,7 @@ from pathlib import Path
 from swa_bench.config import Config
 from swa_bench.data.datasets import data_format
 from swa_bench.errors import UserError
-from swa_bench.protocol import resolve_protocol, scale_epochs
+from swa_bench.protocol import resolve_protocol
 from swa_bench.records import RunRecords, config_differences, data_format_mismatch, independent_of, kept_state_name
 
 
@@ -26,11 +26,6 @@ def _not_the_sgd_runs(key: str) -> bool:
     """Keys an SGD run does not depend on, the method itself, and where SWA starts (an SGD run trained
     from scratch is the same run whether its row's SWA runs start from scratch or continue it)."""
     return key in ("run.method", "swa.start_from") or independent_of("sgd")(key)
-
-
-def sgd_budget(cfg: Config) -> int:
-    """The SGD run's length in epochs under the budget scale."""
-    return scale_epochs(cfg.schedule.budget, cfg.run.budget_scale)
 
 
 def load_start_point(cfg: Config, sgd_run_dir: str | Path | None, map_location="cpu") -> tuple[dict, dict]:
@@ -57,7 +52,7 @@ def load_start_point(cfg: Config, sgd_run_dir: str | Path | None, map_location="
     if not sgd.is_finished():
         done = len(sgd.read_metrics())
         raise StartPointError(f"{sgd.dir}: the SGD run has not finished ({done} of {first_epoch} epochs); {hint}")
-    kept = first_epoch != sgd_budget(cfg)  # FGE, or SWA from swa.from_epoch: a state kept before the end
+    kept = proto.method == "fge" or cfg.swa.from_epoch is not None  # a state kept before the SGD run's end
     name = kept_state_name(first_epoch) if kept else "last"
     checkpoint = sgd.load_checkpoint(name, map_location=map_location)
     if kept and checkpoint is None:

@@ -106,18 +106,15 @@ def _train(m: Miniature, part: str, specs: list) -> int:
     return len(results)
 
 
-def _export(runs_dir: str, to: Path) -> int:
+def _export(runs_dir: str, to: Path) -> None:
     """Copy the records of every finished run under `runs_dir` to the same place under `to`."""
     from swa_bench.records import RunRecords
 
-    copied = 0
     for records in RunRecords.find(runs_dir, marker="summary.json"):
         target = to / records.dir.relative_to(runs_dir)
         target.mkdir(parents=True, exist_ok=True)
         for source in (records.config_path, records.metrics_path, records.summary_path):
             shutil.copyfile(source, target / source.name)
-        copied += 1
-    return copied
 
 
 def _write_tables(runs_dir: Path, to: Path) -> None:
@@ -152,12 +149,17 @@ def part_table(m: Miniature) -> int:
     return trained
 
 
+def _export_table(m: Miniature) -> None:
+    """The records of the runs in `out` (the table's and Table 2's) and the table made from them."""
+    _export(m.out, Path(m.results))
+    _write_tables(Path(m.results) / "cifar10", Path(m.results))
+
+
 def table_outputs(m: Miniature) -> None:
     """The table part's records, tables and curves in the results folder, from the runs in `out`."""
     from swa_bench.figures.curves import plot_curves
 
-    _export(m.out, Path(m.results))
-    _write_tables(Path(m.results) / "cifar10", Path(m.results))
+    _export_table(m)
     row = Path(m.results) / "cifar10" / "preresnet20"
     table_runs = [d for method in ("sgd", "swa-lr-ratio-0.1", "swa-lr-ratio-0.5", "ema", "fge")
                   for d in sorted((row / method).glob("seed*"))]
@@ -232,8 +234,7 @@ def part_finetune(m: Miniature) -> int:
     seeds = SEEDS + MORE_SEEDS
     specs = [_spec(m, RATIO_05, "sgd", seed, m.out) for seed in seeds]
     trained = _train(m, "finetune", specs + [_spec(m, FINETUNE, "swa", seed, m.out) for seed in seeds])
-    _export(m.out, Path(m.results))
-    _write_tables(Path(m.results) / "cifar10", Path(m.results))
+    _export_table(m)
     return trained
 
 
@@ -284,6 +285,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.jobs < 1:
         parser.error(f"--jobs: at least 1, got {args.jobs}")
     m = Miniature(args.data, args.out, args.seed0_out, args.results, args.jobs)
+    if not args.download and not Path(m.data).is_dir():  # otherwise every run would fail on it, one by one
+        print(f"error: --data {m.data}: no such folder; extract the JPEG copy of CIFAR-10 there "
+              f"(make reproduce-mini does), or pass --download for torchvision's files", file=sys.stderr)
+        return 2
     try:
         if args.download:
             fetch_cifar10(m.data)

@@ -33,6 +33,7 @@ from swa_bench.config import Config, ConfigError
 from swa_bench.continuation import load_start_point
 from swa_bench.dashboards import Dashboards
 from swa_bench.data import build_datasets, make_loader, resolve_loader_kind
+from swa_bench.data.datasets import data_format
 from swa_bench.distributed import World, init_world, shutdown
 from swa_bench.engine import (STREAM_BN, STREAM_TRAIN, Tally, evaluate, predict, resolve_device, rng_states,
                               seed_epoch, set_rng_states, train_one_epoch)
@@ -51,8 +52,6 @@ from swa_bench.timefmt import format_duration
 def resolved_config(cfg: Config, proto: Protocol, overrides: dict) -> dict:
     """What config.yaml holds: the validated config, the protocol it implies, and the overrides
     (CLI flags and --set) that produced it from the file."""
-    from swa_bench.data.datasets import data_format
-
     return {"config": cfg.to_dict(), "protocol": proto.to_dict(), "overrides": dict(overrides),
             "data_format": data_format(cfg.data)}
 

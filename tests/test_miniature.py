@@ -64,3 +64,10 @@ def test_a_failed_download_is_one_line(tmp_path, monkeypatch, capsys):
                              "--part", "picture"])
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and len(err) == 1 and "downloading cifar10 failed" in err[0] and "network unreachable" in err[0]
+
+
+def test_missing_data_is_one_line_before_any_run(tmp_path, capsys):
+    status = miniature.main(["--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "runs"), "--part", "table"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1 and "no such folder" in err[0]
+    assert not (tmp_path / "runs").exists()  # nothing started

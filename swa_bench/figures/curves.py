@@ -95,17 +95,13 @@ def plot_curves(run_dirs: list[str | Path], out: str | Path, name: str = "curves
         seeds = int(part["seeds"].max())
         text = ", ".join(p for p in (shown(label), f"{seeds} seed{'s' if seeds != 1 else ''}") if p)
         text = f"{names[series]} ({text})"
-        marker = "o" if series in ("swa", "ema", "fge", "fge_member") else None
-        top.plot(part["epoch"], part["mean"], color=color(label, series), marker=marker, markersize=3, label=text,
-                 linestyle="--" if series in ("swa_sgd", "fge_member") else "-")
-        top.fill_between(part["epoch"], part["low"], part["high"], color=color(label, series), alpha=0.15,
-                         linewidth=0)
-        if zoom is not None:
-            late = part[part["epoch"] >= zoom_from]
-            zoom.plot(late["epoch"], late["mean"], color=color(label, series), marker=marker, markersize=3,
-                      linestyle="--" if series in ("swa_sgd", "fge_member") else "-")
-            zoom.fill_between(late["epoch"], late["low"], late["high"], color=color(label, series), alpha=0.15,
-                              linewidth=0)
+        style = dict(color=color(label, series), marker="o" if series in ("swa", "ema", "fge", "fge_member") else None,
+                     markersize=3, linestyle="--" if series in ("swa_sgd", "fge_member") else "-")
+        panels = [(top, part, text)] + ([(zoom, part[part["epoch"] >= zoom_from], None)] if zoom is not None else [])
+        for ax, shown_part, legend in panels:
+            ax.plot(shown_part["epoch"], shown_part["mean"], label=legend, **style)
+            ax.fill_between(shown_part["epoch"], shown_part["low"], shown_part["high"], color=style["color"],
+                            alpha=0.15, linewidth=0)
     top.set_ylabel("test accuracy (%)")
     top.legend(fontsize=8 if zoom is None else 7, loc="lower right")
     if zoom is not None:
