@@ -83,12 +83,11 @@ MINI_DATA ?= data/cifar10-jpg
 MINI_TARBALL ?= ../shared/data/cifar10-jpg.tar.gz
 MINI_COPY = $(if $(MINI_DOWNLOAD),-torchvision,)
 MINI_OUT ?= runs/mini$(MINI_COPY)
-MINI_SEED0_OUT ?= runs/mini-figures$(MINI_COPY)
 MINI_RESULTS ?= $(if $(MINI_DOWNLOAD),results/cifar10-mini,results/cifar10-jpg-mini)
 MINI_JOBS ?= 2
 MINI_DOWNLOAD ?=
 MINI_PARTS = table figures schedules finetune picture
-MINI = $(BIN)/python -m swa_bench.miniature --data $(MINI_DATA) --out $(MINI_OUT) --seed0-out $(MINI_SEED0_OUT) \
+MINI = $(BIN)/python -m swa_bench.miniature --data $(MINI_DATA) --out $(MINI_OUT) \
        --results $(MINI_RESULTS) --jobs $(MINI_JOBS) $(if $(MINI_DOWNLOAD),--download)
 MINI_INPUT = $(if $(MINI_DOWNLOAD),,$(MINI_DATA)/test)
 

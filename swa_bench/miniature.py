@@ -11,10 +11,12 @@ finished work is skipped, an interrupted run continues):
   finetune   SWA from each finished SGD run with the ImageNet schedule, after 7 and 13 epochs (Table 2)
   picture    the table as a picture: paired differences to SGD
 
-Runs go to `out` (the table's and Table 2's) and `seed0_out` (the seed-0 runs behind the figures and the
-schedule experiments, which share their SGD run). Each part copies the records of its finished runs
-(config, metrics, summary; never checkpoints) into `results`, writes its tables and figures there with
-the data behind each, and prints its wall time, also appended to RESULTS/wall_times.csv.
+Every run goes to `out`; the parts share runs (the figures are drawn from the table's seed-0 runs, the
+schedule experiments continue its seed-0 SGD run, Table 2's shape continues every SGD run). Each part
+copies the records of its finished runs (config, metrics, summary; never checkpoints) into `results`:
+the table's and Table 2's under RESULTS/cifar10, the seed-0 runs behind the figures and the schedule
+experiments under RESULTS/seed0; it writes its tables and figures there with the data behind each, and
+prints its wall time, also appended to RESULTS/wall_times.csv.
 
     python -m swa_bench.miniature --part figures --data data/cifar10-jpg
 """
@@ -40,8 +42,10 @@ RATIO_05 = "mini/preresnet20_ratio0.5"
 FROM_SGD = "mini-experiments/preresnet20_from_sgd"
 CONSTANT_LR = "mini-experiments/preresnet20_constant_lr"
 FINETUNE = "mini-experiments/preresnet20_finetune"
-# The seed-0 runs are evaluated every 10 epochs instead of 30: the curves need the points, the table
-# does not pay for them. The key is set on every seed-0 run, so its continuations match its SGD run.
+# Seed 0 is evaluated every 10 epochs instead of 30: the curves need the points, the other seeds do not
+# pay for them. An evaluation changes no training step (every pass is seeded by seed and epoch), so the
+# seed's numbers are those it has at 30; the key is set on every seed-0 run, so that its continuations
+# match their SGD run, and tables do not label it a setting.
 EVERY_10 = ("schedule.eval_every=10",)
 # The §4.3 sweep beside the config's own setting (constant 0.05): named variants set on the command line.
 SCHEDULES = {
@@ -62,7 +66,6 @@ ZOOM_FROM = 90
 class Miniature:
     data: str = "data/cifar10-jpg"
     out: str = "runs/mini"
-    seed0_out: str = "runs/mini-figures"
     results: str = "results/cifar10-jpg-mini"
     jobs: int = 2
     say: object = print
@@ -84,10 +87,11 @@ class Miniature:
 # Runs
 
 
-def _spec(m: Miniature, config: str, method: str, seed: int, out: str, sets: tuple[str, ...] = ()):
+def _spec(m: Miniature, config: str, method: str, seed: int, sets: tuple[str, ...] = ()):
     from swa_bench.grid.plan import plan_run
 
-    return plan_run(find_config(config), method, seed, out, m.sets + sets, data_path=m.data, budget_scale=m.budget_scale)
+    sets = (EVERY_10 if seed == 0 else ()) + sets
+    return plan_run(find_config(config), method, seed, m.out, m.sets + sets, data_path=m.data, budget_scale=m.budget_scale)
 
 
 def _train(m: Miniature, part: str, specs: list) -> int:
@@ -106,12 +110,14 @@ def _train(m: Miniature, part: str, specs: list) -> int:
     return len(results)
 
 
-def _export(runs_dir: str, to: Path) -> None:
-    """Copy the records of every finished run under `runs_dir` to the same place under `to`."""
+def _export(m: Miniature, specs: list, to: Path) -> None:
+    """Copy the records of the finished runs among `specs` to the same place under `to` as under `out`."""
     from swa_bench.records import RunRecords
 
-    for records in RunRecords.find(runs_dir, marker="summary.json"):
-        target = to / records.dir.relative_to(runs_dir)
+    for records in (RunRecords(s.run_dir) for s in specs):
+        if not records.summary_path.exists():
+            continue
+        target = to / records.dir.relative_to(m.out)
         target.mkdir(parents=True, exist_ok=True)
         for source in (records.config_path, records.metrics_path, records.summary_path):
             shutil.copyfile(source, target / source.name)
@@ -134,25 +140,51 @@ def _copy_figure(source: Path, to: Path, name: str) -> None:
 
 
 # --------------------------------------------------------------------------------------------------
-# Parts
+# What each part runs
 
 
-def part_table(m: Miniature) -> int:
+def _table_specs(m: Miniature) -> list:
+    """Table 1: every run of configs/mini (seeds 0-2), and seeds 3 and 4 of SGD and the 0.5 x rule."""
     from swa_bench.grid.plan import build_plan
     from swa_bench.shipped import CONFIG_DIR
 
     plan = build_plan("mini", CONFIG_DIR, m.out, seeds=len(SEEDS), sets=m.sets, data_path=m.data,
                       budget_scale=m.budget_scale)
-    more = [_spec(m, RATIO_05, method, seed, m.out) for seed in MORE_SEEDS for method in ("sgd", "swa")]
-    trained = _train(m, "table", plan.runs + more)
-    table_outputs(m)
-    return trained
+    return ([_spec(m, s.config, s.method, s.seed) for s in plan.runs]  # seed 0 evaluated every 10 epochs
+            + [_spec(m, RATIO_05, method, seed) for seed in MORE_SEEDS for method in ("sgd", "swa")])
+
+
+def _finetune_specs(m: Miniature) -> list:
+    seeds = SEEDS + MORE_SEEDS
+    return [_spec(m, RATIO_05, "sgd", seed) for seed in seeds] + [_spec(m, FINETUNE, "swa", seed) for seed in seeds]
+
+
+def _figure_specs(m: Miniature) -> list:
+    return [_spec(m, RATIO_05, method, 0) for method in ("sgd", "swa", "fge")]
+
+
+def _schedule_specs(m: Miniature) -> list:
+    """The seed-0 SGD run, the fixed rate from scratch, and SWA from the SGD run at epoch 96 at the
+    config's rate and each of SCHEDULES."""
+    variants = [_spec(m, FROM_SGD, "swa", 0)]
+    variants += [_spec(m, FROM_SGD, "swa", 0, (f"swa.variant={name}",) + sets) for name, sets in SCHEDULES.items()]
+    return [_spec(m, RATIO_05, "sgd", 0), _spec(m, CONSTANT_LR, "swa", 0), *variants]
 
 
 def _export_table(m: Miniature) -> None:
-    """The records of the runs in `out` (the table's and Table 2's) and the table made from them."""
-    _export(m.out, Path(m.results))
+    """The records of the table's and Table 2's finished runs, and the table made from them."""
+    _export(m, _table_specs(m) + _finetune_specs(m), Path(m.results))
     _write_tables(Path(m.results) / "cifar10", Path(m.results))
+
+
+# --------------------------------------------------------------------------------------------------
+# Parts
+
+
+def part_table(m: Miniature) -> int:
+    trained = _train(m, "table", _table_specs(m))
+    table_outputs(m)
+    return trained
 
 
 def table_outputs(m: Miniature) -> None:
@@ -166,20 +198,16 @@ def table_outputs(m: Miniature) -> None:
     plot_curves(table_runs, m.figures, "curves")
 
 
-def _seed0(m: Miniature, config: str, method: str, sets: tuple[str, ...] = ()):
-    return _spec(m, config, method, 0, m.seed0_out, EVERY_10 + sets)
-
-
 def part_figures(m: Miniature) -> int:
     from swa_bench.figures import landscape
     from swa_bench.figures.curves import plot_curves
 
-    specs = [_seed0(m, RATIO_05, method) for method in ("sgd", "swa", "fge")]
+    specs = _figure_specs(m)
     trained = _train(m, "figures", specs)
-    _export(m.seed0_out, m.seed0_results)
+    _export(m, specs, m.seed0_results)
     sgd, swa, fge = (Path(s.run_dir) for s in specs)
     plot_curves([sgd, swa, fge], m.figures, "curves_seed0", zoom_from=_zoom(m))
-    work = Path(m.seed0_out) / "figures"  # point caches stay with the runs
+    work = Path(m.out) / "figures"  # point caches stay with the runs
     steps = [
         ("rays", lambda: landscape.rays(swa, sgd, work, **RAYS, test_images=m.test_images)),
         ("line", lambda: landscape.line(swa, sgd, work, **LINE, test_images=m.test_images)),
@@ -218,22 +246,19 @@ def _fge_samples(fge_run: Path) -> list[Path]:
 def part_schedules(m: Miniature) -> int:
     from swa_bench.figures.curves import plot_curves
 
-    sgd, constant = _seed0(m, RATIO_05, "sgd"), _seed0(m, CONSTANT_LR, "swa")
-    variants = [_seed0(m, FROM_SGD, "swa")]
-    variants += [_seed0(m, FROM_SGD, "swa", (f"swa.variant={name}",) + sets) for name, sets in SCHEDULES.items()]
-    trained = _train(m, "schedules", [sgd, constant, *variants])
-    _export(m.seed0_out, m.seed0_results)
-    plot_curves([Path(s.run_dir) for s in (sgd, *variants)], m.figures, "schedules", zoom_from=_zoom(m),
+    specs = _schedule_specs(m)
+    trained = _train(m, "schedules", specs)
+    _export(m, specs, m.seed0_results)
+    sgd, constant, *variants = (Path(s.run_dir) for s in specs)
+    plot_curves([sgd, *variants], m.figures, "schedules", zoom_from=_zoom(m),
                 series=("sgd", "swa"))  # the averages against SGD; each run's own iterate is in the CSV of its records
-    plot_curves([Path(sgd.run_dir), Path(constant.run_dir)], m.figures, "constant_lr", zoom_from=_zoom(m))
+    plot_curves([sgd, constant], m.figures, "constant_lr", zoom_from=_zoom(m))
     _write_tables(m.seed0_results, m.seed0_results)
     return trained
 
 
 def part_finetune(m: Miniature) -> int:
-    seeds = SEEDS + MORE_SEEDS
-    specs = [_spec(m, RATIO_05, "sgd", seed, m.out) for seed in seeds]
-    trained = _train(m, "finetune", specs + [_spec(m, FINETUNE, "swa", seed, m.out) for seed in seeds])
+    trained = _train(m, "finetune", _finetune_specs(m))
     _export_table(m)
     return trained
 
@@ -278,13 +303,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default=Miniature.data, help="CIFAR-10: the JPEG ImageFolder copy or torchvision's files.")
     parser.add_argument("--download", action="store_true", help="Fetch torchvision's CIFAR-10 into --data first.")
     parser.add_argument("--out", default=Miniature.out)
-    parser.add_argument("--seed0-out", default=Miniature.seed0_out)
     parser.add_argument("--results", default=Miniature.results)
     parser.add_argument("--jobs", type=int, default=Miniature.jobs, help="Runs at a time (they share the cores).")
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error(f"--jobs: at least 1, got {args.jobs}")
-    m = Miniature(args.data, args.out, args.seed0_out, args.results, args.jobs)
+    m = Miniature(args.data, args.out, args.results, args.jobs)
     if not args.download and not Path(m.data).is_dir():  # otherwise every run would fail on it, one by one
         print(f"error: --data {m.data}: no such folder; extract the JPEG copy of CIFAR-10 there "
               f"(make reproduce-mini does), or pass --download for torchvision's files", file=sys.stderr)

@@ -38,6 +38,9 @@ def model_label(name: str) -> str:
 # Keys a run sets as part of the protocol's own knobs; they are labelled separately or are the
 # identity of the run, not deviations.
 _IDENTITY_KEYS = {"run.method", "run.seed", "run.budget_scale", "data.train_subset"}
+# How often a run is evaluated decides which epochs have a test row, never a number: every training
+# and BN pass is seeded by the seed and the epoch, so no evaluation shifts a later step.
+_CADENCE_KEYS = {"schedule.eval_every"}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -95,7 +98,7 @@ def setting_label(summary: dict) -> str:
     # setting (so a sweep of SWA rates from the command line stays paired with its SGD runs).
     named = "swa." if "swa.variant" in overrides else None
     changed = {k: v for k, v in overrides.items()
-               if k not in RUNTIME_KEYS | _IDENTITY_KEYS and not (named and k.startswith(named))}
+               if k not in RUNTIME_KEYS | _IDENTITY_KEYS | _CADENCE_KEYS and not (named and k.startswith(named))}
     parts += [f"{k}={v}" for k, v in sorted(changed.items())]
     return "; ".join(parts) or PAPER_SETTING
 

@@ -61,6 +61,37 @@ def test_curves_write_png_pdf_and_data(pair, tmp_path):
     assert bad.exit_code != 0 and "--name" in bad.output
 
 
+def test_curves_average_seeds_only_where_every_seed_was_evaluated(pair, tmp_path):
+    """One seed evaluated more often than the others (the miniature's seed 0) adds no epochs of its own
+    to a mean over seeds."""
+    import shutil
+
+    import pandas as pd
+    import yaml
+
+    sgd = pair[1]
+    other = tmp_path / "seed1"
+    shutil.copytree(sgd, other, ignore=shutil.ignore_patterns("checkpoints"))
+    config = yaml.safe_load((other / "config.yaml").read_text())
+    config["config"]["run"]["seed"] = 1
+    (other / "config.yaml").write_text(yaml.safe_dump(config))
+    rows = [json.loads(line) for line in (other / "metrics.jsonl").read_text().splitlines()]
+    evaluated = [r["epoch"] for r in rows if "test_acc" in r]
+    assert len(evaluated) >= 3
+    dropped = evaluated[1]
+    for r in rows:
+        if r["epoch"] == dropped:
+            r.pop("test_acc"), r.pop("test_loss", None)
+    (other / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    result = CliRunner().invoke(main, ["plot", "curves", str(sgd), str(other), "--out", str(tmp_path / "fig")])
+    assert result.exit_code == 0, result.output
+    drawn = pd.read_csv(tmp_path / "fig" / "curves.csv")
+    sgd_epochs = sorted(drawn[drawn.series == "sgd"].epoch)
+    assert sgd_epochs == [e for e in evaluated if e != dropped]
+    assert set(drawn[drawn.series == "sgd"].seeds) == {2}
+
+
 def test_line_ends_are_the_two_solutions(pair, evaluator, tmp_path):
     result = CliRunner().invoke(main, ["landscape", "line", "--swa", str(pair[0]), "--sgd", str(pair[1]),
                                        "--points", "4", "--out", str(tmp_path), "--quiet"])

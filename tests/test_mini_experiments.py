@@ -60,10 +60,17 @@ def test_from_epoch_must_be_a_kept_state():
 
 def test_a_named_variant_set_on_the_command_line_is_its_row_not_a_setting():
     summary = {"data": {"format": "imagefolder"}, "budget_scale": 1, "train_subset": 1000,
-               "overrides": {"swa.variant": "x", "swa.lr": 0.1, "schedule.eval_every": 10}}
-    assert setting_label(summary) == "ImageFolder copy; 1000 train images; schedule.eval_every=10"
+               "overrides": {"swa.variant": "x", "swa.lr": 0.1, "optim.weight_decay": 0.001}}
+    assert setting_label(summary) == "ImageFolder copy; 1000 train images; optim.weight_decay=0.001"
     del summary["overrides"]["swa.variant"]
     assert "swa.lr=0.1" in setting_label(summary)
+
+
+def test_an_evaluation_cadence_is_not_a_setting():
+    """Seed 0 of the miniature is evaluated every 10 epochs, the others every 30: one row."""
+    summary = {"data": {"format": "imagefolder"}, "budget_scale": 1, "train_subset": 1000,
+               "overrides": {"schedule.eval_every": 10}}
+    assert setting_label(summary) == "ImageFolder copy; 1000 train images"
 
 
 # --------------------------------------------------------------------------------------------------

@@ -61,8 +61,13 @@ def plot_curves(run_dirs: list[str | Path], out: str | Path, name: str = "curves
     data = data[data.series.isin(series)]
     if data.empty:
         raise ValueError("the runs have no evaluated epochs yet")
-    stats = (data.groupby(["label", "series", "epoch"])["test_acc"]
-             .agg(mean="mean", low="min", high="max", seeds="count").reset_index())
+    stats = (data.groupby(["label", "series", "epoch"])
+             .agg(mean=("test_acc", "mean"), low=("test_acc", "min"), high=("test_acc", "max"), seeds=("run", "nunique"))
+             .reset_index())
+    # A mean over seeds only where every seed was evaluated (one seed may be evaluated more often).
+    runs = data.groupby(["label", "series"])["run"].nunique().rename("runs").reset_index()
+    stats = stats.merge(runs, on=["label", "series"])
+    stats = stats[stats["seeds"] == stats["runs"]].drop(columns="runs")
     plt = pyplot()
     if zoom_from is None:
         fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
