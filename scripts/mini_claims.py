@@ -33,6 +33,67 @@ def table_claims(results: Path) -> None:
               + ", ".join(f"{c} {v:.2f} ({v - sgd_s['results']['sgd']:+.2f})" for c, v in s["results"].items()))
 
 
+def _result(run: Path, column: str) -> float | None:
+    path = run / "summary.json"
+    return json.loads(path.read_text())["results"].get(column) if path.exists() else None
+
+
+def per_seed(results: Path) -> None:
+    """Each seed's numbers, and the differences the claims rest on, seed by seed."""
+    row = results / "cifar10" / "preresnet20"
+    print("== per seed: SGD; SWA (0.5 x, 0.1 x) minus SGD at 1 / 1.25 / 1.5 B; FGE and EMA minus SGD; SWA 0.5 x 1 B minus FGE ==")
+    for sgd_run in sorted((row / "sgd").glob("seed*")):
+        sgd = _result(sgd_run, "sgd")
+        parts = [f"SGD {sgd:.2f}"]
+        for variant in ("swa-lr-ratio-0.5", "swa-lr-ratio-0.1"):
+            values = [_result(row / variant / sgd_run.name, c) for c in ("swa_1", "swa_1.25", "swa_1.5")]
+            if values[0] is not None:
+                parts.append(f"{variant[-3:]}x " + " / ".join(f"{v - sgd:+.2f}" for v in values))
+        for method, column in (("fge", "fge_1"), ("ema", "ema_1")):
+            value = _result(row / method / sgd_run.name, column)
+            if value is not None:
+                parts.append(f"{method.upper()} {value:.2f} ({value - sgd:+.2f})")
+        fge, swa = _result(row / "fge" / sgd_run.name, "fge_1"), _result(row / "swa-lr-ratio-0.5" / sgd_run.name, "swa_1")
+        if fge is not None and swa is not None:
+            parts.append(f"SWA-FGE {swa - fge:+.2f}")
+        print(f"  {sgd_run.name}: " + "; ".join(parts))
+    for fge_run in sorted((row / "fge").glob("seed*")):
+        members = [r["fge_member_acc"] for r in _metrics(fge_run) if "fge_member_acc" in r]
+        print(f"  FGE {fge_run.name}: {len(members)} models, mean {sum(members) / len(members):.2f} "
+              f"(from {min(members):.2f} to {max(members):.2f})")
+
+
+def curve_claims(seed0: Path) -> None:
+    """Seed 0's averaged model against its own iterate and SGD at every evaluation after averaging starts."""
+    row = seed0 / "cifar10" / "preresnet20"
+    swa_run = row / "swa-lr-ratio-0.5" / "seed0-subset1000"
+    if not swa_run.exists():
+        return
+    sgd_rows = {r["epoch"]: r["test_acc"] for r in _metrics(row / "sgd" / "seed0-subset1000") if "test_acc" in r}
+    print("== curves, seed 0: epoch: SWA average / its iterate / SGD ==")
+    gaps = []
+    for r in _metrics(swa_run):
+        if "swa_test_acc" in r:
+            gaps.append(r["swa_test_acc"] - r["test_acc"])
+            print(f"  {r['epoch']}: {r['swa_test_acc']:.2f} / {r['test_acc']:.2f} / {sgd_rows.get(r['epoch'], float('nan')):.2f}")
+    print(f"  average minus iterate: from {min(gaps):+.2f} to {max(gaps):+.2f}")
+    constant = row / "swa-constant-0.05" / "seed0-subset1000"
+    if constant.exists():
+        late = [r["test_acc"] for r in _metrics(constant) if "test_acc" in r and r["epoch"] >= 110]
+        print(f"  fixed rate 0.05 from scratch: iterate from epoch 110 on between {min(late):.2f} and {max(late):.2f}")
+
+
+def wall_times(results: Path) -> None:
+    path = results / "wall_times.csv"
+    if path.exists():
+        times = pd.read_csv(path)
+        print("== wall times (first pass of each part: the one that trained) ==")
+        for part, rows in times.groupby("part", sort=False):
+            first = rows.iloc[0]
+            print(f"  {part}: {first.seconds / 60:.1f} min, {first.runs_trained} runs trained ({first.started_utc})")
+        print(f"  sum of first passes: {times.groupby('part').seconds.first().sum() / 60:.1f} min")
+
+
 def width_claims(figures: Path) -> None:
     print("== 3: wider optima (seed 0) ==")
     width = pd.read_csv(figures / "rays_width.csv")
@@ -72,6 +133,9 @@ def main(argv: list[str]) -> int:
         return 2
     results = Path(argv[0])
     for what, call in ((results / "table.csv", lambda: table_claims(results)),
+                       (results / "cifar10", lambda: per_seed(results)),
+                       (results / "seed0", lambda: curve_claims(results / "seed0")),
+                       (results / "wall_times.csv", lambda: wall_times(results)),
                        (results / "figures" / "rays_width.csv", lambda: width_claims(results / "figures")),
                        (results / "seed0", lambda: schedule_claims(results / "seed0"))):
         if what.exists():

@@ -4,7 +4,7 @@ finished work is skipped, an interrupted run continues):
 
   table      the miniature of Table 1: SGD, FGE, SWA at the two rate rules, EMA, seeds 0-2; seeds 3 and 4
              of SGD and the 0.5 x rule, so their paired difference has a standard error
-  figures    seed 0 again, evaluated every 10 epochs: convergence curves with a late zoom, optima width
+  figures    the table's seed-0 runs (evaluated every 10 epochs): convergence curves with a late zoom, optima width
              along random rays, the SGD-SWA line, the plane through three FGE models with their average
   schedules  SWA continuing the SGD run from epoch 96 at constant and cyclical rates (the paper's §4.3);
              a constant rate from scratch, averaged from epoch 84 (§4.4); seed 0

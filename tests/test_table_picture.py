@@ -51,6 +51,31 @@ def test_figure_holds_the_paired_and_the_papers_differences(runs, tmp_path):
     assert mini["vs_sgd_mean"] == pytest.approx(1.0) and pd.isna(mini["paper_diff"])
 
 
+def test_fge_and_ema_are_drawn_once_for_all_swa_variants(tmp_path):
+    """The table gives each SWA variant's row a copy of the FGE and EMA cells (their runs have no
+    variant); the picture draws them once, under the row without a variant."""
+    import json
+    import shutil
+
+    root = tmp_path / "runs"
+    for seed in range(2):
+        write_summary(root, "cifar10", "preresnet20", "sgd", seed, {"sgd": 55.0}, data=FOLDER, subset=1000)
+        write_summary(root, "cifar10", "preresnet20", "fge", seed, {"fge_1": 55.5}, data=FOLDER, subset=1000)
+        write_summary(root, "cifar10", "preresnet20", "ema", seed, {"ema_1": 55.2}, data=FOLDER, subset=1000)
+        for variant, gain in (("a", 1.0), ("b", -1.0)):
+            run = write_summary(root, "cifar10", "preresnet20", "swa", seed, {"swa_1": 55.0 + gain}, data=FOLDER,
+                                subset=1000)
+            summary = json.loads((run / "summary.json").read_text())
+            (run / "summary.json").write_text(json.dumps({**summary, "variant": variant}))
+            shutil.move(run, run.parent.parent / f"swa-{variant}" / run.name)
+    data = pd.read_csv(plot_table(root, tmp_path / "out")[-1], keep_default_na=False, na_values=[""])
+    assert sorted(data.column) == ["ema_1", "fge_1", "swa_1", "swa_1"]
+    assert set(data[data.column.isin(["fge_1", "ema_1"])]["row"]) == {"PreResNet-20 (200)"}
+    assert dict(zip(data[data.column == "swa_1"]["row"], data[data.column == "swa_1"]["vs_sgd_mean"])) == {
+        "PreResNet-20 (200) [a]": pytest.approx(1.0), "PreResNet-20 (200) [b]": pytest.approx(-1.0)}
+    assert data[data.column == "fge_1"]["vs_sgd_mean"].iloc[0] == pytest.approx(0.5)
+
+
 def test_cli_draws_a_runs_folder_and_refuses_an_empty_one(runs, tmp_path):
     result = CliRunner().invoke(main, ["plot", "table", str(runs), "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output

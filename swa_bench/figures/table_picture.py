@@ -37,6 +37,11 @@ def table_differences(runs_dir: str | Path, paper_dir: str | Path | None = None)
     source = lines["paper_source"].fillna("")
     source = source.where(source != "", lines["sgd_source"].fillna(""))
     lines["paper_source"] = source.where(lines.paper_diff.notna(), "")
+    # FGE and EMA runs carry no SWA variant: the table repeats them in each variant's row, the picture
+    # draws them once, under the row's name without a variant.
+    shared = lines.column.map(lambda c: Column(c).method in ("fge", "ema"))
+    lines.loc[shared, "variant"] = ""
+    lines = lines.drop_duplicates(subset=_ROW_KEYS + ["column"])
     lines["row"] = [row_label(*keys) for keys in zip(lines.dataset, lines.model, lines.budget, lines.variant)]
     lines["column_title"] = [Column(c).title(d) for c, d in zip(lines.column, lines.dataset)]
     lines["order"] = lines.column.map(lambda c: Column(c).order())
