@@ -92,6 +92,15 @@ def test_curves_average_seeds_only_where_every_seed_was_evaluated(pair, tmp_path
     assert set(drawn[drawn.series == "sgd"].seeds) == {2}
 
 
+def test_a_rate_that_changes_within_an_epoch_is_drawn_from_its_start_to_its_end():
+    import pandas as pd
+
+    from swa_bench.figures.curves import _rate_path
+
+    rates = pd.DataFrame({"epoch": [1, 2, 3], "lr": [0.1, 0.1, 0.05], "lr_end": [float("nan"), 0.01, 0.001]})
+    assert _rate_path(rates) == ([1, 1, 2, 2, 3], [0.1, 0.1, 0.01, 0.05, 0.001])
+
+
 def test_line_ends_are_the_two_solutions(pair, evaluator, tmp_path):
     result = CliRunner().invoke(main, ["landscape", "line", "--swa", str(pair[0]), "--sgd", str(pair[1]),
                                        "--points", "4", "--out", str(tmp_path), "--quiet"])

@@ -26,7 +26,7 @@ def _series(run_dirs: list[Path]) -> pd.DataFrame:
             label += f" [{variant}]"
         for row in records.read_metrics():
             base = {"run": str(run_dir), "label": label, "method": method, "seed": config["run"]["seed"],
-                    "epoch": row["epoch"], "lr": row.get("lr")}
+                    "epoch": row["epoch"], "lr": row.get("lr"), "lr_end": row.get("lr_end")}
             if method == "ema":  # its iterate and rates are the SGD run's: only its average is its own
                 if "ema_test_acc" in row:
                     rows.append({**base, "series": "ema", "test_acc": row["ema_test_acc"]})
@@ -57,7 +57,7 @@ def plot_curves(run_dirs: list[str | Path], out: str | Path, name: str = "curves
     data = _series([Path(p) for p in run_dirs])
     if data.empty:
         raise ValueError("the runs have no evaluated epochs yet")
-    lr = data[data.series == "lr"].groupby(["label", "method", "epoch"])["lr"].first().reset_index()
+    lr = data[data.series == "lr"].groupby(["label", "method", "epoch"])[["lr", "lr_end"]].first().reset_index()
     data = data[data.series.isin(series)]
     if data.empty:
         raise ValueError("the runs have no evaluated epochs yet")
@@ -115,9 +115,24 @@ def plot_curves(run_dirs: list[str | Path], out: str | Path, name: str = "curves
         zoom.set_ylabel("test accuracy (%)")
     for (label, method), part in lr.groupby(["label", "method"]):
         legend = method.upper() + (label[label.index(" ["):] if " [" in label else "")
-        bottom.plot(part["epoch"], part["lr"], color=color(label, method if method in ("sgd", "fge") else "swa"),
-                    label=legend)
+        within = part["lr_end"].notna().any()  # a sawtooth: thin, so the flat rates beside it stay visible
+        bottom.plot(*_rate_path(part), color=color(label, method if method in ("sgd", "fge") else "swa"), label=legend,
+                    linewidth=0.7 if within else None, alpha=0.8 if within else None)
     bottom.set_ylabel("learning rate")
     bottom.set_xlabel("epoch")
     bottom.legend(fontsize=7 if len(lr.groupby(["label", "method"])) > 3 else 8, ncol=2 if len(swa_labels) > 3 else 1)
     return save_figure(fig, Path(out), name, stats)
+
+
+def _rate_path(rates: pd.DataFrame) -> tuple[list, list]:
+    """The rate against epoch: a point per epoch, or where the rate changes within an epoch (cyclical
+    schedules: the metrics row holds its first and last step's rate) a line from the epoch's start to
+    its end, so that a cycle is drawn as the sawtooth it is."""
+    xs, ys = [], []
+    for epoch, first, last in zip(rates["epoch"], rates["lr"], rates["lr_end"]):
+        if pd.isna(last):
+            xs.append(epoch), ys.append(first)
+        else:
+            xs += [epoch - 1, epoch]
+            ys += [first, last]
+    return xs, ys
