@@ -98,7 +98,7 @@ def width_claims(figures: Path) -> None:
     print("== 3: wider optima (seed 0) ==")
     width = pd.read_csv(figures / "rays_width.csv")
     for _, r in width.iterrows():
-        print(f"  {r.solution}: test error {r.test_error_at_0:.2f} at the solution; +{r.rise:g} points at distance "
+        print(f"  {r.solution}: {r.metric} {r.value_at_0:.4g} at the solution; +{r.rise:g} at distance "
               f"{r.mean_distance:.2f} (min {r.min_distance:.2f}, max {r.max_distance:.2f}; {r.rays_reaching:.0f}/{r.rays:.0f} rays)")
     line = pd.read_csv(figures / "line.csv")
     for t, name in ((0.0, "w_SWA"), (1.0, "w_SGD")):

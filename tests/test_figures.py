@@ -136,7 +136,8 @@ def test_rays_are_unit_and_start_at_the_solutions(pair, evaluator, tmp_path):
     import pandas as pd
 
     width = pd.read_csv(tmp_path / "rays_width.csv")
-    assert set(width.solution) == {"swa", "sgd"} and set(width.rise) == {1.0, 2.0, 5.0}
+    assert set(width.solution) == {"swa", "sgd"} and set(width.metric) == {"test_error", "train_loss_l2"}
+    assert set(width[width.metric == "test_error"].rise) == {1.0, 2.0, 5.0}
 
     rows = pd.read_csv(tmp_path / "rays.csv")
     for solution, run in (("swa", pair[0]), ("sgd", pair[1])):
@@ -206,11 +207,17 @@ def test_ray_widths_interpolate_the_first_rise():
 
     data = pd.DataFrame({"solution": ["swa"] * 4 + ["sgd"] * 4, "ray": [0] * 8,
                          "distance": [0.0, 1.0, 2.0, 3.0] * 2,
-                         "test_error": [10.0, 10.5, 12.0, 20.0, 10.0, 13.0, 9.0, 30.0]})
-    width = ray_widths(data, rises=(1.0, 50.0)).set_index(["solution", "rise"])
-    assert width.loc[("swa", 1.0), "mean_distance"] == pytest.approx(1 + 0.5 / 1.5)  # between 10.5 and 12
-    assert width.loc[("sgd", 1.0), "mean_distance"] == pytest.approx(1 / 3)  # the first crossing counts
-    assert np.isnan(width.loc[("swa", 50.0), "mean_distance"]) and width.loc[("swa", 50.0), "rays_reaching"] == 0
+                         "test_error": [10.0, 10.5, 12.0, 20.0, 10.0, 13.0, 9.0, 30.0],
+                         "train_loss_l2": [0.3, 0.3, 0.4, 0.5, 0.2, 0.3, 0.3, 0.3]})
+    width = ray_widths(data, rises={"test_error": (1.0, 50.0), "train_loss_l2": (0.15,)})
+    width = width.set_index(["metric", "solution", "rise"])
+    assert width.loc[("test_error", "swa", 1.0), "mean_distance"] == pytest.approx(1 + 0.5 / 1.5)  # between 10.5 and 12
+    assert width.loc[("test_error", "sgd", 1.0), "mean_distance"] == pytest.approx(1 / 3)  # the first crossing counts
+    assert width.loc[("test_error", "swa", 50.0), "rays_reaching"] == 0
+    assert np.isnan(width.loc[("test_error", "swa", 50.0), "mean_distance"])
+    assert width.loc[("train_loss_l2", "swa", 0.15), "mean_distance"] == pytest.approx(2.5)  # 0.45 between 0.4 and 0.5
+    assert width.loc[("train_loss_l2", "sgd", 0.15), "rays_reaching"] == 0
+    assert width.loc[("train_loss_l2", "swa", 0.15), "value_at_0"] == pytest.approx(0.3)
 
 
 def test_bn_statistics_are_recomputed_at_every_point(pair, evaluator):

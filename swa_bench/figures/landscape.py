@@ -108,24 +108,32 @@ def rays(swa_run, sgd_run, out, rays: int = 10, max_distance: float = 50.0, poin
     return paths + [out / "rays_width.csv"]
 
 
-def ray_widths(data: pd.DataFrame, rises: tuple[float, ...] = (1.0, 2.0, 5.0)) -> pd.DataFrame:
-    """The width of each solution, measured: along each ray, the distance at which test error first
-    exceeds its value at the solution by `rise` points (linearly interpolated between computed points;
-    NaN where a ray never rises that much), then mean, min and max over the rays."""
+# The rises a width is measured at: test error in points, the L2-regularised train loss (the paper's
+# Figure 3 quantity, the loss SGD minimises) in nats.
+WIDTH_RISES = {"test_error": (1.0, 2.0, 5.0), "train_loss_l2": (0.05, 0.1, 0.5)}
+
+
+def ray_widths(data: pd.DataFrame, rises: dict[str, tuple[float, ...]] = WIDTH_RISES) -> pd.DataFrame:
+    """The width of each solution, measured: along each ray, the distance at which a metric first
+    exceeds its value at the solution by `rise` (linearly interpolated between computed points; NaN
+    where a ray never rises that much), then mean, min and max over the rays; per metric of `rises`."""
     rows = []
     for (name, r), ray in data.sort_values("distance").groupby(["solution", "ray"]):
-        t, err = ray["distance"].to_numpy(), ray["test_error"].to_numpy()
-        for rise in rises:
-            above = np.nonzero(err >= err[0] + rise)[0]
-            if len(above) == 0:
-                at = float("nan")
-            else:
-                i = above[0]  # i > 0: the solution itself is never above its own error
-                at = t[i - 1] + (err[0] + rise - err[i - 1]) / (err[i] - err[i - 1]) * (t[i] - t[i - 1])
-            rows.append({"solution": name, "ray": r, "rise": rise, "distance": at, "test_error_at_0": err[0]})
+        t = ray["distance"].to_numpy()
+        for metric, metric_rises in rises.items():
+            v = ray[metric].to_numpy()
+            for rise in metric_rises:
+                above = np.nonzero(v >= v[0] + rise)[0]
+                if len(above) == 0:
+                    at = float("nan")
+                else:
+                    i = above[0]  # i > 0: the solution itself is never above its own value
+                    at = t[i - 1] + (v[0] + rise - v[i - 1]) / (v[i] - v[i - 1]) * (t[i] - t[i - 1])
+                rows.append({"solution": name, "metric": metric, "ray": r, "rise": rise, "distance": at,
+                             "value_at_0": v[0]})
     per_ray = pd.DataFrame(rows)
-    return (per_ray.groupby(["solution", "rise"])
-            .agg(test_error_at_0=("test_error_at_0", "first"), mean_distance=("distance", "mean"),
+    return (per_ray.groupby(["metric", "solution", "rise"], sort=False)
+            .agg(value_at_0=("value_at_0", "first"), mean_distance=("distance", "mean"),
                  min_distance=("distance", "min"), max_distance=("distance", "max"),
                  rays_reaching=("distance", "count"), rays=("ray", "count"))
             .reset_index())
