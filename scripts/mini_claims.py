@@ -17,6 +17,10 @@ def _metrics(run: Path) -> list[dict]:
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
 
 
+def _summary(run: Path) -> dict:
+    return json.loads((run / "summary.json").read_text())
+
+
 def table_claims(results: Path) -> None:
     table = pd.read_csv(results / "table.csv")
     print("== 1, 2, 5: SWA, FGE and SWA-from-a-trained-network against SGD (paired by seed) ==")
@@ -27,15 +31,14 @@ def table_claims(results: Path) -> None:
     print(f"  SGD: {sgd['mean']:.2f} ± {sgd['std']:.2f} (n={sgd.n:.0f}); NLL {sgd.nll_mean:.3f}")
     finetune = results / "cifar10" / "preresnet20" / "swa-finetune-cyclical"
     for run in sorted(finetune.glob("seed*")):
-        s = json.loads((run / "summary.json").read_text())
-        sgd_s = json.loads((results / "cifar10" / "preresnet20" / "sgd" / run.name / "summary.json").read_text())
+        s = _summary(run)
+        sgd_s = _summary(results / "cifar10" / "preresnet20" / "sgd" / run.name)
         print(f"  finetune {run.name}: SGD {sgd_s['results']['sgd']:.2f} -> "
               + ", ".join(f"{c} {v:.2f} ({v - sgd_s['results']['sgd']:+.2f})" for c, v in s["results"].items()))
 
 
 def _result(run: Path, column: str) -> float | None:
-    path = run / "summary.json"
-    return json.loads(path.read_text())["results"].get(column) if path.exists() else None
+    return _summary(run)["results"].get(column) if (run / "summary.json").exists() else None
 
 
 def per_seed(results: Path) -> None:
@@ -118,10 +121,10 @@ def width_claims(figures: Path) -> None:
 def schedule_claims(seed0: Path) -> None:
     print("== 4: schedules from the SGD run at epoch 96 (seed 0), and a constant rate from scratch ==")
     row = seed0 / "cifar10" / "preresnet20"
-    sgd = json.loads((row / "sgd" / "seed0-subset1000" / "summary.json").read_text())["results"]["sgd"]
+    sgd = _summary(row / "sgd" / "seed0-subset1000")["results"]["sgd"]
     print(f"  SGD (usual schedule, 120 epochs): {sgd:.2f}")
     for run in sorted(row.glob("swa-*/seed0-subset1000")):
-        s = json.loads((run / "summary.json").read_text())
+        s = _summary(run)
         last = _metrics(run)[-1]
         points = ", ".join(f"{c} {v:.2f}" for c, v in s["results"].items())
         print(f"  {run.parent.name}: {points}; its own iterate at the end {last.get('test_acc')}")

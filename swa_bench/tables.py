@@ -167,11 +167,17 @@ def _run_records(summaries: list[dict]) -> pd.DataFrame:
     ])
 
 
+def varies_with_variant(column: str) -> bool:
+    """Whether a column's runs depend on the SWA variant: only SWA's; SGD, EMA and FGE runs change
+    with no swa key, so one set of them serves every variant of their row."""
+    return Column(column).method == "swa"
+
+
 def _share_runs_without_variant(runs: pd.DataFrame) -> pd.DataFrame:
-    """SGD and EMA runs carry no variant (no swa key changes them): they serve every SWA variant of
-    their row, so each variant's table row gets a copy of them."""
+    """SGD, EMA and FGE runs carry no variant (no swa key changes them): they serve every SWA variant
+    of their row, so each variant's table row gets a copy of them."""
     keys = ["dataset", "model", "budget", "setting"]
-    is_swa = runs.column.map(lambda c: Column(c).method == "swa")
+    is_swa = runs.column.map(varies_with_variant)
     variants = runs[is_swa].groupby(keys)["variant"].agg(lambda v: sorted(set(v))).to_dict()
     shared = runs[~is_swa]
     copies = [part.assign(variant=v) for key, part in shared.groupby(keys) for v in variants.get(key, [""])]

@@ -15,7 +15,7 @@ import pandas as pd
 
 from swa_bench.columns import Column
 from swa_bench.figures.output import COLORS, pyplot, save_figure
-from swa_bench.tables import _ROW_KEYS, PAPER_SETTING, build_table, dataset_title, row_label
+from swa_bench.tables import _ROW_KEYS, PAPER_SETTING, build_table, dataset_title, row_label, varies_with_variant
 
 XLABEL = "test accuracy difference to SGD (points), mean ± std over seeds (n)"
 
@@ -37,9 +37,9 @@ def table_differences(runs_dir: str | Path, paper_dir: str | Path | None = None)
     source = lines["paper_source"].fillna("")
     source = source.where(source != "", lines["sgd_source"].fillna(""))
     lines["paper_source"] = source.where(lines.paper_diff.notna(), "")
-    # FGE and EMA runs carry no SWA variant: the table repeats them in each variant's row, the picture
-    # draws them once, under the row's name without a variant.
-    shared = lines.column.map(lambda c: Column(c).method in ("fge", "ema"))
+    # The columns no SWA variant changes (FGE, EMA): the table repeats them in each variant's row, the
+    # picture draws them once, under the row's name without a variant.
+    shared = ~lines.column.map(varies_with_variant)
     lines.loc[shared, "variant"] = ""
     lines = lines.drop_duplicates(subset=_ROW_KEYS + ["column"])
     lines["row"] = [row_label(*keys) for keys in zip(lines.dataset, lines.model, lines.budget, lines.variant)]
