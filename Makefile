@@ -6,7 +6,8 @@ DEMO_OUT ?= runs/demo
 DEMO_SEEDS ?= 0 1 2
 
 .PHONY: install test test-slow demo table bench clean reproduce reproduce-cifar10 reproduce-cifar100 \
-        reproduce-imagenet figures reproduce-mini $(addprefix reproduce-mini-,table figures schedules finetune picture)
+        reproduce-imagenet figures reproduce-mini $(addprefix reproduce-mini-,table figures schedules finetune picture) \
+        reproduce-cpu $(addprefix reproduce-cpu-,table finetune schedules picture)
 
 install: $(BIN)/swa-bench
 
@@ -68,40 +69,50 @@ reproduce: reproduce-cifar10 reproduce-cifar100 reproduce-imagenet table
 table: install
 	$(BIN)/swa-bench table $(OUT)
 
-# The paper in miniature on real CIFAR-10 images, on a CPU (swa_bench/miniature.py; results/cifar10-jpg-mini):
-# PreResNet-20 on 1,000 images of the JPEG copy. Parts that run alone and resume (finished runs and
-# landscape points are kept and skipped):
-#   reproduce-mini-table      Table 1: SGD, FGE, SWA at two rate rules, EMA; 3 seeds, 5 for SGD and SWA 0.5x
-#   reproduce-mini-figures    seed 0: curves, optima width along rays, the SGD-SWA line, the FGE plane
-#   reproduce-mini-schedules  constant and cyclical SWA rates from the SGD run (sec. 4.3), a fixed rate from scratch (4.4)
-#   reproduce-mini-finetune   Table 2's shape: SWA from each finished SGD run, 7 and 13 more epochs
-#   reproduce-mini-picture    the table as a picture (paired differences to SGD)
-# Each prints its progress and wall time (also in $(MINI_RESULTS)/wall_times.csv). From torchvision's
-# CIFAR-10 files instead of the JPEG copy: make reproduce-mini MINI_DATA=data/cifar MINI_DOWNLOAD=1
-# (runs and results of the two copies go to folders of their own: a run is tied to the files it read).
-MINI_DATA ?= data/cifar10-jpg
-MINI_TARBALL ?= ../shared/data/cifar10-jpg.tar.gz
-MINI_COPY = $(if $(MINI_DOWNLOAD),-torchvision,)
-MINI_OUT ?= runs/mini$(MINI_COPY)
-MINI_RESULTS ?= $(if $(MINI_DOWNLOAD),results/cifar10-mini,results/cifar10-jpg-mini)
-MINI_JOBS ?= 2
-MINI_DOWNLOAD ?=
+# Experiments on real CIFAR-10 images, on a CPU, each described by a file (swa_bench/experiments/<name>.yaml)
+# and run in parts that run alone and resume (finished runs and landscape points are kept and skipped):
+#   make reproduce-cpu     Table 1 at full size: PreResNet-20 on all 50,000 images, B = 10 (results/cifar10-jpg-full);
+#                          about 10 hours on 2 cores, over as many sittings as it takes: run it again to resume
+#   make reproduce-mini    the paper in miniature: 1,000 images (results/cifar10-jpg-mini), 1 h 40 min on 2 cores
+# One part: make reproduce-cpu-table (or -finetune, -schedules, -picture), make reproduce-mini-figures (or
+# -table, -schedules, -finetune, -picture). The parts:
+#   table      Table 1: SGD, FGE, SWA at two rate rules (the miniature also EMA, and seeds 3 and 4)
+#   figures    (miniature) seed 0: curves, optima width along rays, the SGD-SWA line, the FGE plane
+#   schedules  constant and cyclical SWA rates from the seed-0 SGD run (sec. 4.3); the miniature also a fixed rate (4.4)
+#   finetune   Table 2's shape: SWA from each finished SGD run
+#   picture    the table as a picture (paired differences to SGD)
+# Each prints its progress and wall time (also in <results>/wall_times.csv). The JPEG copy of CIFAR-10 is
+# extracted from $(CIFAR_TARBALL) when there; without it, torchvision's CIFAR-10 files are used:
+# make reproduce-cpu DOWNLOAD=1 fetches them into data/cifar (runs and results of the two copies go to
+# folders of their own, as a run is tied to the files it read; their numbers differ from the committed ones).
+CIFAR_TARBALL ?= ../shared/data/cifar10-jpg.tar.gz
+DOWNLOAD ?= $(if $(wildcard $(CIFAR_TARBALL)),,1)
+EXP_DATA ?= $(if $(DOWNLOAD),data/cifar,data/cifar10-jpg)
+EXP_COPY = $(if $(DOWNLOAD),-torchvision,)
+EXP_JOBS ?= 2
+CPU_PARTS = table finetune schedules picture
 MINI_PARTS = table figures schedules finetune picture
-MINI = $(BIN)/python -m swa_bench.miniature --data $(MINI_DATA) --out $(MINI_OUT) \
-       --results $(MINI_RESULTS) --jobs $(MINI_JOBS) $(if $(MINI_DOWNLOAD),--download)
-MINI_INPUT = $(if $(MINI_DOWNLOAD),,$(MINI_DATA)/test)
+# experiment name, its results folder for each copy of the data
+EXPERIMENT = $(BIN)/python -m swa_bench.experiment $(1) --data $(EXP_DATA) --out runs/$(1)$(EXP_COPY) \
+             --results $(if $(DOWNLOAD),results/cifar10-$(2),results/cifar10-jpg-$(2)) --jobs $(EXP_JOBS) $(if $(DOWNLOAD),--download)
+EXP_INPUT = $(if $(DOWNLOAD),,$(EXP_DATA)/test)
 
-reproduce-mini: install $(MINI_INPUT)
-	$(MINI) $(foreach p,$(MINI_PARTS),--part $(p))
+reproduce-cpu: install $(EXP_INPUT)
+	$(call EXPERIMENT,cpu,full) $(foreach p,$(CPU_PARTS),--part $(p))
 
-$(addprefix reproduce-mini-,$(MINI_PARTS)): reproduce-mini-%: install $(MINI_INPUT)
-	$(MINI) --part $*
+$(addprefix reproduce-cpu-,$(CPU_PARTS)): reproduce-cpu-%: install $(EXP_INPUT)
+	$(call EXPERIMENT,cpu,full) --part $*
 
-$(MINI_DATA)/test:
-	@test -f $(MINI_TARBALL) || { echo "error: $(MINI_DATA) not found and no $(MINI_TARBALL) to extract it from; extract cifar10-jpg.tar.gz so that $(MINI_DATA)/train and $(MINI_DATA)/test exist, or set MINI_DATA" >&2; exit 2; }
-	mkdir -p $(dir $(MINI_DATA))
-	tar xzf $(MINI_TARBALL) -C $(dir $(MINI_DATA))
-	@test -d $@ || { echo "error: $(MINI_TARBALL) did not give $@ (it holds cifar10-jpg/; set MINI_DATA to <folder>/cifar10-jpg)" >&2; exit 2; }
+reproduce-mini: install $(EXP_INPUT)
+	$(call EXPERIMENT,mini,mini) $(foreach p,$(MINI_PARTS),--part $(p))
+
+$(addprefix reproduce-mini-,$(MINI_PARTS)): reproduce-mini-%: install $(EXP_INPUT)
+	$(call EXPERIMENT,mini,mini) --part $*
+
+data/cifar10-jpg/test:
+	mkdir -p data
+	tar xzf $(CIFAR_TARBALL) -C data
+	@test -d $@ || { echo "error: $(CIFAR_TARBALL) did not give $@ (it should hold cifar10-jpg/train and cifar10-jpg/test)" >&2; exit 2; }
 
 # The paper's figures (docs/PROTOCOL.md §6) from the runs of one row and seed in OUT (default: PreResNet-164 on
 # CIFAR-100, seed 0, as in the paper), into FIG_OUT. The landscapes recompute BN at every point:

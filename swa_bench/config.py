@@ -127,6 +127,10 @@ class SWAConfig:
     from_epoch: int | None = None
     # Shown beside the row in tables, for settings that are not the paper's (see configs/*/pyramidnet272.yaml).
     note: str | None = None
+    # sgd_run and pretrained only: the cycle (and the interval between collections) in optimizer steps
+    # instead of c_epochs, counted from the start point, for budgets too short for whole-epoch cycles
+    # (a cycle scaled to a few-epoch budget). None: c_epochs.
+    cycle_steps: int | None = None
     # Names one of several SWA settings compared against the same SGD runs (e.g. two swa_lr rules):
     # its runs go to <model>/swa-<variant>/ and it is a table row of its own, while the SGD runs,
     # which no swa key affects, stay shared in <model>/sgd/. None: the row's only SWA setting.
@@ -158,6 +162,9 @@ class FGEConfig:
     cycle: int = 2
     start: float = 0.8
     keep_models: int | None = None  # collected models whose weights are kept on disk (None: all)
+    # The cycle in optimizer steps instead of `cycle` epochs (even: a model is collected at mid-cycle),
+    # counted from the start point, for budgets too short for whole-epoch cycles. None: `cycle`.
+    cycle_steps: int | None = None
 
 
 @dataclass(frozen=True)
@@ -215,6 +222,11 @@ RUNTIME_KEYS = frozenset(
         "log.to", "log.wandb_project", "log.wandb_entity", "log.wandb_mode",
     }
 )
+
+# Keys added after run identities were first recorded: left out of a run's identity digest while unset,
+# so that the runs recorded before them keep theirs (records.run_identity).
+LATER_KEYS = frozenset({"swa.cycle_steps", "fge.cycle_steps"})
+
 
 @dataclass(frozen=True)
 class DatasetFacts:
@@ -541,6 +553,11 @@ def _check_swa(cfg: Config, c: "_Checks") -> None:
         if w.alpha2 > w.alpha1:
             c.fail("swa.alpha2", f"must not exceed swa.alpha1 ({w.alpha1}), got {w.alpha2}")
     c.positive("swa.c_epochs", w.c_epochs)
+    if w.cycle_steps is not None:
+        c.positive("swa.cycle_steps", w.cycle_steps)
+        if w.start_from == "scratch":
+            c.fail("swa.cycle_steps", "only for runs continuing the SGD run or from pretrained weights; "
+                                      "from scratch the cycle is swa.c_epochs")
     if w.variant is not None and not _VARIANT.match(w.variant):
         c.fail("swa.variant", f"must be a short folder name (letters, digits, '.', '_', '-'; up to 40), got {shown(w.variant)}")
     if not w.budgets:
@@ -579,7 +596,9 @@ def _check_swa(cfg: Config, c: "_Checks") -> None:
                          if kept is not None else "it keeps a state before its end only for rows with fge settings")
                 c.fail("swa.from_epoch", f"the SGD run has no state after {w.from_epoch} epochs: {where}")
         first = s.budget if w.from_epoch is None else w.from_epoch
-        if w.report_epochs:
+        if w.cycle_steps is not None:
+            pass  # a cycle in steps: the trainer checks it against the first report point once it knows the steps
+        elif w.report_epochs:
             if w.report_epochs[0] < w.c_epochs:
                 c.fail("swa.c_epochs", f"the first cycle ({w.c_epochs} epochs) would end after the first report point")
         elif s.budget * w.budgets[0] - first < w.c_epochs:
@@ -601,13 +620,15 @@ def _check_fge(cfg: Config, c: "_Checks") -> None:
     c.positive("fge.alpha2", f.alpha2)
     if f.cycle < 2 or f.cycle % 2:
         c.fail("fge.cycle", f"must be an even number of epochs (a model is collected at mid-cycle), got {f.cycle}")
+    if f.cycle_steps is not None and (f.cycle_steps < 2 or f.cycle_steps % 2):
+        c.fail("fge.cycle_steps", f"must be an even number of steps (a model is collected at mid-cycle), got {f.cycle_steps}")
     if not 0 < f.start < 1:
         c.fail("fge.start", f"must be a fraction of the budget in (0, 1), got {f.start}")
     if f.keep_models is not None:
         c.positive("fge.keep_models", f.keep_models)
     if cfg.swa.start_from == "pretrained":
         c.fail("fge.alpha1", "FGE continues an SGD run trained from scratch; this row starts from pretrained weights")
-    if s.budget * (1 - f.start) < f.cycle // 2:
+    if f.cycle_steps is None and s.budget * (1 - f.start) < f.cycle // 2:
         c.fail("fge.start", f"leaves {s.budget * (1 - f.start):g} epochs, fewer than the {f.cycle // 2} before the first collection")
 
 

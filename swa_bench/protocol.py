@@ -34,6 +34,9 @@ class Protocol:
     # epoch counts after which the whole state is kept apart from the rolling checkpoints: an SGD run
     # of a row with FGE keeps the state its FGE run continues from
     keep_states: tuple[int, ...] = ()
+    # Collections counted in optimizer steps instead of epochs (a cycle given in steps): (first, every),
+    # after the first-th step since the start of first_epoch and every every-th after it. None: by epoch.
+    collect_steps: tuple[int, int] | None = None
 
     def lr(self, epoch: int, step: int = 0, steps_per_epoch: int = 1) -> float:
         """Learning rate at `step` (0-based) of 0-based epoch `epoch`."""
@@ -41,10 +44,30 @@ class Protocol:
 
     def collects_after(self, epoch: int) -> bool:
         """Whether the weights join the average after the training pass of 0-based `epoch`."""
-        if self.swa_start is None:
+        if self.swa_start is None or self.collect_steps is not None:
             return False
         done = epoch + 1
         return done >= self.swa_start and (done - self.swa_start) % self.swa_c_epochs == 0
+
+    def collects_at_step(self, epoch: int, steps_done: int, steps_per_epoch: int) -> bool:
+        """With collect_steps: whether the weights are collected after `steps_done` steps of 0-based `epoch`."""
+        if self.collect_steps is None:
+            return False
+        first, every = self.collect_steps
+        k = (epoch - self.first_epoch) * steps_per_epoch + steps_done
+        return k >= first and (k - first) % every == 0
+
+    def first_collection_problem(self, steps_per_epoch: int) -> str | None:
+        """Why a cycle in steps cannot work with `steps_per_epoch` (None if it can): the first collection
+        must come before the first report point."""
+        if self.collect_steps is None or not self.report_points:
+            return None
+        first, _ = self.collect_steps
+        room = (min(self.report_points.values()) - self.first_epoch) * steps_per_epoch
+        if first > room:
+            return (f"the first model is collected after {first} steps, but the first report point comes after "
+                    f"{room} ({steps_per_epoch} steps per epoch)")
+        return None
 
     def evaluates_after(self, epoch: int) -> bool:
         """The reference's cadence (first epoch, every eval_every-th, last) plus every report point."""
@@ -68,6 +91,8 @@ class Protocol:
             "start_from": self.start_from,
             "report_points": dict(self.report_points),
             "keep_states": list(self.keep_states),
+            # left out when unset, as recorded before cycles in steps existed
+            **({"collect_steps": list(self.collect_steps)} if self.collect_steps is not None else {}),
         }
 
 
@@ -88,6 +113,12 @@ def fge_cycle(cfg: Config) -> int:
     return 2 * scale_epochs(cfg.fge.cycle / 2, cfg.run.budget_scale)
 
 
+def fge_cycle_steps(cfg: Config) -> int | None:
+    """FGE's cycle in steps (fge.cycle_steps) under the budget scale, kept even; None: in epochs."""
+    c = cfg.fge.cycle_steps
+    return None if c is None else 2 * scale_epochs(c / 2, cfg.run.budget_scale)
+
+
 def fge_start(cfg: Config) -> int | None:
     """The epoch count of the SGD run an FGE run continues from (None for a row without FGE)."""
     if cfg.fge.alpha1 is None:
@@ -99,20 +130,21 @@ def _fge_protocol(cfg: Config, budget: int, eval_every: int) -> Protocol:
     """The rest of the SGD run's budget from its state at fge.start, at FGE's triangular rate; a model
     collected at each mid-cycle point (the end of epoch c/2 of each cycle), the ensemble reported at
     the end of the budget (docs/PROTOCOL.md §8)."""
-    f, first, cycle = cfg.fge, fge_start(cfg), fge_cycle(cfg)
-    if budget - first < cycle // 2:
+    f, first, cycle, steps = cfg.fge, fge_start(cfg), fge_cycle(cfg), fge_cycle_steps(cfg)
+    if steps is None and budget - first < cycle // 2:
         raise ConfigError(f"run.budget_scale: at {cfg.run.budget_scale:g} the FGE phase ({budget - first} epochs from "
                           f"epoch {first} of {budget}) ends before its first collection ({cycle // 2} epochs in)")
     return Protocol(
         method="fge",
         first_epoch=first,
         epochs=budget,
-        schedule=Triangular(f.alpha1, f.alpha2, cycle, first),
+        schedule=Triangular(f.alpha1, f.alpha2, cycle, first, cycle_steps=steps),
         eval_every=eval_every,
-        swa_start=first + cycle // 2,
+        swa_start=first + cycle // 2 if steps is None else first,
         swa_c_epochs=cycle,
         start_from="sgd_run",
         report_points={Column.at_budget("fge", 1).name: budget},
+        collect_steps=None if steps is None else (steps // 2, steps),
     )
 
 
@@ -180,10 +212,14 @@ def resolve_protocol(cfg: Config) -> Protocol:
         before = PiecewiseLinear(cfg.optim.lr_init, swa_start, top / cfg.optim.lr_init)
 
     cycle_start = swa_start - c_epochs
+    # A cycle in steps (continuations only, config.py): cycles from the start point, a collection at each end.
+    c_steps = None if w.cycle_steps is None else scale_epochs(w.cycle_steps, scale)
+    if c_steps is not None:
+        swa_start, cycle_start = first_epoch, first_epoch
     if w.lr_schedule == "constant":
         schedule = before if before is not None else Constant(w.lr)
     else:
-        cyclical = Cyclical(w.alpha1, w.alpha2, c_epochs, cycle_start)
+        cyclical = Cyclical(w.alpha1, w.alpha2, c_epochs, cycle_start, cycle_steps=c_steps)
         schedule = cyclical if before is None else Then(before, cyclical, cycle_start)
     return Protocol(
         method="swa",
@@ -195,4 +231,5 @@ def resolve_protocol(cfg: Config) -> Protocol:
         swa_c_epochs=c_epochs,
         start_from=w.start_from,
         report_points=points,
+        collect_steps=None if c_steps is None else (c_steps, c_steps),
     )

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import yaml
 
-from swa_bench.config import RUNTIME_KEYS
+from swa_bench.config import LATER_KEYS, RUNTIME_KEYS
 from swa_bench.errors import UserError
 from swa_bench.outcomes import EXIT_IN_USE
 from swa_bench.record_files import (CorruptCheckpointError, RecordsWriteError, atomic_write_bytes,  # noqa: F401
@@ -112,7 +112,8 @@ def run_identity(config: dict) -> dict:
     checkpoint, so that a checkpoint copied from another run is recognised as foreign."""
     method = config.get("run", {}).get("method", "sgd")
     ignore = independent_of(method) if method in ("sgd", "swa", "ema", "fge") else (lambda key: False)
-    keys = {k: v for k, v in flatten(config).items() if k not in RUNTIME_KEYS and not ignore(k)}
+    keys = {k: v for k, v in flatten(config).items()
+            if k not in RUNTIME_KEYS and not ignore(k) and not (k in LATER_KEYS and v is None)}
     digest = hashlib.sha256(json.dumps(keys, sort_keys=True, default=str).encode()).hexdigest()
     return {"method": method, "seed": config.get("run", {}).get("seed"), "config": digest}
 

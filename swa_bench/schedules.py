@@ -54,6 +54,8 @@ class Schedule:
         out = {"type": type(self).__name__}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
+            if f.name == "cycle_steps" and value is None:
+                continue  # as recorded before cycles in steps existed: the same run, the same record
             out[f.name] = value.to_dict() if isinstance(value, Schedule) else value
         return out
 
@@ -105,34 +107,41 @@ class Constant(Schedule):
 @dataclass(frozen=True)
 class Cyclical(Schedule):
     """`cyclical_lr` counted from the first step of epoch `first_epoch`, a cycle lasting
-    `cycle_epochs` epochs, so cycles end (and models are collected) at epoch ends."""
+    `cycle_epochs` epochs, so cycles end (and models are collected) at epoch ends; or, with
+    `cycle_steps`, that many steps, wherever they end."""
 
     alpha1: float
     alpha2: float
     cycle_epochs: int
     first_epoch: int
+    cycle_steps: int | None = None
     per_iteration = True
 
     def lr(self, epoch, step=0, steps_per_epoch=1):
         i = (epoch - self.first_epoch) * steps_per_epoch + step + 1
-        return cyclical_lr(i, self.alpha1, self.alpha2, self.cycle_epochs * steps_per_epoch)
+        return cyclical_lr(i, self.alpha1, self.alpha2, self.cycle_steps or self.cycle_epochs * steps_per_epoch)
 
 
 @dataclass(frozen=True)
 class Triangular(Schedule):
     """`triangular_lr` at t = ((e mod c) + step / steps) / c, with e the epoch counted from
     `first_epoch` and c = `cycle_epochs`: mid-cycle (alpha2) falls on the end of epoch c/2 - 1 of
-    each cycle, where FGE collects a model."""
+    each cycle, where FGE collects a model. With `cycle_steps`, t = (k mod c) / c at the k-th step
+    (from 0) since `first_epoch` began, c = cycle_steps: mid-cycle falls after c/2 steps of each cycle."""
 
     alpha1: float
     alpha2: float
     cycle_epochs: int
     first_epoch: int
+    cycle_steps: int | None = None
     per_iteration = True
 
     def lr(self, epoch, step=0, steps_per_epoch=1):
         e = epoch - self.first_epoch
-        t = ((e % self.cycle_epochs) + step / steps_per_epoch) / self.cycle_epochs
+        if self.cycle_steps:
+            t = ((e * steps_per_epoch + step) % self.cycle_steps) / self.cycle_steps
+        else:
+            t = ((e % self.cycle_epochs) + step / steps_per_epoch) / self.cycle_epochs
         return triangular_lr(t, self.alpha1, self.alpha2)
 
 

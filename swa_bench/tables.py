@@ -7,6 +7,7 @@ hyperparameters), so such runs sit in rows of their own and never merge into a p
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from tabulate import tabulate
 
 from swa_bench.columns import Column
 from swa_bench.config import DATASETS, RUNTIME_KEYS
+from swa_bench.errors import UserError
 from swa_bench.shipped import PAPER_DIR
 PAPER_SETTING = "paper protocol"
 CSV_COLUMNS = ["dataset", "model", "variant", "column", "mean", "std", "n", "diverged", "paper_mean", "paper_std",
@@ -49,10 +51,13 @@ _CADENCE_KEYS = {"schedule.eval_every"}
 
 def find_summaries(runs_dir: str | Path) -> list[dict]:
     """Summaries of the ended runs under `runs_dir` (finished or diverged); a run still going has
-    none yet, and summaries are written atomically, so a table never reads half a run."""
+    none yet, and summaries are written atomically, so a table never reads half a run. Each run counts
+    once however many copies of its records lie there (a results folder holding a seed's runs twice,
+    a copied tree): copies of one run with the same results are one run, said in one line; copies whose
+    results differ are not counted at all."""
     from swa_bench.records import RunRecords
 
-    summaries = []
+    by_run: dict[tuple, list[tuple[RunRecords, dict]]] = {}
     for records in RunRecords.find(runs_dir, "summary.json"):
         try:
             summary = records.checked_summary()
@@ -65,8 +70,45 @@ def find_summaries(runs_dir: str | Path) -> list[dict]:
         if missing:
             warnings.warn(f"{records.dir}: finished, but the weights behind {', '.join(missing)} are missing from "
                           f"checkpoints/ (its cells stay; figures cannot use them)")
+        by_run.setdefault(_run_key(records, summary), []).append((records, summary))
+    summaries, copies = [], []
+    for found in by_run.values():
+        (first, summary), others = found[0], found[1:]
+        differing = [r for r, s in others if _results_of(s) != _results_of(summary)]
+        if differing:
+            warnings.warn(f"{first.dir} and {differing[0].dir}: records of one run (same config, method and seed) "
+                          f"with different results; not counted")
+            continue
         summaries.append(summary)
+        copies += [(r.dir, first.dir) for r, _ in others]
+    if copies:
+        copy, of = copies[0]
+        warnings.warn(f"{len(copies)} record(s) are copies of runs already found (e.g. {copy} of {of}); "
+                      f"each run counted once")
     return summaries
+
+
+def _run_key(records, summary: dict) -> tuple:
+    """What makes two records the same run: its identity (method, seed, the digest of every key its
+    numbers depend on) and the kind of data files it read, from config.yaml; without a readable one,
+    the summary's description of the run."""
+    from swa_bench.records import run_identity
+
+    try:
+        stored = records.stored_config()
+    except UserError:
+        stored = None
+    if stored is not None:
+        identity = run_identity(stored["config"])
+        return ("config", identity["method"], identity["seed"], identity["config"], str(stored.get("data_format")))
+    return ("summary", *(json.dumps(summary.get(k), sort_keys=True) for k in
+                         ("dataset", "model", "method", "seed", "variant", "budget", "budget_scale", "train_subset",
+                          "data", "overrides")))
+
+
+def _results_of(summary: dict) -> tuple:
+    return (json.dumps(summary.get("results"), sort_keys=True), json.dumps(summary.get("results_nll"), sort_keys=True),
+            summary.get("status"))
 
 
 def find_failures(runs_dir: str | Path) -> list[dict]:

@@ -291,6 +291,10 @@ class _Run:
         self.test_loader = make_loader(self.data.test, self.batch, shuffle=False, **args)
         self.bn_needed = self.average is not None and has_batchnorm(self.average.module)
         self.steps = len(self.train_loader)
+        problem = self.proto.first_collection_problem(self.steps)
+        if problem is not None:
+            key = "fge.cycle_steps" if self.proto.method == "fge" else "swa.cycle_steps"
+            raise ConfigError(f"{key}: {problem}")
 
     def _announce(self) -> None:
         proto, data, world, execution = self.proto, self.data, self.world, self.execution
@@ -333,7 +337,9 @@ class _Run:
         def after_step(step: int) -> None:
             if proto.method == "ema" and (epoch * steps + step) % cfg.ema.every == 0:
                 self.average.update(self.model)
-
+            if proto.collects_at_step(epoch, step, steps):  # a cycle in steps: collect where it says
+                self._collect(epoch, step)
+                self.model.train()  # a member's evaluation left it in eval mode mid-pass
         row = {"epoch": epoch + 1, "lr": lr_at_step(0)}
         self.stop_poll.start_pass()
         if proto.schedule.per_iteration:
@@ -376,10 +382,12 @@ class _Run:
         """Collect into the average where the protocol says, and evaluate the SGD iterate and the
         average (its BN statistics recomputed first) at the evaluation points."""
         proto, average, world, execution = self.proto, self.average, self.world, self.execution
-        if average is not None and proto.collects_after(epoch):
-            average.update(self.model)
-        if self.ensemble is not None and proto.collects_after(epoch):
-            self._collect_member(epoch, row)
+        if proto.collects_after(epoch):
+            self._collect(epoch)
+        if self.ensemble is not None and self.ensemble.members and self.ensemble.members[-1]["epoch"] == epoch + 1:
+            # The epoch's last collected model, from the ensemble's state (kept by a stop within the epoch)
+            member = self.ensemble.members[-1]
+            row.update(fge_member_acc=member["acc"], fge_member_loss=member["loss"])
         if not proto.evaluates_after(epoch):
             return
         row.update(_prefixed("test_", evaluate(self.run_model, self.test_loader, execution, world)))
@@ -395,12 +403,21 @@ class _Run:
             row.update(_prefixed("fge_test_", self.ensemble.metrics()), fge_count=self.ensemble.count)
         row.update(_skipped("test_skipped", self.test_loader, world))
 
-    def _collect_member(self, epoch: int, row: dict) -> None:
+    def _collect(self, epoch: int, step: int | None = None) -> None:
+        """The iterate joins the average (SWA) or the ensemble (FGE): after the epoch, or after `step`
+        steps of it when the cycle is counted in steps."""
+        if self.average is not None:
+            self.average.update(self.model)
+        if self.ensemble is not None:
+            self._collect_member(epoch, step)
+
+    def _collect_member(self, epoch: int, step: int | None = None) -> None:
         """FGE: evaluate the iterate on the test set once, add its probabilities to the ensemble, and
         keep its weights (the first fge.keep_models of them) for figures."""
         probabilities, targets = predict(self.run_model, self.test_loader, self.execution)
         member = self.ensemble.add(probabilities, targets, epoch + 1)
-        row.update(fge_member_acc=member["acc"], fge_member_loss=member["loss"])
+        if step is not None:
+            member["step"] = (epoch - self.proto.first_epoch) * self.steps + step  # since the start point
         keep = self.cfg.fge.keep_models
         if self.world.is_main and (keep is None or self.ensemble.count <= keep):
             self.records.save_weights({"epoch": epoch + 1, "column": "fge_member", "model": self.model.state_dict()},

@@ -57,8 +57,9 @@ def test_shipped_config_loads(path):
     cfg = load_config(path)
     assert isinstance(cfg, Config)
     mini = path.parent.name.startswith("mini")  # the miniature and the experiments beside it
-    expected_dataset = {"demo": "digits", "mini": "cifar10", "mini-experiments": "cifar10"}.get(path.parent.name,
-                                                                                               path.parent.name)
+    reduced = mini or path.parent.name.startswith("cpu")  # ... and the full-size CPU experiment: not paper rows
+    expected_dataset = {"demo": "digits", "mini": "cifar10", "mini-experiments": "cifar10", "cpu": "cifar10",
+                        "cpu-experiments": "cifar10"}.get(path.parent.name, path.parent.name)
     assert cfg.data.dataset == expected_dataset
     assert cfg.optim.momentum == 0.9
     assert cfg.swa.c_epochs == 1
@@ -67,7 +68,7 @@ def test_shipped_config_loads(path):
         assert cfg.optim.nesterov is False
         assert cfg.swa.budgets == (1.0, 1.25, 1.5)
         assert cfg.schedule.type == "linear" and cfg.schedule.sgd_final_ratio == 0.01
-        assert cfg.swa.lr_schedule == "constant" and (cfg.swa.note is None) != mini
+        assert cfg.swa.lr_schedule == "constant" and (cfg.swa.note is None) != reduced
     # The resolved config is plain data (lists, not tuples).
     plain = cfg.to_dict()
     assert plain["swa"]["budgets"] == list(cfg.swa.budgets)

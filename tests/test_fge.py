@@ -87,7 +87,9 @@ def test_shipped_fge_rows():
     assert with_fge == {f"{d}/{m}.yaml" for d in ("cifar10", "cifar100") for m in ("vgg16", "preresnet164", "wrn28x10")} | {
         "demo/digits.yaml", "demo/digits_mlp.yaml", "mini/preresnet20_ratio0.1.yaml", "mini/preresnet20_ratio0.5.yaml",
         # the continuations of the miniature's SGD runs name where those runs keep their state
-        "mini-experiments/preresnet20_from_sgd.yaml", "mini-experiments/preresnet20_finetune.yaml"}
+        "mini-experiments/preresnet20_from_sgd.yaml", "mini-experiments/preresnet20_finetune.yaml",
+        "cpu/preresnet20_ratio0.1.yaml", "cpu/preresnet20_ratio0.5.yaml",
+        "cpu-experiments/preresnet20_from_sgd.yaml", "cpu-experiments/preresnet20_finetune.yaml"}
 
 
 # --------------------------------------------------------------------------------------------------

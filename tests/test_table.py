@@ -243,3 +243,81 @@ def test_detail_gives_the_standard_error_of_the_paired_difference(tmp_path):
     assert "s.e." not in render(table.reset_index())  # only in the detailed table
     parsed = pd.read_csv(pd.io.common.StringIO(render(table.reset_index(), "csv"))).set_index("column")
     assert parsed.loc["swa_1", "vs_sgd_se"] == pytest.approx(0.1291, abs=1e-4)
+
+
+# --------------------------------------------------------------------------------------------------
+# Each run counted once, however many copies of its records lie under the folder
+
+
+def _counts(root):
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        table = build_table(root)
+    rows = table[table.setting == PAPER_SETTING].set_index("column")
+    return {c: int(rows.loc[c, "n"]) for c in rows.index}, [str(w.message) for w in caught]
+
+
+@pytest.mark.parametrize("copy", ["subfolder", "beside", "hardlink"])
+def test_copies_of_runs_count_once_and_say_so_in_one_line(tmp_path, copy):
+    import os
+    import shutil
+
+    root = tmp_path / "runs"
+    for seed in range(3):
+        for method, results in (("sgd", {"sgd": 93.0 + seed / 10}), ("swa", {"swa_1": 93.5 + seed / 10})):
+            run = write_summary(root, "cifar10", "vgg16", method, seed, results)
+            (run / "config.yaml").write_text(json.dumps({"config": {"run": {"method": method, "seed": seed}},
+                                                         "data_format": "torchvision"}))
+    before, _ = _counts(root)
+    if copy == "subfolder":  # a run tree copied into a folder of the same tree (results/<x>/seed0/...)
+        shutil.copytree(root / "cifar10", root / "seed0" / "cifar10")
+    elif copy == "beside":  # one run folder copied beside itself
+        shutil.copytree(root / "cifar10/vgg16/sgd/seed0", root / "cifar10/vgg16/sgd/seed0-copy")
+    else:  # hard links to the same files
+        target = root / "elsewhere" / "seed1"
+        target.mkdir(parents=True)
+        for name in ("summary.json", "config.yaml"):
+            os.link(root / "cifar10/vgg16/swa/seed1" / name, target / name)
+    after, messages = _counts(root)
+    assert after == before == {"sgd": 3, "swa_1": 3}
+    assert len(messages) == 1 and "copies of runs already found" in messages[0] and "each run counted once" in messages[0]
+
+
+def test_copies_of_one_run_with_other_results_are_not_counted(tmp_path):
+    import shutil
+
+    root = tmp_path / "runs"
+    for seed in range(2):
+        run = write_summary(root, "cifar10", "vgg16", "sgd", seed, {"sgd": 93.0 + seed})
+        (run / "config.yaml").write_text(json.dumps({"config": {"run": {"method": "sgd", "seed": seed}}}))
+    shutil.copytree(root / "cifar10/vgg16/sgd/seed1", root / "other" / "seed1")
+    edited = json.loads((root / "other/seed1/summary.json").read_text())
+    edited["results"]["sgd"] = 99.99
+    (root / "other/seed1/summary.json").write_text(json.dumps(edited))
+    counts, messages = _counts(root)
+    assert counts == {"sgd": 1}
+    assert any("records of one run (same config, method and seed) with different results; not counted" in m
+               for m in messages)
+
+
+def test_summaries_without_config_files_count_once_by_what_they_describe(tmp_path):
+    import shutil
+
+    root = tmp_path / "runs"
+    write_summary(root, "cifar10", "vgg16", "sgd", 0, {"sgd": 93.0})
+    write_summary(root, "cifar10", "vgg16", "sgd", 1, {"sgd": 93.2})
+    shutil.copytree(root / "cifar10", root / "again" / "cifar10")
+    counts, messages = _counts(root)
+    assert counts == {"sgd": 2} and len(messages) == 1
+
+
+def test_the_command_counts_the_committed_miniature_once():
+    """`swa-bench table results/cifar10-jpg-mini`: its seed0/ folder repeats seed 0's runs."""
+    from conftest import REPO
+
+    result = CliRunner().invoke(main, ["table", str(REPO / "results/cifar10-jpg-mini")])
+    assert result.exit_code == 0, result.output
+    assert "each run counted once" in result.output  # the one warning line (stderr is mixed in by CliRunner)
+    assert "54.65 ± 0.73 (n=5)" in result.output and "(n=6)" not in result.output  # SGD: seeds 0-4, once each
