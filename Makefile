@@ -115,18 +115,24 @@ data/cifar10-jpg/test:
 	@test -d $@ || { echo "error: $(CIFAR_TARBALL) did not give $@ (it should hold cifar10-jpg/train and cifar10-jpg/test)" >&2; exit 2; }
 
 # The paper's figures (docs/PROTOCOL.md §6) from the runs of one row and seed in OUT (default: PreResNet-164 on
-# CIFAR-100, seed 0, as in the paper), into FIG_OUT. The landscapes recompute BN at every point:
-# on a GPU, tens of minutes each at the paper's point counts.
+# CIFAR-100, seed 0, as in the paper), into FIG_OUT: the curves, the rays and the SGD-SWA line from the SGD and
+# SWA runs, and the paper's Figure 1 plane from the FGE run: through its first, middle and last collected
+# models, the average of all of them marked. The landscapes recompute BN at every point: on a GPU, tens of
+# minutes each at the paper's point counts.
 FIG_ROW ?= cifar100/preresnet164
 FIG_SEED ?= 0
 FIG_OUT ?= figures
 FIG_RUNS = $(OUT)/$(FIG_ROW)
+FIG_MEMBERS = $(FIG_RUNS)/fge/seed$(FIG_SEED)/checkpoints
 figures: install
 	$(BIN)/swa-bench plot curves $(FIG_RUNS)/sgd/seed* $(FIG_RUNS)/swa/seed* --out $(FIG_OUT)
 	$(BIN)/swa-bench landscape line --swa $(FIG_RUNS)/swa/seed$(FIG_SEED) --sgd $(FIG_RUNS)/sgd/seed$(FIG_SEED) --out $(FIG_OUT)
 	$(BIN)/swa-bench landscape rays --swa $(FIG_RUNS)/swa/seed$(FIG_SEED) --sgd $(FIG_RUNS)/sgd/seed$(FIG_SEED) --out $(FIG_OUT)
-	$(BIN)/swa-bench landscape plane $(FIG_RUNS)/sgd/seed$(FIG_SEED)/checkpoints/sgd.pt \
-	    $(FIG_RUNS)/swa/seed$(FIG_SEED)/checkpoints/swa_1.pt $(FIG_RUNS)/swa/seed$(FIG_SEED)/checkpoints/swa_1.5.pt --out $(FIG_OUT)
+	@members=$$(ls $(FIG_MEMBERS)/fge_member*.pt 2>/dev/null | sort -V); set -- $$members; \
+	  test $$# -ge 3 || { echo "error: $(FIG_MEMBERS): $$# FGE models kept; the plane needs three (train --method fge first)" >&2; exit 2; }; \
+	  first=$$1; last=$$(eval echo \$${$$#}); middle=$$(eval echo \$${$$(( ($$# + 1) / 2 ))}); \
+	  echo "plane through $$first $$middle $$last, the average of $$# marked"; \
+	  $(BIN)/swa-bench landscape plane $$first $$middle $$last $$(for m in $$members; do printf -- '--mean-of %s ' $$m; done) --out $(FIG_OUT)
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache

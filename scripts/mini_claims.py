@@ -26,7 +26,8 @@ def table_claims(results: Path) -> None:
     print("== 1, 2, 5: SWA, FGE and SWA-from-a-trained-network against SGD (paired by seed) ==")
     for _, r in table[table.column != "sgd"].iterrows():
         print(f"  [{r.variant}] {r.column}: {r['mean']:.2f} ± {r['std']:.2f} (n={r.n:.0f}); vs SGD "
-              f"{r.vs_sgd_mean:+.2f} ± {r.vs_sgd_std:.2f} (s.e. {r.vs_sgd_se:.2f}, n={r.vs_sgd_n:.0f}); NLL {r.nll_mean:.3f}")
+              f"{r.vs_sgd_mean:+.2f} ± {r.vs_sgd_std:.2f} (s.e. {r.vs_sgd_se:.2f}, n={r.vs_sgd_n:.0f}"
+              f"{_paired_t(r.vs_sgd_mean, r.vs_sgd_se, r.vs_sgd_n)}); NLL {r.nll_mean:.3f}")
     sgd = table[table.column == "sgd"].iloc[0]
     print(f"  SGD: {sgd['mean']:.2f} ± {sgd['std']:.2f} (n={sgd.n:.0f}); NLL {sgd.nll_mean:.3f}")
     finetune = results / "cifar10" / "preresnet20" / "swa-finetune-cyclical"
@@ -35,6 +36,16 @@ def table_claims(results: Path) -> None:
         sgd_s = _summary(results / "cifar10" / "preresnet20" / "sgd" / run.name)
         print(f"  finetune {run.name}: SGD {sgd_s['results']['sgd']:.2f} -> "
               + ", ".join(f"{c} {v:.2f} ({v - sgd_s['results']['sgd']:+.2f})" for c, v in s["results"].items()))
+
+
+def _paired_t(mean: float, se: float, n: float) -> str:
+    """', paired t = .., p = ..' of a mean difference over n pairs (two-sided, n - 1 degrees of freedom)."""
+    if not n or n < 2 or not se or se != se:
+        return ""
+    from scipy import stats  # a dependency of scikit-learn, in the test extras
+
+    t = mean / se
+    return f", paired t = {t:.1f}, p = {2 * stats.t.sf(abs(t), int(n) - 1):.2g}"
 
 
 def _result(run: Path, column: str) -> float | None:

@@ -13,18 +13,30 @@ import torch
 import swa_bench
 
 
-def git_commit() -> str | None:
-    """HEAD of the source tree swa_bench runs from, with '-dirty' if it has local changes."""
-    root = Path(__file__).resolve().parent.parent
+# What makes a run's numbers: the package (its code, configs, experiment files and the paper's numbers).
+# Changes elsewhere in the checkout (results being written, a README) do not.
+SOURCE = "swa_bench"
+
+
+def source_revision(root: Path | None = None) -> tuple[str | None, list[str]]:
+    """(HEAD of the checkout swa_bench runs from, with '-dirty' if the package differs from it; the
+    package's files that differ, tracked or new). (None, []) outside a git checkout."""
+    root = root or Path(__file__).resolve().parent.parent
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
         if head.returncode != 0:
-            return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, timeout=10)
+            return None, []
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "--", SOURCE], cwd=root,
+                                capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
-        return None
-    return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+        return None, []
+    changed = sorted(line[3:] for line in status.stdout.splitlines() if line.strip())
+    return head.stdout.strip() + ("-dirty" if changed else ""), changed
+
+
+def git_commit() -> str | None:
+    """HEAD of the source tree swa_bench runs from, with '-dirty' if the package has local changes."""
+    return source_revision()[0]
 
 
 def process_seconds() -> float | None:
@@ -54,5 +66,11 @@ def environment(device: torch.device) -> dict:
             "torchvision": importlib.metadata.version("torchvision"),
             "cuda": torch.version.cuda,
         },
-        "git_commit": git_commit(),
+        **_revision(),
     }
+
+
+def _revision() -> dict:
+    commit, changed = source_revision()
+    # The changed files, when there are any: which of the package's files the commit does not hold.
+    return {"git_commit": commit, **({"source_changes": changed[:50]} if changed else {})}
