@@ -343,8 +343,10 @@ def table_outputs(x: Experiment) -> None:
     folders = x.design.curves or sorted({Path(s.run_dir).parent.name for s in specs})
     table_runs = [d for method in folders for d in sorted((row / method).glob("seed*"))]
     plot_curves(table_runs, x.figures, "curves", zoom_from=_zoom(x) if x.design.seed_curves else None)
-    if x.design.seed_curves:
-        seed_runs = [d for d in table_runs if d.name == x.design.seed_folder]
+    if x.design.seed_curves:  # the seed's runs, as exported (folder names may carry a suffix: seed0-scale0.5)
+        exported = {_dataset_dir(x, specs).parent / Path(s.run_dir).relative_to(x.out) for s in specs
+                    if s.seed == x.design.seed}
+        seed_runs = [d for d in table_runs if d in exported]
         plot_curves(seed_runs, x.figures, f"curves_{x.design.seed_folder}", zoom_from=_zoom(x))
 
 
