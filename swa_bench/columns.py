@@ -26,6 +26,25 @@ class Column:
     def at_epochs(cls, method: str, epochs: int) -> "Column":
         return cls(f"{method}_{epochs}ep")
 
+    def problem(self) -> str | None:
+        """Why the name is not a column's (None if it is one): "sgd", or a method and its point, a
+        number of budgets or of epochs ("swa_1.25", "swa_10ep"). Names from a summary are checked
+        with it before anything orders or titles them."""
+        import math
+
+        if self.name == "sgd":
+            return None
+        method, underscore, point = self.name.partition("_")
+        if not underscore or not method or not method.isidentifier() or method == "sgd":
+            return "not sgd or <method>_<point>"
+        try:
+            number = float(point.removesuffix("ep"))
+        except ValueError:
+            number = None
+        if number is None or not math.isfinite(number) or number <= 0 or point.strip() != point:
+            return f"its point {point!r} is not a positive number of budgets or of epochs (<n>ep)"
+        return None
+
     @property
     def method(self) -> str:
         return self.name.partition("_")[0]

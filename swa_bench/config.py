@@ -578,6 +578,9 @@ def _check_swa(cfg: Config, c: "_Checks") -> None:
         if w.start is not None:
             c.fail("swa.start", "not used when starting from pretrained weights (averaging starts with the first cycle)")
     elif w.start_from == "scratch":
+        if w.include_start:  # the start point of a run from scratch is its random initialisation
+            c.fail("swa.include_start", "only for runs continuing the SGD run or from pretrained weights; from "
+                                        "scratch the start point is the random initial weights")
         if w.start is None:
             c.fail("swa.start", "missing value (the epoch count after which averaging starts)")
         c.positive("swa.start", w.start)

@@ -278,8 +278,34 @@ def _train(x: Experiment, part: str, specs: list) -> int:
     results = run_local(Plan(part, x.out, unique), jobs=x.jobs, say=lambda line: x.say(f"[{part}] {line}"))
     failed = [name for name, status in results.items() if status not in NOT_FAILURES]
     if failed:
+        cause = _common_cause(failed, {s.name: s for s in unique}, results)
+        if cause is not None:
+            raise UserError(f"{part}: {len(failed)} run(s) did not finish, each for the same cause: {cause}; running "
+                            f"the part again will not help until that is fixed (the runs' logs are in {x.out}/logs)")
         raise UserError(f"{part}: {len(failed)} run(s) did not finish: {', '.join(failed)}; run the part again to resume")
     return len(results)
+
+
+def _common_cause(failed: list[str], specs: dict, results: dict) -> str | None:
+    """The one error line every failed run of a part ended with (failure.json), when it is a cause
+    that running again cannot remove: shared by several runs, or a refusal (exit 2). None if the
+    lines differ or one is unknown. A continuation blocked because its SGD run failed (status -1)
+    failed for that run's cause, so it is left out of the comparison."""
+    from swa_bench.records import RunRecords
+
+    causes, statuses = set(), set()
+    for name in failed:
+        if results[name] == -1:
+            continue  # blocked by its SGD run's failure
+        failure = RunRecords(specs[name].run_dir).read_failure() if name in specs else None
+        if not failure or not failure.get("error") or failure["error"] == "(no output)":
+            return None
+        causes.add(failure["error"].removeprefix("error: ").strip())
+        statuses.add(failure.get("exit_status"))
+    own = len(failed) - sum(results[name] == -1 for name in failed)
+    if len(causes) != 1 or not (own > 1 or statuses == {2}):
+        return None
+    return causes.pop()
 
 
 def _export(x: Experiment, specs: list, to: Path) -> None:
@@ -385,7 +411,10 @@ def part_figures(x: Experiment) -> int:
 
 
 def _fge_members(fge_run: Path) -> list[Path]:
-    members = sorted((fge_run / "checkpoints").glob("fge_member*.pt"), key=lambda p: int(p.stem.removeprefix("fge_member")))
+    """The collected models' weights files, as the run's summary lists them (a missing one refused)."""
+    from swa_bench.figures.weights import fge_member_files
+
+    members = fge_member_files(fge_run)
     if len(members) < 3:
         raise UserError(f"{fge_run}: {len(members)} collected models kept; the plane needs three")
     return members

@@ -8,7 +8,8 @@
                          (sgd.pt, swa_1.5.pt...): all plain torch files (torch.load reads them), each
                          with its sha256 in a sidecar beside it (last.pt.sha256...); an SGD run of a
                          row with FGE also keeps state_epoch<k>.pt (its state at fge.start x B), an
-                         FGE run fge_member<i>.pt (each collected model, up to fge.keep_models)
+                         FGE run fge_member<i>.pt (each collected model, up to fge.keep_models); each
+                         carries the run's identity (run_identity), a member also its index and epoch
         summary.json     written when the run has finished (or diverged)
         .lock            held by the process training the run
 
@@ -35,6 +36,7 @@ from pathlib import Path
 
 import yaml
 
+from swa_bench.columns import Column
 from swa_bench.config import LATER_KEYS, RUNTIME_KEYS
 from swa_bench.errors import UserError
 from swa_bench.outcomes import EXIT_IN_USE
@@ -118,6 +120,30 @@ def run_identity(config: dict) -> dict:
     return {"method": method, "seed": config.get("run", {}).get("seed"), "config": digest}
 
 
+def identity_problem(found, expected: dict, what: str = "state") -> str | None:
+    """What makes a file's `found` identity not `expected` (a run_identity), in words; None if it is
+    the same, or if the file carries none (written before files carried identities: an older file,
+    not a foreign one; its callers check what they can of it otherwise)."""
+    if found is None or found == expected:
+        return None
+    if not isinstance(found, dict):
+        return f"its identity ({found!r}) is not a run's"
+    same_run = found.get("method") == expected.get("method") and found.get("seed") == expected.get("seed")
+    other = "another config" if same_run else f"method {found.get('method')}, seed {found.get('seed')}"
+    return f"the {what} of another run ({other}), not of this {expected.get('method')} run"
+
+
+def member_name(index: int) -> str:
+    """The weights file of FGE's `index`-th collected model (from 1)."""
+    return f"fge_member{index}"
+
+
+def member_index(name: str) -> int | None:
+    """i of an FGE run's fge_member<i> weights file name (None for any other name)."""
+    number = name.removeprefix("fge_member")
+    return int(number) if number != name and number.isdigit() and not number.startswith("0") else None
+
+
 def _summary_problem(summary: dict) -> str | None:
     """What makes `summary` unusable for a table (None if nothing): a foreign or hand-edited file."""
     for key, kind in (("dataset", str), ("model", str), ("method", str), ("seed", int), ("results", dict),
@@ -128,6 +154,9 @@ def _summary_problem(summary: dict) -> str | None:
            if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v)]
     if bad:
         return f"result {bad[0]!r} is not a number"
+    unknown = [(c, problem) for c in summary["results"] if (problem := Column(c).problem())]
+    if unknown:
+        return f"result {unknown[0][0]!r} is not a table column ({unknown[0][1]})"
     if not isinstance(summary["data"].get("format"), str):
         return "data.format is missing"
     return None
@@ -507,11 +536,70 @@ class RunRecords:
         problem = None if summary is None else _summary_problem(summary)
         if problem:
             raise ValueError(f"not a swa-bench summary ({problem})")
+        problem = None if summary is None else self._disagreement(summary)
+        if problem:
+            raise ValueError(f"does not agree with its run ({problem})")
         return summary
 
+    def _disagreement(self, summary: dict) -> str | None:
+        """What makes `summary` not this run's (None if nothing): a result out of range, a method, seed,
+        dataset or model other than config.yaml's, a column the run's protocol does not report, a
+        number other than the one its metrics log recorded at that column's report point. A summary
+        is written from the run's own state; any of these means it was edited or comes from elsewhere."""
+        for column, value in summary["results"].items():
+            if not 0 <= value <= 100:
+                return f"{column} = {value!r} is not an accuracy in %"
+        for column, value in (summary.get("results_nll") or {}).items():
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not (math.isfinite(value) and value >= 0):
+                return f"results_nll {column} = {value!r} is not a test loss"
+        try:
+            stored = self.stored_config()
+        except UserError:
+            return f"no readable {self.config_path.name} beside it"
+        config, protocol = stored["config"], stored.get("protocol") or {}
+        for key, mine in (("method", config.get("run", {}).get("method")), ("seed", config.get("run", {}).get("seed")),
+                          ("dataset", config.get("data", {}).get("dataset")),
+                          ("model", config.get("model", {}).get("name"))):
+            if summary.get(key) != mine:
+                return f"its {key} is {summary.get(key)!r}, {self.config_path.name}'s {mine!r}"
+        points = protocol.get("report_points")
+        if isinstance(points, dict):
+            foreign = sorted(set(summary["results"]) - set(points))
+            if foreign:
+                return f"{foreign[0]} is not a column this run reports ({', '.join(points) or 'none'})"
+        recorded = {}
+        for row in self.read_metrics():
+            for column in row.get("report") or []:
+                recorded[column] = row.get(Column(column).metrics_prefix + "acc") if not Column(column).problem() else None
+        for column, value in summary["results"].items():
+            if column not in recorded:
+                return f"{self.metrics_path.name} records no report of {column}"
+            logged = recorded[column]
+            if not isinstance(logged, (int, float)) or not math.isclose(value, logged, rel_tol=1e-9, abs_tol=1e-9):
+                return f"{column} = {value!r}, but {self.metrics_path.name} recorded {logged!r}"
+        return None
+
     def missing_weights(self, columns) -> list[str]:
-        """Table columns of this finished run whose weights file is missing. A copy of the records
-        without any checkpoints folder (results/) lacks them on purpose: nothing is missing there."""
+        """Table columns of this finished run whose weights file is missing, and for an FGE run the
+        collected models its summary lists whose weights it keeps (fge_member<i>). A copy of the
+        records without any checkpoints folder (results/) lacks them on purpose: nothing is missing there."""
         if not self.checkpoint_dir.is_dir():
             return []
-        return [c for c in columns if not self.checkpoint_path(c).is_file()]
+        names = list(columns)
+        if any(Column(c).ensemble for c in names):
+            names += self.kept_member_names()
+        return [c for c in names if not self.checkpoint_path(c).is_file()]
+
+    def kept_member_names(self) -> list[str]:
+        """The weights files (fge_member1, ...) of the collected models an ended FGE run's summary
+        lists and its fge.keep_models keeps ([] if the summary or config is not readable)."""
+        try:
+            members = (read_json_object(self.summary_path) or {}).get("fge_members")
+            stored = yaml.safe_load(self.config_path.read_text())
+            keep = ((stored or {}).get("config") or {}).get("fge", {}).get("keep_models")
+        except (OSError, ValueError, yaml.YAMLError, AttributeError):
+            return []
+        if not isinstance(members, list):
+            return []
+        kept = len(members) if not isinstance(keep, int) or isinstance(keep, bool) else min(len(members), keep)
+        return [member_name(i) for i in range(1, kept + 1)]

@@ -16,13 +16,12 @@ from tabulate import tabulate
 
 from swa_bench.columns import Column
 from swa_bench.config import DATASETS, RUNTIME_KEYS
-from swa_bench.errors import UserError
 from swa_bench.shipped import PAPER_DIR
 PAPER_SETTING = "paper protocol"
 CSV_COLUMNS = ["dataset", "model", "variant", "column", "mean", "std", "n", "diverged", "paper_mean", "paper_std",
                "setting", "note", "documented", "nll_mean", "nll_std", "vs_sgd_mean", "vs_sgd_std", "vs_sgd_n",
                "vs_sgd_se", "train_acc_mean", "train_acc_std", "paper_source"]
-# Marks a row whose runs carry a note (e.g. cyclical settings chosen here); the note is a footnote.
+# Marks a row whose SWA runs carry a note (e.g. SWA settings adapted from the paper's); the note is a footnote.
 NOTE_MARKS = ["†", "‡", "§", "¶"]
 
 
@@ -70,7 +69,7 @@ def find_summaries(runs_dir: str | Path) -> list[dict]:
         if missing:
             warnings.warn(f"{records.dir}: finished, but the weights behind {', '.join(missing)} are missing from "
                           f"checkpoints/ (its cells stay; figures cannot use them)")
-        by_run.setdefault(_run_key(records, summary), []).append((records, summary))
+        by_run.setdefault(_run_key(records), []).append((records, summary))
     summaries, copies = [], []
     for found in by_run.values():
         (first, summary), others = found[0], found[1:]
@@ -88,22 +87,14 @@ def find_summaries(runs_dir: str | Path) -> list[dict]:
     return summaries
 
 
-def _run_key(records, summary: dict) -> tuple:
+def _run_key(records) -> tuple:
     """What makes two records the same run: its identity (method, seed, the digest of every key its
-    numbers depend on) and the kind of data files it read, from config.yaml; without a readable one,
-    the summary's description of the run."""
+    numbers depend on) and the kind of data files it read, from config.yaml (which a checked summary has)."""
     from swa_bench.records import run_identity
 
-    try:
-        stored = records.stored_config()
-    except UserError:
-        stored = None
-    if stored is not None:
-        identity = run_identity(stored["config"])
-        return ("config", identity["method"], identity["seed"], identity["config"], str(stored.get("data_format")))
-    return ("summary", *(json.dumps(summary.get(k), sort_keys=True) for k in
-                         ("dataset", "model", "method", "seed", "variant", "budget", "budget_scale", "train_subset",
-                          "data", "overrides")))
+    stored = records.stored_config()
+    identity = run_identity(stored["config"])
+    return identity["method"], identity["seed"], identity["config"], str(stored.get("data_format"))
 
 
 def _results_of(summary: dict) -> tuple:
@@ -145,12 +136,57 @@ def setting_label(summary: dict) -> str:
     return "; ".join(parts) or PAPER_SETTING
 
 
+# A table cell takes the paper's number by these keys (not the budget: a README's FGE number for a
+# 200-epoch budget stands beside a 150-epoch row, its source saying so), so each may have one number.
+PAPER_CELL = ["dataset", "model", "column"]
+# Where two paper files give the same cell, which wins, by file name: the SWA paper's own FGE column
+# (arXiv v1, Table 1, quoting Garipov et al.) over the FGE code README's numbers for those cells. The
+# losing file keeps its rows; they show only where the winner has no number. Any other repeated cell
+# is refused, so that no order of reading decides which number a table shows.
+PAPER_PRECEDENCE = {"fge_swa_paper.csv": ("fge_readme.csv",)}
+# A `source` naming the SWA paper itself (e.g. "SWA paper, arXiv v1 (...)") says which version a
+# number was read from: it is the paper's number, shown unmarked, where other sources get a footnote.
+THE_PAPER = "SWA paper"
+
+
 def load_paper(paper_dir: str | Path = PAPER_DIR) -> pd.DataFrame:
     files = sorted(Path(paper_dir).glob("*.csv"))
     if not files:
         warnings.warn(f"{paper_dir}: no paper CSV files; the table shows measured numbers only")
         return pd.DataFrame(columns=["dataset", "model", "budget", "column", "mean", "std"])
-    return pd.concat([_paper_file(f) for f in files], ignore_index=True)
+    frames = _without_superseded({f.name: _paper_file(f).assign(_file=str(f)) for f in files})
+    paper = pd.concat(frames.values(), ignore_index=True)
+    _refuse_repeated_cells(paper)
+    return paper.drop(columns="_file")
+
+
+def _cells_of(frame: pd.DataFrame) -> list[tuple]:
+    return list(zip(*(frame[key] for key in PAPER_CELL)))
+
+
+def _without_superseded(frames: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Each file of PAPER_PRECEDENCE's losers without the cells its winner gives."""
+    kept = dict(frames)
+    for winner, losers in PAPER_PRECEDENCE.items():
+        cells = set(_cells_of(frames[winner])) if winner in frames else set()
+        for loser in (name for name in losers if name in kept):
+            kept[loser] = kept[loser].loc[[cell not in cells for cell in _cells_of(kept[loser])]]
+    return kept
+
+
+def _refuse_repeated_cells(paper: pd.DataFrame) -> None:
+    """Two numbers for one cell would print its measured row twice, beside each: refused, naming them."""
+    from swa_bench.config import ConfigError
+
+    repeated = paper[paper.duplicated(PAPER_CELL, keep=False)]
+    if repeated.empty:
+        return
+    first = repeated.iloc[0]
+    same = repeated[(repeated[PAPER_CELL] == first[PAPER_CELL]).all(axis=1)]
+    files = " and ".join(dict.fromkeys(same["_file"]))
+    budgets = ", ".join("none" if pd.isna(b) else f"{b:g}" for b in same["budget"])
+    raise ConfigError(f"{files}: {len(same)} paper numbers for one table cell (dataset {first['dataset']}, model "
+                      f"{first['model']}, column {first['column']}; budgets {budgets}); keep one row")
 
 
 _PAPER_COLUMNS = {"dataset": str, "model": str, "budget": "number", "column": str, "mean": "number", "std": "number"}
@@ -254,16 +290,23 @@ def aggregate(summaries: list[dict], paper: pd.DataFrame) -> pd.DataFrame:
     ).reset_index()
     stats["diverged"] = stats.pop("runs") - stats["n"]
     stats = stats.merge(_paired_differences(runs), on=row_keys + ["column"], how="left")
-    # A note belongs to the whole table row: the SGD and SWA runs of a row share it.
-    notes = runs.groupby(row_keys, sort=False)["note"].agg(lambda v: "; ".join(sorted({n for n in v if n})))
-    stats = stats.merge(notes.reset_index(), on=row_keys, how="left")
+    # A note is the SWA setting's (swa.note): each cell carries the notes of its own runs, so the SGD, EMA
+    # and FGE cells repeated under each SWA variant's row never take that variant's note.
+    notes = runs.groupby(row_keys + ["column"], sort=False)["note"].agg(lambda v: "; ".join(sorted({n for n in v if n})))
+    stats = stats.merge(notes.reset_index(), on=row_keys + ["column"], how="left")
     paper = paper.loc[[not Column(c).beyond_paper for c in paper["column"]]]  # no paper number for what it lacks
     # Where a number comes from another source than the paper's tables (a `source` column), it says so.
-    paper = paper.assign(paper_source=paper["source"].fillna("") if "source" in paper else "")
+    paper = paper.assign(paper_source=[_other_source(s) for s in paper["source"]] if "source" in paper else "")
     paper = paper.rename(columns={"mean": "paper_mean", "std": "paper_std"})[
         ["dataset", "model", "column", "paper_mean", "paper_std", "paper_source"]
     ]
     return stats.merge(paper, on=["dataset", "model", "column"], how="left")
+
+
+def _other_source(source) -> str:
+    """A paper file's `source` if it is not the paper itself, else "" (the paper's number)."""
+    text = "" if pd.isna(source) else str(source)
+    return "" if text.startswith(THE_PAPER) else text
 
 
 # --------------------------------------------------------------------------------------------------
@@ -347,7 +390,8 @@ def _block(dataset: str, part: pd.DataFrame, paper_columns: list[str], fmt: str,
                                                                     sort=True):
         rows = {r["column"]: r for _, r in row_part.iterrows()}
         label = row_label(dataset, model, budget, variant)
-        note = row_part["note"].iloc[0]
+        # The row's footnote: the notes its cells carry (its SWA runs' settings).
+        note = "; ".join(sorted({n for n in row_part["note"] if isinstance(n, str) and n}))
         label += f" {_mark(marks, note)}" if note else ""
         lines.append([label, setting] + [cell for c in columns
                                          for cell in _cells(rows.get(c), c in with_paper, detail, marks)])

@@ -45,7 +45,8 @@ from swa_bench.models.pretrained import load_pretrained
 from swa_bench.columns import Column
 from swa_bench.protocol import Protocol, resolve_protocol
 from swa_bench.provenance import environment, process_seconds
-from swa_bench.records import RunRecords, kept_state_name, run_identity
+from swa_bench.record_files import CorruptCheckpointError, read_checkpoint
+from swa_bench.records import RunRecords, identity_problem, kept_state_name, member_name, run_identity
 from swa_bench.stopping import Preempted, StopPoll, StopSignals
 from swa_bench.timefmt import format_duration
 
@@ -217,7 +218,8 @@ class _Run:
         elif proto.start_from == "sgd_run":
             # The SGD run's weights and momentum buffers (after B epochs for an SWA continuation, after
             # fge.start x B for FGE); the rates come from this run's schedule.
-            initial, self.start_point = load_start_point(cfg, sgd_run_dir, map_location="cpu")
+            initial, self.start_point = load_start_point(cfg, sgd_run_dir, map_location="cpu",
+                                                         model=self.model.state_dict())
             self.model.load_state_dict(initial["model"])
             self.optimizer.load_state_dict(initial["optimizer"])
             self.say(f"{records.dir}: continuing from {self.start_point['run']} after its epoch {self.start_point['epoch']}")
@@ -234,13 +236,13 @@ class _Run:
         """What makes a checkpoint found in this run's directory not this run's state (None if
         nothing): another run's identity, another method's or model's structure (checkpoints of
         earlier versions carry no identity), an epoch outside the run, or records it does not
-        match: a metrics row or a cell's weights file missing for an epoch it has done. Such a
-        checkpoint is never resumed from (records.load_checkpoint falls back to the one before)."""
-        proto, identity = self.proto, state.get("identity")
-        if identity is not None and identity != self.identity:
-            other = "another config" if identity.get("method") == self.identity["method"] and \
-                identity.get("seed") == self.identity["seed"] else f"method {identity.get('method')}, seed {identity.get('seed')}"
-            return f"the state of another run ({other}), not of this {self.identity['method']} run"
+        match: a metrics row or a cell's weights file missing for an epoch it has done, or a weights
+        file it implies that is not this run's own (_foreign_weights). Such a checkpoint is never
+        resumed from (records.load_checkpoint falls back to the one before)."""
+        proto = self.proto
+        problem = identity_problem(state.get("identity"), self.identity)
+        if problem:
+            return problem
         epoch = state.get("epoch")
         if not isinstance(epoch, int) or isinstance(epoch, bool) or not proto.first_epoch <= epoch <= proto.epochs:
             return f"its epoch ({epoch!r}) is not one of this run's ({proto.first_epoch} to {proto.epochs})"
@@ -260,6 +262,38 @@ class _Run:
         lost = [c for c, at in proto.report_points.items() if 0 < at <= epoch and not self.records.checkpoint_path(c).is_file()]
         if lost:
             return f"the weights behind {', '.join(lost)}, which it has passed, are missing from checkpoints/"
+        return self._foreign_weights(state, epoch)
+
+    def _foreign_weights(self, state: dict, epoch: int) -> str | None:
+        """What is wrong with the weights files a checkpoint after `epoch` epochs implies (None if
+        nothing): each table cell passed and, for FGE, each collected model it keeps must be this
+        run's own (its identity; for a member its index and epoch), intact. Files written before
+        weights carried an identity are taken as this run's."""
+        records, proto = self.records, self.proto
+        expected = {c: {"column": c, "epoch": at} for c, at in proto.report_points.items() if 0 < at <= epoch}
+        members = (state.get("ensemble") or {}).get("members") or []
+        kept = min(len(members), self.cfg.fge.keep_models or len(members)) if self.ensemble is not None else 0
+        for i in range(1, kept + 1):
+            expected[member_name(i)] = {"column": "fge_member", "index": i, "epoch": members[i - 1].get("epoch")}
+        # The state an FGE run continues from (an SGD run's), where one is there: never the absence of one
+        # (an SGD run trained before its row had fge settings has none, and is still this run).
+        expected.update({kept_state_name(e): {"epoch": e} for e in proto.keep_states
+                         if e <= epoch and records.checkpoint_path(kept_state_name(e)).exists()})
+        for name, fields in expected.items():
+            path = records.checkpoint_path(name)
+            if not path.is_file():  # a member's (the cells' were checked before)
+                return f"{path.name}, the weights of collected model {fields.get('index')}, is missing from checkpoints/"
+            try:
+                weights = read_checkpoint(path)
+            except CorruptCheckpointError as e:
+                return f"a file it implies is damaged ({e})"
+            identity = weights.get("identity")
+            problem = identity_problem(identity, self.identity, "weights" if "column" in fields else "state")
+            wrong = [k for k, v in fields.items() if k in weights and weights[k] != v] if identity is not None else []
+            if problem is None and wrong:
+                problem = f"its {wrong[0]} is {weights[wrong[0]]!r}, not {fields[wrong[0]]!r}"
+            if problem:
+                return f"{path.name} is not this run's own: {problem}"
         return None
 
     def _make_loaders(self) -> None:
@@ -420,8 +454,9 @@ class _Run:
             member["step"] = (epoch - self.proto.first_epoch) * self.steps + step  # since the start point
         keep = self.cfg.fge.keep_models
         if self.world.is_main and (keep is None or self.ensemble.count <= keep):
-            self.records.save_weights({"epoch": epoch + 1, "column": "fge_member", "model": self.model.state_dict()},
-                                      member_name(self.ensemble.count))
+            self.records.save_weights({"epoch": epoch + 1, "column": "fge_member", "index": self.ensemble.count,
+                                       "step": member.get("step"), "identity": self.identity,
+                                       "model": self.model.state_dict()}, member_name(self.ensemble.count))
 
     def _record(self, done: int, row: dict, reported: list[str]) -> None:
         """Metrics, then the weights behind each table cell, then the checkpoint: on resume, rows
@@ -446,9 +481,10 @@ class _Run:
         if column.ensemble:
             kept = min(self.ensemble.count, self.cfg.fge.keep_models or self.ensemble.count)
             return {"epoch": done, "column": column.name, "model": self.model.state_dict(),
-                    "members": [member_name(i) for i in range(1, kept + 1)], "ensembled": self.ensemble.count}
+                    "members": [member_name(i) for i in range(1, kept + 1)], "ensembled": self.ensemble.count,
+                    "identity": self.identity}
         weights = self.average.module if column.averaged else self.model
-        return {"epoch": done, "column": column.name, "model": weights.state_dict()}
+        return {"epoch": done, "column": column.name, "model": weights.state_dict(), "identity": self.identity}
 
     def _state(self, done_epochs: int, partial_state: dict | None = None) -> dict:
         """Everything a resume needs after `done_epochs` epochs (and `partial_state` steps of the next)."""
@@ -551,11 +587,6 @@ def build_summary(cfg: Config, proto: Protocol, records: RunRecords, data, devic
         "skipped_images": sum(r.get("skipped_images", 0) for r in rows),
         **environment(device),
     }
-
-
-def member_name(index: int) -> str:
-    """The weights file of FGE's `index`-th collected model (from 1)."""
-    return f"fge_member{index}"
 
 
 def _skipped(key: str, loader, world: World) -> dict:

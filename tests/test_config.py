@@ -62,7 +62,8 @@ def test_shipped_config_loads(path):
                         "cpu-experiments": "cifar10"}.get(path.parent.name, path.parent.name)
     assert cfg.data.dataset == expected_dataset
     assert cfg.optim.momentum == 0.9
-    assert cfg.swa.c_epochs == 1
+    # One model collected per epoch, except the paper's cycles of the PyramidNet (3) and Shake-Shake (100) rows.
+    assert cfg.swa.c_epochs == {"pyramidnet272": 3, "shakeshake26_2x64d": 100}.get(cfg.model.name, 1)
     assert cfg.schedule.eval_every == (30 if mini else 5)  # the miniature evaluates less often, for time
     if cfg.swa.start_from == "scratch":  # the common reference protocol of docs/PROTOCOL.md §2
         assert cfg.optim.nesterov is False
@@ -83,7 +84,7 @@ PYRAMID_STD = tuple(v / 255 for v in (63.0, 62.1, 66.7))
                                  "cifar10/shakeshake26_2x64d", "cifar100/shakeshake26_2x64d"])
 def test_continuation_rows_follow_spec(row):
     """docs/PROTOCOL.md §2: the original authors' SGD recipes, then SWA continued with a cyclical rate for 0.25 B
-    and 0.5 B more epochs, marked as using settings chosen here."""
+    and 0.5 B more epochs, at the SWA paper's cyclical settings (arXiv v1), the notes citing it."""
     cfg = load_config(CONFIG_DIR / f"{row}.yaml")
     o, s, w = cfg.optim, cfg.schedule, cfg.swa
     assert (o.momentum, o.nesterov, o.weight_decay, o.batch_size) == (0.9, True, 1e-4, 128)
@@ -95,8 +96,24 @@ def test_continuation_rows_follow_spec(row):
     else:
         assert s.budget == 1800 and s.type == "cosine" and s.final_lr == 0.0 and o.lr_init == 0.2
     assert w.start_from == "sgd_run" and w.lr_schedule == "cyclical" and w.budgets == (1.25, 1.5)
-    assert (w.alpha1, w.alpha2) == pytest.approx((o.lr_init / 100, o.lr_init / 1e4))  # the rule in the file
-    assert "chosen here" in w.note
+    if row == "cifar100/pyramidnet272":
+        assert (w.alpha1, w.alpha2, w.c_epochs) == (0.05, 0.001, 3)  # the paper's
+    elif "pyramidnet" in row:  # the CIFAR-10 row: the paper's, scaled from lr_init 0.5 to its 0.1
+        assert (w.alpha1, w.alpha2, w.c_epochs) == (pytest.approx(0.05 / 5), pytest.approx(0.001 / 5), 3)
+    else:  # the SGD cosine's rates at epochs 1600 and 1700, a cycle of 100 epochs (linear in between)
+        rates = tuple(0.1 * (1 + math.cos(math.pi * epoch / 1800)) for epoch in (1600, 1700))
+        assert (w.alpha1, w.alpha2) == pytest.approx(rates, rel=1e-4) and w.c_epochs == 100
+    assert "SWA paper" in w.note and "arXiv v1" in w.note and "chosen here, not taken" not in w.note
+
+
+def test_include_start_is_refused_from_scratch_only(tmp_path):
+    """From scratch the start point is the random initial weights: averaging them in is refused, naming
+    the key. A continuation's start point (the SGD run's end, pretrained weights) may join the average."""
+    with pytest.raises(ConfigError) as refused:
+        load_config(BASE_CONFIG, {"swa.include_start": True})
+    _assert_one_line_error(str(refused.value), BASE_CONFIG, "swa.include_start")
+    assert "random initial weights" in str(refused.value)
+    assert load_config(CONFIG_DIR / "cifar100/pyramidnet272.yaml", {"swa.include_start": True}).swa.include_start
 
 
 @pytest.mark.parametrize("row", sorted(PROTOCOL_ROWS))
@@ -318,6 +335,7 @@ MALFORMED = [
     ("cycle-longer-than-start", _edit(lambda r: r["swa"].update(lr_schedule="cyclical", alpha1=0.05, alpha2=0.01,
                                                                  c_epochs=200)), "swa.c_epochs"),
     ("bad-start-from", _set("swa.start_from", "checkpoint"), "swa.start_from"),
+    ("include-start-from-scratch", _set("swa.include_start", True), "swa.include_start"),
     ("continuation-with-start", _set("swa.start_from", "sgd_run"), "swa.start"),
     ("continuation-reporting-at-one-budget", _edit(lambda r: (r["swa"].pop("start"), r["swa"].update(start_from="sgd_run"))),
      "swa.budgets"),

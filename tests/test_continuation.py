@@ -52,11 +52,13 @@ def test_sgd_then_swa_continuation_end_to_end(tmp_path, request, row):
     B = sgd_summary["epochs"]
     assert summary["first_epoch"] == B and summary["start_point"] == {"run": str(run_dir(out, row, "sgd")), "epoch": B}
     assert list(summary["results"]) == ["swa_1.25", "swa_1.5"]
-    assert "chosen here" in summary["note"]
+    note = load_config(REPO / "configs" / f"{row}.yaml").swa.note
+    assert summary["note"] == note and "SWA paper" in note and "arXiv v1" in note
 
     rows = RunRecords(run_dir(out, row, "swa")).read_metrics()
     assert [r["epoch"] for r in rows] == list(range(B + 1, summary["epochs"] + 1))
-    assert [r["swa_count"] for r in rows] == list(range(1, len(rows) + 1))  # one model per one-epoch cycle
+    # One model per cycle: 3 or 100 epochs at full size, one epoch at these scales.
+    assert [r["swa_count"] for r in rows] == list(range(1, len(rows) + 1))
     alpha2 = load_config(REPO / "configs" / f"{row}.yaml").swa.alpha2
     assert all(r["lr_end"] == pytest.approx(alpha2) for r in rows)  # each epoch ends a cycle at its low point
     for name in ("swa_1.25", "swa_1.5"):
@@ -66,14 +68,13 @@ def test_sgd_then_swa_continuation_end_to_end(tmp_path, request, row):
     assert table.exit_code == 0, table.output
     lines = [line for line in table.output.splitlines() if line.startswith("| ")]
     header, cells = ([c.strip() for c in line.strip("|").split("|")] for line in lines[:2])
-    # The paper has SGD and SWA 1.5 budgets for these rows: only they get a paper and a Δ column. CIFAR-100
-    # tables also show the FGE column of the rows that have an FGE number (none here: "–").
-    fge = ["FGE 1 B"] if row.startswith("cifar100") else []  # no paper number for this row: no paper, Δ
-    assert header[2:] == ["SGD", "paper", "Δ", *fge, "SWA 1 B", "SWA 1.25 B", "SWA 1.5 B", "paper", "Δ"]
-    cells = cells[:5] + cells[5 + len(fge):]
-    assert "†" in cells[0] and cells[5] == "–"  # SWA 1 budget: neither the paper nor this protocol has it
-    assert cells[6] != "–" and cells[8] != "–" and cells[9] != "–"  # SWA 1.25 measured; 1.5's paper and Δ
-    assert "† cyclical lr settings chosen here, not taken from the paper" in table.output
+    # The paper has SGD and SWA 1.25 and 1.5 budgets for these rows (arXiv v1): only they get a paper and a Δ
+    # column. The tables also show the FGE and SWA 1 B columns of the paper's other rows ("–" here).
+    assert header[2:] == ["SGD", "paper", "Δ", "FGE 1 B", "SWA 1 B", "SWA 1.25 B", "paper", "Δ",
+                          "SWA 1.5 B", "paper", "Δ"]
+    assert "†" in cells[0] and cells[5] == cells[6] == "–"  # no FGE run; SWA 1 budget: in neither
+    assert all(cell != "–" for cell in cells[7:13])  # SWA 1.25 and 1.5: measured, the paper's, Δ
+    assert f"† {note}" in table.output  # the SWA setting's note, as the footnote of the row
 
 
 def test_continuation_starts_from_the_sgd_weights(tmp_path, tiny_cifar100):

@@ -203,13 +203,28 @@ def test_fge_through_the_cli_grid_and_table(tmp_path):
     assert "fge," in drawn and "fge_member," in drawn  # the ensemble and each collected model
 
 
-def test_table_marks_paper_values_from_another_source():
+def test_table_shows_the_papers_own_fge_numbers_before_the_readmes(tmp_path):
+    """The SWA paper's FGE column (arXiv v1) is the paper's: unmarked, and it wins over the FGE code README's
+    number for the same cell, which is marked with its source only where the paper has none."""
+    import shutil
+
+    from swa_bench.shipped import PAPER_DIR
     from swa_bench.tables import aggregate, load_paper, render
 
     summary = {"dataset": "cifar100", "model": "preresnet164", "method": "fge", "seed": 0, "budget": 150,
                "budget_scale": 1.0, "results": {"fge_1": 80.0}, "results_nll": {"fge_1": 0.7}, "status": "finished",
                "data": {"format": "torchvision", "description": "CIFAR-100"}, "overrides": {}}
-    text = render(aggregate([summary], load_paper()))
+    table = aggregate([summary], load_paper())
+    assert len(table) == 1 and table.paper_mean.iloc[0] == 79.84 and table.paper_source.iloc[0] == ""
+    text = render(table)
+    cells = [cell.strip() for cell in text.splitlines()[-1].strip("|").split("|")]
+    assert cells[2:] == ["80.00 (n=1)", "79.84", "+0.16"] and "80.30" not in text and "†" not in text
+
+    readme_only = tmp_path / "paper"
+    readme_only.mkdir()
+    for name in ("cifar.csv", "fge_readme.csv"):
+        shutil.copy(PAPER_DIR / name, readme_only / name)
+    text = render(aggregate([summary], load_paper(readme_only)))
     assert "80.30 ± 0.20 †" in text and "† not from the paper: FGE code README" in text and "200-epoch budget" in text
 
 

@@ -161,6 +161,20 @@ def test_collections_happen_exactly_at_cycle_ends(c_epochs):
     assert proto.report_points == {"swa_1.25": 375, "swa_1.5": 450} and proto.epochs == 450
 
 
+def test_shake_shake_cycles_replay_the_sgd_rates_of_epochs_1600_to_1700():
+    """The SWA paper (arXiv v1): 100-epoch cycles replaying the SGD cosine between epochs 1600 and 1700.
+    swa-bench's cycle falls linearly between the same end rates (the config says so), above the cosine inside."""
+    sgd = _proto("cifar10/shakeshake26_2x64d", **{"run.method": "sgd"})
+    swa = _proto("cifar10/shakeshake26_2x64d", **{"run.method": "swa"})
+    steps = 391
+    assert swa.swa_c_epochs == 100 and swa.report_points == {"swa_1.25": 2250, "swa_1.5": 2700}
+    for cycle_start in (1800, 1900, 2600):
+        assert swa.lr(cycle_start, 0, steps) == pytest.approx(sgd.lr(1600, 0, steps), rel=1e-4)
+        assert swa.lr(cycle_start + 99, steps - 1, steps) == pytest.approx(sgd.lr(1699, steps - 1, steps), rel=1e-4)
+        assert swa.lr(cycle_start + 50, 0, steps) > sgd.lr(1650, 0, steps)
+    assert [e + 1 for e in range(1800, 2700) if swa.collects_after(e)][:4] == [1900, 2000, 2100, 2200]
+
+
 def test_continuation_budget_points_at_small_scale():
     # Each point is B plus its own scaled extra epochs, so none falls inside the SGD run.
     proto = _proto("cifar10/shakeshake26_2x64d", **{"run.method": "swa", "run.budget_scale": 0.002})

@@ -14,14 +14,41 @@ FOLDER = {"format": "imagefolder", "path": "/data/cifar10-jpg", "description": "
 
 
 def write_summary(root, dataset, model, method, seed, results, data=TORCHVISION, scale=1.0, subset=None,
-                  overrides=None, status="finished"):
+                  overrides=None, status="finished", variant=None, note=None):
     run = root / dataset / model / method / f"seed{seed}"
     run.mkdir(parents=True, exist_ok=True)
     summary = {"status": status, "dataset": dataset, "model": model, "method": method, "seed": seed,
                "budget": 200, "budget_scale": scale, "train_subset": subset, "data": data,
-               "overrides": overrides or {}, "results": results}
+               "overrides": overrides or {}, "results": results,
+               **({"variant": variant} if variant else {}), **({"note": note} if note else {})}
     (run / "summary.json").write_text(json.dumps(summary))
+    write_run_records(run, summary)
     return run
+
+
+def write_run_records(run, summary):
+    """The config.yaml and metrics.jsonl a summary must agree with (records.RunRecords.checked_summary):
+    the run's method, seed, dataset and model, its report points, and each reported number logged."""
+    from swa_bench.columns import Column
+
+    config = {"run": {"method": summary["method"], "seed": summary["seed"], "budget_scale": summary["budget_scale"]},
+              "data": {"dataset": summary["dataset"], "train_subset": summary["train_subset"]},
+              "model": {"name": summary["model"]}, "schedule": {"budget": summary["budget"]}}
+    for key, value in (summary.get("overrides") or {}).items():  # what makes another setting another run
+        *sections, last = key.split(".")
+        target = config
+        for section in sections:
+            target = target.setdefault(section, {})
+        target[last] = value
+    for key in ("variant", "note"):
+        if summary.get(key) is not None:
+            config.setdefault("swa", {})[key] = summary[key]
+    columns = list(summary["results"])
+    (run / "config.yaml").write_text(json.dumps({"config": config, "data_format": summary["data"]["format"],
+                                                 "protocol": {"report_points": {c: i + 1 for i, c in enumerate(columns)}}}))
+    rows = [{"epoch": i + 1, "report": [c], Column(c).metrics_prefix + "acc": v} for i, (c, v) in
+            enumerate(summary["results"].items())]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
 @pytest.fixture
@@ -267,9 +294,7 @@ def test_copies_of_runs_count_once_and_say_so_in_one_line(tmp_path, copy):
     root = tmp_path / "runs"
     for seed in range(3):
         for method, results in (("sgd", {"sgd": 93.0 + seed / 10}), ("swa", {"swa_1": 93.5 + seed / 10})):
-            run = write_summary(root, "cifar10", "vgg16", method, seed, results)
-            (run / "config.yaml").write_text(json.dumps({"config": {"run": {"method": method, "seed": seed}},
-                                                         "data_format": "torchvision"}))
+            write_summary(root, "cifar10", "vgg16", method, seed, results)
     before, _ = _counts(root)
     if copy == "subfolder":  # a run tree copied into a folder of the same tree (results/<x>/seed0/...)
         shutil.copytree(root / "cifar10", root / "seed0" / "cifar10")
@@ -278,7 +303,7 @@ def test_copies_of_runs_count_once_and_say_so_in_one_line(tmp_path, copy):
     else:  # hard links to the same files
         target = root / "elsewhere" / "seed1"
         target.mkdir(parents=True)
-        for name in ("summary.json", "config.yaml"):
+        for name in ("summary.json", "config.yaml", "metrics.jsonl"):
             os.link(root / "cifar10/vgg16/swa/seed1" / name, target / name)
     after, messages = _counts(root)
     assert after == before == {"sgd": 3, "swa_1": 3}
@@ -290,27 +315,33 @@ def test_copies_of_one_run_with_other_results_are_not_counted(tmp_path):
 
     root = tmp_path / "runs"
     for seed in range(2):
-        run = write_summary(root, "cifar10", "vgg16", "sgd", seed, {"sgd": 93.0 + seed})
-        (run / "config.yaml").write_text(json.dumps({"config": {"run": {"method": "sgd", "seed": seed}}}))
+        write_summary(root, "cifar10", "vgg16", "sgd", seed, {"sgd": 93.0 + seed})
     shutil.copytree(root / "cifar10/vgg16/sgd/seed1", root / "other" / "seed1")
     edited = json.loads((root / "other/seed1/summary.json").read_text())
     edited["results"]["sgd"] = 99.99
     (root / "other/seed1/summary.json").write_text(json.dumps(edited))
+    counts, messages = _counts(root)  # the summary alone edited: it disagrees with its own metrics log
+    assert counts == {"sgd": 2}
+    assert any("sgd = 99.99, but metrics.jsonl recorded 94.0" in m for m in messages)
+    write_run_records(root / "other/seed1", edited)  # its metrics log edited to match: two versions of one run
     counts, messages = _counts(root)
     assert counts == {"sgd": 1}
     assert any("records of one run (same config, method and seed) with different results; not counted" in m
                for m in messages)
 
 
-def test_summaries_without_config_files_count_once_by_what_they_describe(tmp_path):
+def test_a_lone_summary_in_a_stray_folder_is_not_counted(tmp_path):
     import shutil
 
     root = tmp_path / "runs"
     write_summary(root, "cifar10", "vgg16", "sgd", 0, {"sgd": 93.0})
     write_summary(root, "cifar10", "vgg16", "sgd", 1, {"sgd": 93.2})
-    shutil.copytree(root / "cifar10", root / "again" / "cifar10")
+    (root / "stray").mkdir()
+    shutil.copyfile(root / "cifar10/vgg16/sgd/seed1/summary.json", root / "stray" / "summary.json")
     counts, messages = _counts(root)
-    assert counts == {"sgd": 2} and len(messages) == 1
+    assert counts == {"sgd": 2}
+    assert any("stray/summary.json: skipped, does not agree with its run (no readable config.yaml beside it)" in m
+               for m in messages)
 
 
 def test_the_command_counts_the_committed_miniature_once():
@@ -321,3 +352,135 @@ def test_the_command_counts_the_committed_miniature_once():
     assert result.exit_code == 0, result.output
     assert "each run counted once" in result.output  # the one warning line (stderr is mixed in by CliRunner)
     assert "54.65 ± 0.73 (n=5)" in result.output and "(n=6)" not in result.output  # SGD: seeds 0-4, once each
+
+
+# --------------------------------------------------------------------------------------------------
+# The paper's files: one number per table cell, and which file wins where two give one
+
+
+def _paper_dir(tmp_path, files: dict[str, str]):
+    """A paper folder holding the shipped cifar.csv and `files` (name -> CSV text)."""
+    import shutil
+
+    from swa_bench.shipped import PAPER_DIR
+
+    folder = tmp_path / "paper"
+    folder.mkdir()
+    shutil.copy(PAPER_DIR / "cifar.csv", folder / "cifar.csv")
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    return folder
+
+
+HEADER = "dataset,model,budget,column,mean,std,source\n"
+
+
+@pytest.mark.parametrize("where", ["two files", "one file"])
+def test_a_cell_given_twice_is_refused_in_one_line_naming_it(runs, tmp_path, where):
+    from swa_bench.config import ConfigError
+
+    if where == "two files":  # a cell of cifar.csv given again
+        folder = _paper_dir(tmp_path, {"more.csv": HEADER + "cifar10,vgg16,200,sgd,93.30,0.20,another copy\n"})
+        files, cell = f"{folder / 'cifar.csv'} and {folder / 'more.csv'}:", "model vgg16, column sgd"
+    else:  # a row pasted twice
+        folder = _paper_dir(tmp_path, {"more.csv": HEADER + "cifar10,vgg16,200,fge_1,93.52,,pasted\n" * 2})
+        files, cell = f"{folder / 'more.csv'}:", "model vgg16, column fge_1"
+    with pytest.raises(ConfigError) as refused:
+        load_paper(folder)
+    message = str(refused.value)
+    assert message.startswith(files) and "\n" not in message
+    assert f"2 paper numbers for one table cell (dataset cifar10, {cell}; budgets 200, 200); keep one row" in message
+    result = CliRunner().invoke(main, ["table", str(runs), "--paper-dir", str(folder)])
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert result.exit_code == 2 and errors == [f"error: {message}"]
+
+
+def test_a_cell_at_two_budgets_is_still_one_cell(tmp_path):
+    """The table matches the paper by dataset, model and column (a README's 200-epoch FGE number sits
+    beside a 150-epoch row): two budgets of one cell would still be two numbers in it."""
+    from swa_bench.config import ConfigError
+
+    folder = _paper_dir(tmp_path, {"more.csv": HEADER + "cifar10,vgg16,300,sgd,93.30,0.20,elsewhere\n"})
+    with pytest.raises(ConfigError, match="budgets 200, 300"):
+        load_paper(folder)
+
+
+def test_the_papers_own_fge_file_wins_over_the_fge_readme_by_rule(tmp_path):
+    """Shipped: the SWA paper's FGE numbers (arXiv v1) replace the FGE README's for the same cells, and
+    they are the paper's (no source to mark). By the file names' rule, not by the order of reading: a
+    cell only the README has keeps the README's number."""
+    from swa_bench.shipped import PAPER_DIR
+
+    fge = load_paper().query("column == 'fge_1'").set_index(["dataset", "model"])
+    assert not fge.index.duplicated().any() and len(fge) == 6
+    assert fge.loc[("cifar100", "preresnet164"), "mean"] == 79.84 and fge.loc[("cifar10", "wrn28x10"), "mean"] == 96.36
+    assert set(fge["source"]) == {"SWA paper, arXiv v1 (Table 1, quoting Garipov et al. 2018)"}
+    table = aggregate([{"dataset": "cifar100", "model": "vgg16", "method": "fge", "seed": 0, "budget": 200,
+                        "budget_scale": 1.0, "status": "finished", "results": {"fge_1": 74.0}, "overrides": {},
+                        "data": TORCHVISION}], load_paper())
+    assert len(table) == 1 and table.paper_source.iloc[0] == "" and "74.26 |" in render(table)
+
+    readme = (PAPER_DIR / "fge_readme.csv").read_text()
+    only_vgg = HEADER + "cifar100,vgg16,200,fge_1,74.26,,\"SWA paper, arXiv v1 (Table 1)\"\n"
+    fge = load_paper(_paper_dir(tmp_path, {"fge_readme.csv": readme, "fge_swa_paper.csv": only_vgg}))
+    fge = fge.query("column == 'fge_1'").set_index("model")
+    assert fge.loc["vgg16", "mean"] == 74.26 and fge.loc["preresnet164", "mean"] == 80.3 and len(fge) == 3
+
+
+def test_pyramidnet_and_shake_shake_have_the_papers_125_budget_numbers():
+    """SWA paper, arXiv v1, Table 1: the 1.25-budget SWA numbers of the two continuation rows."""
+    paper = load_paper().set_index(["dataset", "model", "column"])
+    assert tuple(paper.loc[("cifar100", "pyramidnet272", "swa_1.25"), ["budget", "mean", "std"]]) == (300, 83.93, 0.18)
+    assert tuple(paper.loc[("cifar10", "shakeshake26_2x64d", "swa_1.25"), ["budget", "mean", "std"]]) == (
+        1800, 97.16, 0.10)
+
+
+# --------------------------------------------------------------------------------------------------
+# Notes belong to the SWA setting
+
+
+def test_a_variants_note_stays_off_the_cells_shared_by_every_variant(tmp_path):
+    """SGD, FGE and EMA cells are repeated under each SWA variant's row; the variant's note (swa.note)
+    is the SWA cells' and the row's footnote, never theirs."""
+    root = tmp_path / "runs"
+    for seed in range(2):
+        write_summary(root, "cifar10", "vgg16", "sgd", seed, {"sgd": 93.0})
+        write_summary(root, "cifar10", "vgg16", "fge", seed, {"fge_1": 93.6})
+        write_summary(root, "cifar10", "vgg16", "ema", seed, {"ema_1": 93.2})
+        for variant, note in (("finetune", "fine-tuned from the SGD run"), ("plain", None)):
+            write_summary(root / variant, "cifar10", "vgg16", "swa", seed, {"swa_1": 93.5}, variant=variant, note=note)
+    table = build_table(root)
+    parsed = pd.read_csv(pd.io.common.StringIO(render(table, "csv")), keep_default_na=False)
+    notes = {(r.variant, r.column): r.note for r in parsed.itertuples()}
+    assert notes == {(v, c): "fine-tuned from the SGD run" if (v, c) == ("finetune", "swa_1") else ""
+                     for v in ("finetune", "plain") for c in ("sgd", "fge_1", "swa_1", "ema_1")}
+    markdown = render(table)
+    labels = [line[0] for line in table_lines(markdown)[1:]]
+    assert labels == ["VGG-16 (200) [finetune] †", "VGG-16 (200) [plain]"]
+    assert markdown.count("† fine-tuned from the SGD run") == 1
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda s: s["results"].update(sgd=99.99), "sgd = 99.99, but metrics.jsonl recorded 93.1"),
+    (lambda s: s["results"].update(sgd=-5), "sgd = -5 is not an accuracy in %"),
+    (lambda s: s["results"].update(sgd=1000), "sgd = 1000 is not an accuracy in %"),
+    (lambda s: s["results"].update(sgd=1e308), "is not an accuracy in %"),
+    (lambda s: s.update(results_nll={"sgd": -1.0}), "results_nll sgd = -1.0 is not a test loss"),
+    (lambda s: s.update(seed=5), "its seed is 5, config.yaml's 1"),
+    (lambda s: s.update(method="swa"), "its method is 'swa', config.yaml's 'sgd'"),
+    (lambda s: s.update(model="wrn28x10"), "its model is 'wrn28x10', config.yaml's 'vgg16'"),
+    (lambda s: s["results"].update({"swa_1": 95.0}), "swa_1 is not a column this run reports (sgd)"),
+    (lambda s: s["results"].update({"sgd_2": 95.0}), "not a table column"),
+])
+def test_an_edited_summary_is_not_counted_and_named(tmp_path, edit, message):
+    """A summary is the run's own: an edit of any field the table reads is refused in one line."""
+    root = tmp_path / "runs"
+    for seed, value in enumerate((93.0, 93.1, 93.2)):
+        write_summary(root, "cifar10", "vgg16", "sgd", seed, {"sgd": value})
+    path = root / "cifar10/vgg16/sgd/seed1/summary.json"
+    summary = json.loads(path.read_text())
+    edit(summary)
+    path.write_text(json.dumps(summary))
+    counts, messages = _counts(root)
+    assert counts == {"sgd": 2}
+    assert len(messages) == 1 and f"{path}: skipped" in messages[0] and message in messages[0], messages

@@ -16,8 +16,8 @@ SWA = [79.6, 79.9, 80.0]  # swa_1 - sgd: 1.4, 1.3, 1.6
 
 @pytest.fixture
 def runs(tmp_path):
-    """A paper row (PreResNet-164 on CIFAR-100: SWA and SGD in the paper, FGE from a README, EMA
-    beyond it) and a row the paper does not have (a small run on an ImageFolder copy)."""
+    """A paper row (PreResNet-164 on CIFAR-100: SGD, FGE and SWA in the paper, EMA beyond it) and a row
+    the paper does not have (a small run on an ImageFolder copy)."""
     root = tmp_path / "runs"
     for seed, (sgd, swa) in enumerate(zip(SGD, SWA)):
         write_summary(root, "cifar100", "preresnet164", "sgd", seed, {"sgd": sgd})
@@ -43,12 +43,31 @@ def test_figure_holds_the_paired_and_the_papers_differences(runs, tmp_path):
     assert paper.loc["swa_1", "paper_diff"] == pytest.approx(79.77 - 78.49)  # results/paper/cifar.csv
     assert paper.loc["swa_1.5", "paper_diff"] == pytest.approx(80.35 - 78.49)
     assert pd.isna(paper.loc["swa_1", "paper_source"])
-    assert paper.loc["fge_1", "paper_diff"] == pytest.approx(80.3 - 78.49)
-    assert paper.loc["fge_1", "paper_source"].startswith("FGE code README")  # drawn as another marker
+    # FGE: the SWA paper's own number (arXiv v1), drawn as the paper's, not the FGE code README's.
+    assert paper.loc["fge_1", "paper_diff"] == pytest.approx(79.84 - 78.49)
+    assert pd.isna(paper.loc["fge_1", "paper_source"])
     assert pd.isna(paper.loc["ema_1", "paper_diff"]) and paper.loc["ema_1", "vs_sgd_mean"] == pytest.approx(0.5)
     mini = data[data.dataset == "cifar10"].iloc[0]
     assert mini["row"] == "PreResNet-20 (200)" and mini["setting"] == "ImageFolder copy; 1000 train images"
     assert mini["vs_sgd_mean"] == pytest.approx(1.0) and pd.isna(mini["paper_diff"])
+
+
+def test_a_number_from_another_source_names_it(runs, tmp_path):
+    """Without the paper's own FGE file, FGE's paper number is the FGE code README's: drawn as another
+    marker, its source named."""
+    import shutil
+
+    from swa_bench.figures.table_picture import table_differences
+    from swa_bench.shipped import PAPER_DIR
+
+    papers = tmp_path / "paper"
+    papers.mkdir()
+    for name in ("cifar.csv", "fge_readme.csv"):
+        shutil.copy(PAPER_DIR / name, papers / name)
+    lines = table_differences(runs, papers).set_index(["dataset", "column"])
+    assert lines.loc[("cifar100", "fge_1"), "paper_diff"] == pytest.approx(80.3 - 78.49)
+    assert lines.loc[("cifar100", "fge_1"), "paper_source"].startswith("FGE code README")
+    assert lines.loc[("cifar100", "swa_1"), "paper_source"] == ""
 
 
 def test_fge_and_ema_are_drawn_once_for_all_swa_variants(tmp_path):
@@ -64,9 +83,7 @@ def test_fge_and_ema_are_drawn_once_for_all_swa_variants(tmp_path):
         write_summary(root, "cifar10", "preresnet20", "ema", seed, {"ema_1": 55.2}, data=FOLDER, subset=1000)
         for variant, gain in (("a", 1.0), ("b", -1.0)):
             run = write_summary(root, "cifar10", "preresnet20", "swa", seed, {"swa_1": 55.0 + gain}, data=FOLDER,
-                                subset=1000)
-            summary = json.loads((run / "summary.json").read_text())
-            (run / "summary.json").write_text(json.dumps({**summary, "variant": variant}))
+                                subset=1000, variant=variant)
             shutil.move(run, run.parent.parent / f"swa-{variant}" / run.name)
     data = pd.read_csv(plot_table(root, tmp_path / "out")[-1], keep_default_na=False, na_values=[""])
     assert sorted(data.column) == ["ema_1", "fge_1", "swa_1", "swa_1"]

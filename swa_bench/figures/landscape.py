@@ -15,8 +15,9 @@ from tqdm import tqdm
 
 from swa_bench.figures.evaluator import PointCache, PointEvaluator, finite
 from swa_bench.figures.output import COLORS, pyplot, save_figure
-from swa_bench.figures.weights import Plane, grid_axis, load_state, random_directions, run_dir_of, solution_file
-from swa_bench.records import RunRecords, atomic_write_text
+from swa_bench.figures.weights import (FigureInputError, Plane, grid_axis, load_state, random_directions, run_dir_of,
+                                       solution_file)
+from swa_bench.records import RunRecords, atomic_write_text, config_differences
 
 METRICS = [("test_error", "test error (%)"), ("train_loss_l2", "train loss (L2-regularised)")]
 
@@ -49,21 +50,43 @@ def _file_digest(path: Path) -> str:
 
 def _solutions(swa_run, sgd_run) -> tuple[Path, Path]:
     """The weights files of the two solutions, after checking that --swa names an averaged run and
-    --sgd an SGD run of the same dataset and model (swapped or mismatched runs would mislabel the figure)."""
+    --sgd an SGD run of the same row, seed and protocol: their configs may differ only where a
+    continuation may differ from the SGD run it continues (the method's own keys). Swapped or
+    mismatched runs would mislabel the figure: SWA of one seed against SGD of another is not the
+    paper's comparison."""
+    from swa_bench.continuation import _not_the_sgd_runs
+
     configs = {}
     for flag, run, methods in (("--swa", swa_run, ("swa", "ema")), ("--sgd", sgd_run, ("sgd",))):
         config = RunRecords(run).stored_config()["config"]
         method = config.get("run", {}).get("method")
         if method not in methods:
-            raise ValueError(f"{flag} {run}: a {method} run (run.method), not {' or '.join(methods)}; "
-                             f"give the {'averaged' if flag == '--swa' else 'SGD'} run there")
+            raise FigureInputError(f"{flag} {run}: a {method} run (run.method), not {' or '.join(methods)}; "
+                                   f"give the {'averaged' if flag == '--swa' else 'SGD'} run there")
         configs[flag] = config
     for key in ("dataset", "name"):
         section = "data" if key == "dataset" else "model"
         a, b = configs["--swa"][section].get(key), configs["--sgd"][section].get(key)
         if a != b:
-            raise ValueError(f"--swa and --sgd: runs of different {section}s ({section}.{key} {a} and {b})")
+            raise FigureInputError(f"--swa and --sgd: runs of different {section}s ({section}.{key} {a} and {b})")
+    for key, theirs, mine in config_differences(configs["--sgd"], configs["--swa"], _not_the_sgd_runs):
+        what = "seeds" if key == "run.seed" else "configs"
+        raise FigureInputError(f"--swa {swa_run} and --sgd {sgd_run}: runs of different {what} ({key} {mine!r} and "
+                               f"{theirs!r}); the figure compares an averaged run with the SGD run of its own seed "
+                               f"and protocol")
     return solution_file(swa_run), solution_file(sgd_run)
+
+
+def _distinct(flag: str, files) -> None:
+    """Refuses one weights file given twice to `flag` (by path, link or contents): an average of n
+    would count one model twice and be labelled an average of n."""
+    seen: dict[str, Path] = {}
+    for f in files:
+        digest = _file_digest(Path(f))
+        if digest in seen:
+            same = "the same file" if Path(f).resolve() == Path(seen[digest]).resolve() else "the same weights"
+            raise FigureInputError(f"{flag} {f}: {same} as {seen[digest]}, given twice; each model counts once")
+        seen[digest] = Path(f)
 
 
 def _evaluator(run_dir, options) -> PointEvaluator:
@@ -76,8 +99,9 @@ def rays(swa_run, sgd_run, out, rays: int = 10, max_distance: float = 50.0, poin
     """Test error and L2-regularised train loss along `rays` random unit directions from each solution."""
     out = Path(out)
     files = _solutions(swa_run, sgd_run)
+    states = [load_state(f) for f in files]  # each the run's own, before the data are loaded
     ev = _evaluator(swa_run, options)
-    solutions = {"swa": ev.vector(load_state(files[0]), files[0]), "sgd": ev.vector(load_state(files[1]), files[1])}
+    solutions = {"swa": ev.vector(states[0], files[0]), "sgd": ev.vector(states[1], files[1])}
     directions = random_directions(solutions["swa"].numel(), rays, seed)
     distances = np.linspace(0.0, max_distance, points)
     cache = _cache(out, "rays", files, seed, options.get("train_images"), options.get("test_images"))
@@ -143,8 +167,9 @@ def line(swa_run, sgd_run, out, t_range: tuple[float, float] = (-1.0, 2.0), poin
     """Both metrics along w(t) = t w_SGD + (1 - t) w_SWA, against signed distance from w_SWA."""
     out = Path(out)
     files = _solutions(swa_run, sgd_run)
+    states = [load_state(f) for f in files]  # each the run's own, before the data are loaded
     ev = _evaluator(swa_run, options)
-    w_swa, w_sgd = ev.vector(load_state(files[0]), files[0]), ev.vector(load_state(files[1]), files[1])
+    w_swa, w_sgd = ev.vector(states[0], files[0]), ev.vector(states[1], files[1])
     gap = float((w_sgd - w_swa).norm())
     if gap == 0:
         raise ValueError(f"{files[0]} and {files[1]}: the same weights; the line through them is a point")
@@ -185,14 +210,17 @@ def plane(checkpoints: list[str | Path], out, grid: int = 21, margin: float = 0.
         if not RunRecords.of_weights_file(p).config_path.is_file():
             raise ValueError(f"{p}: not a weights file in a run's checkpoints/ folder (RUN/checkpoints/NAME.pt, "
                              f"beside RUN/config.yaml), so the run it belongs to is unknown")
+    _distinct("--mean-of", mean_of)
+    # Each file the run's own where it lies, before the data are loaded.
+    states = {p: load_state(p) for p in dict.fromkeys([*checkpoints, *extra, *mean_of])}
     ev = _evaluator(run_dir_of(checkpoints[0]), options)
-    vectors = [ev.vector(load_state(p), p) for p in checkpoints]
+    vectors = [ev.vector(states[p], p) for p in checkpoints]
     geometry = Plane.through(*vectors, names=[str(p) for p in checkpoints])
     points = [(f"w{i + 1} ({Path(p).parent.parent.parent.name} {Path(p).stem})", vectors[i], [p])
               for i, p in enumerate(checkpoints)]
-    points += [(Path(p).stem, ev.vector(load_state(p), p), [p]) for p in extra]
+    points += [(Path(p).stem, ev.vector(states[p], p), [p]) for p in extra]
     if mean_of:
-        average = torch.stack([ev.vector(load_state(p), p) for p in mean_of]).mean(0)
+        average = torch.stack([ev.vector(states[p], p) for p in mean_of]).mean(0)
         points.append((f"average of {len(mean_of)}", average, list(mean_of)))
     marked = [(name, *geometry.coordinates(w)) for name, w, _ in points]
     xs = grid_axis([x for _, x, _ in marked[:3]], margin, grid)

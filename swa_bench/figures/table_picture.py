@@ -14,10 +14,15 @@ from pathlib import Path
 import pandas as pd
 
 from swa_bench.columns import Column
+from swa_bench.errors import UserError
 from swa_bench.figures.output import COLORS, pyplot, save_figure
 from swa_bench.tables import _ROW_KEYS, PAPER_SETTING, build_table, dataset_title, row_label, varies_with_variant
 
 XLABEL = "test accuracy difference to SGD (points), mean ± std over seeds (n)"
+
+
+class NothingToPlotError(UserError, ValueError):
+    """No finished runs (or none of an averaged column) under the folder: one line, exit 2."""
 
 
 def table_differences(runs_dir: str | Path, paper_dir: str | Path | None = None) -> pd.DataFrame:
@@ -25,13 +30,13 @@ def table_differences(runs_dir: str | Path, paper_dir: str | Path | None = None)
     and the paper's (NaN where the paper lacks the column or its SGD)."""
     table = build_table(runs_dir, paper_dir)
     if table.empty:
-        raise ValueError(f"{runs_dir}: no finished runs yet")
+        raise NothingToPlotError(f"{runs_dir}: no finished runs yet")
     # The paper's SGD of each row: the number the table puts beside that row's SGD cell.
     sgd = table[table.column == "sgd"][_ROW_KEYS + ["paper_mean", "paper_source"]].rename(
         columns={"paper_mean": "paper_sgd", "paper_source": "sgd_source"})
     lines = table[table.column != "sgd"].merge(sgd, on=_ROW_KEYS, how="left")
     if lines.empty:
-        raise ValueError(f"{runs_dir}: no finished runs of an averaged column (FGE, SWA, EMA) yet, only SGD")
+        raise NothingToPlotError(f"{runs_dir}: no finished runs of an averaged column (FGE, SWA, EMA) yet, only SGD")
     lines["paper_diff"] = lines["paper_mean"] - lines["paper_sgd"]
     # A difference with a number from elsewhere than the paper's tables (a README) names that source.
     source = lines["paper_source"].fillna("")

@@ -8,7 +8,13 @@ from pathlib import Path
 
 import torch
 
-from swa_bench.records import RunRecords, read_checkpoint
+from swa_bench.errors import UserError
+from swa_bench.records import RunRecords, identity_problem, member_index, read_checkpoint, run_identity
+
+
+class FigureInputError(UserError, ValueError):
+    """Weights or runs a figure cannot honestly be drawn from (another run's file, a pairing of
+    different runs, a missing collected model), in one line naming the file."""
 
 
 def solution_file(run_dir: str | Path, column: str | None = None) -> Path:
@@ -31,7 +37,48 @@ def run_dir_of(weights_file: str | Path) -> Path:
 
 
 def load_state(weights_file: str | Path) -> dict:
-    return read_checkpoint(weights_file)["model"]
+    """The model state of a weights file, after checking that it is the run's own where it lies
+    (see weights_problem)."""
+    state = read_checkpoint(weights_file)
+    problem = weights_problem(weights_file, state)
+    if problem:
+        raise FigureInputError(f"{weights_file}: {problem}; a figure uses a run's own weights only")
+    return state["model"]
+
+
+def weights_problem(weights_file: str | Path, state: dict) -> str | None:
+    """What makes `state`, read from RUN/checkpoints/NAME.pt, not RUN's own weights (None if
+    nothing): an identity other than that of RUN's config.yaml, or for a collected model
+    (fge_member<i>) another index than its name's. A file written before weights files carried an
+    identity is an older file of the run, not a foreign one."""
+    records = RunRecords.of_weights_file(weights_file)
+    found = state.get("identity")
+    if found is None or not records.config_path.is_file():
+        return None
+    problem = identity_problem(found, run_identity(records.stored_config()["config"]), "weights")
+    if problem:
+        return f"{problem} (whose folder it is in)"
+    index = member_index(Path(weights_file).stem)
+    if index is not None and state.get("index") is not None and state.get("index") != index:
+        return f"collected model {state.get('index')} of its run, not model {index} as its name says"
+    return None
+
+
+def fge_member_files(run_dir: str | Path) -> list[Path]:
+    """The weights files of the models an ended FGE run collected and kept (fge_member1.pt, ...), as
+    its summary lists them: a missing one is refused in one line, never left out of an average."""
+    records = RunRecords(run_dir)
+    if not records.summary_path.is_file():
+        raise FigureInputError(f"{records.dir}: no summary.json: the FGE run has not finished, so which models it "
+                               f"collected is not known yet")
+    names = records.kept_member_names()
+    if not names:
+        raise FigureInputError(f"{records.summary_path}: lists no collected models (fge_members): not an FGE run's")
+    for name in names:
+        if not records.checkpoint_path(name).is_file():
+            raise FigureInputError(f"{records.checkpoint_path(name)}: missing, though {records.summary_path.name} "
+                                   f"lists the collected model it holds; the run's models are not all there")
+    return [records.checkpoint_path(name) for name in names]
 
 
 def flatten_parameters(state: dict, names: list[str]) -> torch.Tensor:
