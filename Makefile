@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DEMO_OUT ?= runs/demo
 DEMO_SEEDS ?= 0 1 2
 
-.PHONY: install test test-slow demo table bench clean reproduce reproduce-cifar10 reproduce-cifar100 \
+.PHONY: install test format test-slow demo table bench clean reproduce reproduce-cifar10 reproduce-cifar100 \
         reproduce-imagenet figures reproduce-mini $(addprefix reproduce-mini-,table figures schedules finetune picture) \
         reproduce-cpu $(addprefix reproduce-cpu-,table finetune schedules picture)
 
@@ -16,8 +16,15 @@ $(BIN)/swa-bench: setup.cfg pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
+# The linter and the formatter's check (pyproject.toml [tool.ruff]), then the suite. make format applies both.
 test: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 # Checks of minutes: real data on the extracted CIFAR-10 copy (see README), the GPU check's CPU rehearsal,
 # compilation with inductor. Run before lending scripts/gpu_check.sh a GPU.

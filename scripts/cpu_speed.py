@@ -36,9 +36,9 @@ def main() -> None:
 
     from swa_bench.config import load_config
     from swa_bench.data.datasets import build_datasets
-    from swa_bench.distributed import World
     from swa_bench.data.loaders import make_loader
-    from swa_bench.engine import Tally, seed_epoch, train_one_epoch
+    from swa_bench.distributed import World
+    from swa_bench.engine import seed_epoch, train_one_epoch
     from swa_bench.execution import Execution
     from swa_bench.models import create_model
     from swa_bench.shipped import find_config
@@ -48,8 +48,9 @@ def main() -> None:
     bundle = build_datasets(cfg.data, progress=False)
     gen = torch.Generator(device=device)
     seed_epoch(0, 0, 0, gen)
-    train = make_loader(bundle.train, cfg.optim.batch_size, shuffle=True, workers=0, device=device,
-                        generator=gen, kind="device")
+    train = make_loader(
+        bundle.train, cfg.optim.batch_size, shuffle=True, workers=0, device=device, generator=gen, kind="device"
+    )
     test = make_loader(bundle.test, cfg.optim.batch_size, shuffle=False, workers=0, device=device, kind="device")
     execution = Execution(device, "fp32", bool(args.channels_last), args.compile)
     module = execution.place(create_model(cfg.model.name, bundle.num_classes))
@@ -70,8 +71,16 @@ def main() -> None:
         if step in (1, 10):
             marks[step] = time.monotonic()
 
-    tally, steps = train_one_epoch(model, train, optimizer, execution, Bar(), lambda step: o.lr_init,
-                                   stop=lambda: taken["n"] >= args.steps, after_step=after_step)
+    tally, steps = train_one_epoch(
+        model,
+        train,
+        optimizer,
+        execution,
+        Bar(),
+        lambda step: o.lr_init,
+        stop=lambda: taken["n"] >= args.steps,
+        after_step=after_step,
+    )
     done = time.monotonic()
     loss, acc = tally.means(World())
     steady = (done - marks[10]) / (steps - 10)
@@ -88,16 +97,29 @@ def main() -> None:
             model(inputs)
             seen += inputs.size(0)
         eval_img_s = seen / (time.monotonic() - t0)
-    print(json.dumps({
-        "label": args.label, "threads": torch.get_num_threads(), "omp": os.environ.get("OMP_NUM_THREADS"),
-        "compile": args.compile, "channels_last": bool(args.channels_last), "torch": torch.__version__,
-        "startup_s": round(ready - STARTED, 1), "first_step_s": round(marks[1] - ready, 1),
-        "steps": steps, "steps_s": round(done - ready, 1),
-        "train_img_s": round(cfg.optim.batch_size / steady, 1),
-        "epoch_s_projected": round(marks[10] - ready + steady * (len(train) - 10) + (ready - STARTED), 1),
-        "train_acc_of_steps": round(acc, 2), "train_loss_of_steps": round(loss, 4),
-        "eval_img_s": round(eval_img_s, 1), "train_images": images,
-    }), flush=True)
+    print(
+        json.dumps(
+            {
+                "label": args.label,
+                "threads": torch.get_num_threads(),
+                "omp": os.environ.get("OMP_NUM_THREADS"),
+                "compile": args.compile,
+                "channels_last": bool(args.channels_last),
+                "torch": torch.__version__,
+                "startup_s": round(ready - STARTED, 1),
+                "first_step_s": round(marks[1] - ready, 1),
+                "steps": steps,
+                "steps_s": round(done - ready, 1),
+                "train_img_s": round(cfg.optim.batch_size / steady, 1),
+                "epoch_s_projected": round(marks[10] - ready + steady * (len(train) - 10) + (ready - STARTED), 1),
+                "train_acc_of_steps": round(acc, 2),
+                "train_loss_of_steps": round(loss, 4),
+                "eval_img_s": round(eval_img_s, 1),
+                "train_images": images,
+            }
+        ),
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

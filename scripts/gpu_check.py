@@ -78,20 +78,49 @@ class Sizes:
     item_timeout: float  # seconds, any one subprocess
 
 
-GPU = Sizes(device="cuda", minutes=9.0, smoke_per_class=(50, 20), smoke_subset=400, smoke_batch=128,
-            smoke_scale=0.05, resume_scale=0.1, smoke_jobs=7, compile="reduce-overhead", precision="bf16",
-            channels_last=True, bench=("--steps", "30", "--warmup", "5", "--rounds", "3", "--workers", "8"),
-            bench_channels_last=True, grid_scale=0.02, full_data=True, subset=None, pair_max_scale=1.0,
-            item_timeout=300)
+GPU = Sizes(
+    device="cuda",
+    minutes=9.0,
+    smoke_per_class=(50, 20),
+    smoke_subset=400,
+    smoke_batch=128,
+    smoke_scale=0.05,
+    resume_scale=0.1,
+    smoke_jobs=7,
+    compile="reduce-overhead",
+    precision="bf16",
+    channels_last=True,
+    bench=("--steps", "30", "--warmup", "5", "--rounds", "3", "--workers", "8"),
+    bench_channels_last=True,
+    grid_scale=0.02,
+    full_data=True,
+    subset=None,
+    pair_max_scale=1.0,
+    item_timeout=300,
+)
 # On this 2-core CPU a cold compilation costs ~40 s a model (`--compile default` rehearses it anyway) and
 # bf16 runs 2x and more slower than fp32: the grid and the pair run fp32 without compilation there. The
 # budget is a cap (the sizes set the length: ~2-3 minutes), generous so a busy machine does not cut stage (c).
-REHEARSAL = Sizes(device="cpu", minutes=8.0, smoke_per_class=(8, 3), smoke_subset=64, smoke_batch=16,
-                  smoke_scale=0.02, resume_scale=0.04, smoke_jobs=2, compile="none", precision="fp32",
-                  channels_last=False, bench=("--batch-size", "4", "--steps", "1", "--warmup", "0", "--rounds", "1",
-                                              "--workers", "1"),
-                  bench_channels_last=False, grid_scale=0.02, full_data=False, subset=16, pair_max_scale=0.01,
-                  item_timeout=120)
+REHEARSAL = Sizes(
+    device="cpu",
+    minutes=8.0,
+    smoke_per_class=(8, 3),
+    smoke_subset=64,
+    smoke_batch=16,
+    smoke_scale=0.02,
+    resume_scale=0.04,
+    smoke_jobs=2,
+    compile="none",
+    precision="fp32",
+    channels_last=False,
+    bench=("--batch-size", "4", "--steps", "1", "--warmup", "0", "--rounds", "1", "--workers", "1"),
+    bench_channels_last=False,
+    grid_scale=0.02,
+    full_data=False,
+    subset=16,
+    pair_max_scale=0.01,
+    item_timeout=120,
+)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -143,16 +172,24 @@ class Ran:
         return "\n".join(self.text().splitlines()[-lines:])
 
 
-def run(args: list[str], log: Path, timeout: float, env: dict | None = None, cwd: Path = REPO,
-        on_line=None, every=None) -> Ran:
+def run(
+    args: list[str], log: Path, timeout: float, env: dict | None = None, cwd: Path = REPO, on_line=None, every=None
+) -> Ran:
     """Run `args` with stdout and stderr into `log`. `on_line(line, process)` sees each line as it comes
     (the stopped run sends its signal from there); `every()` is called every 10 s while it runs."""
     log.parent.mkdir(parents=True, exist_ok=True)
     began = time.monotonic()
     child_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     with open(log, "w") as sink:
-        process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cwd,
-                                   env=child_env, start_new_session=True)
+        process = subprocess.Popen(
+            args,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=cwd,
+            env=child_env,
+            start_new_session=True,
+        )
 
         def pump():
             for line in process.stdout:
@@ -257,8 +294,11 @@ def split_epochs(rows: list[dict], method: str) -> dict:
     compile_epochs = {rows[0]["epoch"], first_average} - {None} if rows else set()
     steady = [r for r in rows if r["epoch"] not in compile_epochs]
     plain = [r["seconds"] for r in steady if "test_acc" not in r]
-    return {"compile": [r for r in rows if r["epoch"] in compile_epochs], "steady": steady,
-            "step_s": statistics.median(plain) if plain else None}
+    return {
+        "compile": [r for r in rows if r["epoch"] in compile_epochs],
+        "steady": steady,
+        "step_s": statistics.median(plain) if plain else None,
+    }
 
 
 def evaluations_in(row: dict, method: str) -> int:
@@ -316,8 +356,14 @@ class Check:
     def fast_sets(self) -> list[str]:
         """--set items of the grid's and the pair's runs: the fast path, and the rehearsal's subset."""
         s = self.sizes
-        sets = ["--set", f"run.precision={s.precision}", "--set", f"run.compile={s.compile}",
-                "--set", f"run.channels_last={str(s.channels_last).lower()}"]
+        sets = [
+            "--set",
+            f"run.precision={s.precision}",
+            "--set",
+            f"run.compile={s.compile}",
+            "--set",
+            f"run.channels_last={str(s.channels_last).lower()}",
+        ]
         return sets + (["--set", f"data.train_subset={s.subset}"] if s.subset else [])
 
     def stage(self, key: str, title: str, body) -> None:
@@ -333,8 +379,14 @@ class Check:
             self.say(traceback.format_exc().rstrip())
         seconds = time.monotonic() - began
         status = "skipped" if figures.get("skipped") else ("failed" if errors else "passed")
-        self.stages[key] = {"stage": key, "title": title, "status": status, "seconds": round(seconds, 1),
-                            "errors": errors, "figures": figures}
+        self.stages[key] = {
+            "stage": key,
+            "title": title,
+            "status": status,
+            "seconds": round(seconds, 1),
+            "errors": errors,
+            "figures": figures,
+        }
         self.report.write_json(f"{key}-stage.json", self.stages[key])
         briefly = "; ".join(e.splitlines()[0] for e in errors)  # the details were printed as they came
         self.say(f"--- stage {key}: {status.upper()} in {seconds:.1f} s" + (f": {briefly}" if errors else ""))
@@ -413,15 +465,30 @@ class Check:
             "channels_last": ["--method", "swa", "--set", "run.channels_last=true"],
         }
         if s.compile == "none":
-            self.say("note: compile item runs with run.compile=none here (compilation costs ~40 s a model on "
-                     "this CPU with a cold cache); --compile default rehearses it")
+            self.say(
+                "note: compile item runs with run.compile=none here (compilation costs ~40 s a model on "
+                "this CPU with a cold cache); --compile default rehearses it"
+            )
         lock = threading.Lock()
 
         def one(name: str) -> None:
             out = self.scratch / "a" / name
-            args = swa_bench("train", "--config", str(MINI), "--data-path", self.data["smoke"], "--device", s.device,
-                             "--out", str(out), "--set", f"data.train_subset={s.smoke_subset}",
-                             "--set", f"optim.batch_size={s.smoke_batch}", *items[name])
+            args = swa_bench(
+                "train",
+                "--config",
+                str(MINI),
+                "--data-path",
+                self.data["smoke"],
+                "--device",
+                s.device,
+                "--out",
+                str(out),
+                "--set",
+                f"data.train_subset={s.smoke_subset}",
+                "--set",
+                f"optim.batch_size={s.smoke_batch}",
+                *items[name],
+            )
             scale = s.resume_scale if name == "resume" else s.smoke_scale
             args += ["--budget-scale", str(scale)]
             try:
@@ -434,8 +501,10 @@ class Check:
                     errors.append(f"{name}: {result['error']}")
                 self.report.write_json("a-smoke.json", {"data": self.data["source"], "items": figures})
             detail = result.get("detail", "")
-            self.say(f"  {name:14s} {'pass' if result['ok'] else 'FAIL'}  {result['seconds']:6.1f} s  "
-                     + (detail if result["ok"] else result["error"]))
+            self.say(
+                f"  {name:14s} {'pass' if result['ok'] else 'FAIL'}  {result['seconds']:6.1f} s  "
+                + (detail if result["ok"] else result["error"])
+            )
 
         with ThreadPoolExecutor(max_workers=s.smoke_jobs) as pool:
             list(pool.map(one, items))
@@ -457,8 +526,13 @@ class Check:
             return result
         rows = read_rows(dirs[-1])
         epochs = split_epochs(rows, summary["method"])
-        result.update(ok=True, results=summary["results"], epochs=len(rows),
-                      first_epoch_s=rows[0]["seconds"], step_s=epochs["step_s"])
+        result.update(
+            ok=True,
+            results=summary["results"],
+            epochs=len(rows),
+            first_epoch_s=rows[0]["seconds"],
+            step_s=epochs["step_s"],
+        )
         accuracies = ", ".join(f"{k} {v:.1f}%" for k, v in summary["results"].items())
         result["detail"] = f"{len(rows)} epochs, first {rows[0]['seconds']:.1f} s; {accuracies}"
         return result
@@ -493,8 +567,10 @@ class Check:
             result.update(ok=False, error="; ".join(problems + ([result["error"]] if "error" in result else [])))
             return result
         result["resumed_after"] = {"epoch": int(found[1]), "steps": int(found[2])}
-        result["detail"] = (f"stopped (exit {EXIT_PREEMPTED}) and resumed after epoch {found[1]} and {found[2]} steps; "
-                            + result["detail"])
+        result["detail"] = (
+            f"stopped (exit {EXIT_PREEMPTED}) and resumed after epoch {found[1]} and {found[2]} steps; "
+            + result["detail"]
+        )
         return result
 
     # -- (b) speed -----------------------------------------------------------------------------------
@@ -519,29 +595,53 @@ class Check:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"bench-{model}.json"
         # cwd: the scratch folder, where the bench writes its checkpoint measurements (runs/bench/).
-        ran = run(swa_bench("bench", "--model", model, "--device", self.sizes.device, *self.sizes.bench, *flags,
-                            "--epoch-seconds", str(target), "--json", str(path)),
-                  self.scratch / "logs" / f"b-bench-{model}.log", self.timeout(), self.env(), cwd=folder)
+        ran = run(
+            swa_bench(
+                "bench",
+                "--model",
+                model,
+                "--device",
+                self.sizes.device,
+                *self.sizes.bench,
+                *flags,
+                "--epoch-seconds",
+                str(target),
+                "--json",
+                str(path),
+            ),
+            self.scratch / "logs" / f"b-bench-{model}.log",
+            self.timeout(),
+            self.env(),
+            cwd=folder,
+        )
         self.report.copy(ran.log, f"b-bench-{model}.txt")
         if ran.rc != 0 or not path.is_file():
             raise RuntimeError(f"exit {ran.rc}\n{ran.tail()}")
         self.report.copy(path, f"b-bench-{model}.json")
         r = json.loads(path.read_text())
-        seen = {"train_img_s": r["train_img_s"], "eval_img_s": r["eval_img_s"],
-                "epoch_steps_s": 50_000 / r["train_img_s"],
-                "pipeline_train_x": r["train_img_s"] / r["reference_train_img_s"],
-                "pipeline_eval_x": r["eval_img_s"] / r["reference_eval_img_s"]}
+        seen = {
+            "train_img_s": r["train_img_s"],
+            "eval_img_s": r["eval_img_s"],
+            "epoch_steps_s": 50_000 / r["train_img_s"],
+            "pipeline_train_x": r["train_img_s"] / r["reference_train_img_s"],
+            "pipeline_eval_x": r["eval_img_s"] / r["reference_eval_img_s"],
+        }
         if r.get("reference_fp32_train_img_s"):
             seen["vs_fp32_train_x"] = r["train_img_s"] / r["reference_fp32_train_img_s"]
             seen["vs_fp32_eval_x"] = r["eval_img_s"] / r["reference_fp32_eval_img_s"]
         seen["projected_outside_pct"] = r["outside_steps"].get("projected_share_pct")
-        self.say(f"  bench {model} ({ran.seconds:.0f} s): train {seen['train_img_s']:,.0f} img/s "
-                 f"= {seen['epoch_steps_s']:.2f} s per 50,000-image epoch of steps (target {target} s); "
-                 f"speed-up over the reference loop at the same precision: train {seen['pipeline_train_x']:.2f}x, "
-                 f"eval {seen['pipeline_eval_x']:.2f}x"
-                 + (f"; over the fp32 reference: train {seen['vs_fp32_train_x']:.2f}x, eval {seen['vs_fp32_eval_x']:.2f}x"
-                    if "vs_fp32_train_x" in seen else "")
-                 + f"; outside the steps at {target} s/epoch: {seen['projected_outside_pct']:.2f} %")
+        self.say(
+            f"  bench {model} ({ran.seconds:.0f} s): train {seen['train_img_s']:,.0f} img/s "
+            f"= {seen['epoch_steps_s']:.2f} s per 50,000-image epoch of steps (target {target} s); "
+            f"speed-up over the reference loop at the same precision: train {seen['pipeline_train_x']:.2f}x, "
+            f"eval {seen['pipeline_eval_x']:.2f}x"
+            + (
+                f"; over the fp32 reference: train {seen['vs_fp32_train_x']:.2f}x, eval {seen['vs_fp32_eval_x']:.2f}x"
+                if "vs_fp32_train_x" in seen
+                else ""
+            )
+            + f"; outside the steps at {target} s/epoch: {seen['projected_outside_pct']:.2f} %"
+        )
         self.figures[f"bench_{model}"] = seen
         return seen
 
@@ -565,24 +665,52 @@ class Check:
                     if len(done) == seeds:  # the runs still going get SIGTERM: they checkpoint and stop
                         os.killpg(process.pid, signal.SIGTERM)
 
-            ran = run(swa_bench("grid", "--table", "cifar10", "--rows", "vgg16", "--seeds", str(seeds),
-                                "--budget-scale", str(s.grid_scale), "--data-path", data, "--out", str(out),
-                                "--device", s.device, "--jobs-per-gpu", str(jobs), "--jobs", str(jobs),
-                                "--set", "schedule.eval_every=1000", *self.fast_sets()),
-                      self.scratch / "logs" / f"b-grid-{jobs}.log", self.timeout(), self.env(), on_line=on_line)
+            ran = run(
+                swa_bench(
+                    "grid",
+                    "--table",
+                    "cifar10",
+                    "--rows",
+                    "vgg16",
+                    "--seeds",
+                    str(seeds),
+                    "--budget-scale",
+                    str(s.grid_scale),
+                    "--data-path",
+                    data,
+                    "--out",
+                    str(out),
+                    "--device",
+                    s.device,
+                    "--jobs-per-gpu",
+                    str(jobs),
+                    "--jobs",
+                    str(jobs),
+                    "--set",
+                    "schedule.eval_every=1000",
+                    *self.fast_sets(),
+                ),
+                self.scratch / "logs" / f"b-grid-{jobs}.log",
+                self.timeout(),
+                self.env(),
+                on_line=on_line,
+            )
             self.report.copy(ran.log, f"b-grid-{jobs}.log")
             if len(done) < seeds:
-                raise RuntimeError(f"grid of {jobs} at a time: {len(done)} of {seeds} SGD runs finished, exit {ran.rc}\n"
-                                   f"{ran.tail()}")
+                raise RuntimeError(
+                    f"grid of {jobs} at a time: {len(done)} of {seeds} SGD runs finished, exit {ran.rc}\n{ran.tail()}"
+                )
             found[jobs] = self.grid_rates(out, jobs, ran.seconds)
         one, three = found[1], found[3]
-        result = {"one_run": one, "three_runs": three,
-                  "sharing_x": three["device_img_s"] / one["device_img_s"]}
-        self.say(f"  grid: whole device, steady epochs: {one['device_img_s']:,.0f} img/s with 1 run, "
-                 f"{three['device_img_s']:,.0f} img/s with 3 runs sharing it ({result['sharing_x']:.2f}x); "
-                 f"the grids' wall time until their SGD runs finished: {one['wall_s']:.0f} s and {three['wall_s']:.0f} s")
-        result["gpu_hours"] = self.gpu_hours({"1 run per device": one["device_img_s"],
-                                              "3 runs per device": three["device_img_s"]})
+        result = {"one_run": one, "three_runs": three, "sharing_x": three["device_img_s"] / one["device_img_s"]}
+        self.say(
+            f"  grid: whole device, steady epochs: {one['device_img_s']:,.0f} img/s with 1 run, "
+            f"{three['device_img_s']:,.0f} img/s with 3 runs sharing it ({result['sharing_x']:.2f}x); "
+            f"the grids' wall time until their SGD runs finished: {one['wall_s']:.0f} s and {three['wall_s']:.0f} s"
+        )
+        result["gpu_hours"] = self.gpu_hours(
+            {"1 run per device": one["device_img_s"], "3 runs per device": three["device_img_s"]}
+        )
         self.figures["grid"] = result
         return result
 
@@ -598,16 +726,24 @@ class Check:
                 continue
             rate = summary["train_images"] / epochs["step_s"]
             rates.append(rate)
-            per_run[f"{method}-{seed}"] = {"step_s": epochs["step_s"], "img_s": rate, "rows": rows,
-                                           "startup_s": summary.get("startup_seconds"),
-                                           "train_images": summary["train_images"],
-                                           "test_images": summary["test_images"]}
+            per_run[f"{method}-{seed}"] = {
+                "step_s": epochs["step_s"],
+                "img_s": rate,
+                "rows": rows,
+                "startup_s": summary.get("startup_seconds"),
+                "train_images": summary["train_images"],
+                "test_images": summary["test_images"],
+            }
         if not rates:
             raise RuntimeError(f"{out}: no run with a steady epoch of steps")
         self.grid_runs[jobs] = per_run  # with their rows, for stage (c)'s estimates
-        return {"runs": len(rates), "wall_s": wall, "run_img_s": statistics.median(rates),
-                "device_img_s": jobs * statistics.median(rates),
-                "per_run": {k: {key: v for key, v in r.items() if key != "rows"} for k, r in per_run.items()}}
+        return {
+            "runs": len(rates),
+            "wall_s": wall,
+            "run_img_s": statistics.median(rates),
+            "device_img_s": jobs * statistics.median(rates),
+            "per_run": {k: {key: v for key, v in r.items() if key != "rows"} for k, r in per_run.items()},
+        }
 
     def gpu_hours(self, rates: dict[str, float]) -> dict:
         """scripts/gpu_hours.py at the FLOP rate each measured VGG-16 rate means (3 x forward MACs x 2 FLOP
@@ -616,14 +752,20 @@ class Check:
         hours = {}
         for label, rate in rates.items():
             tflops = rate * 3 * macs * 2 / 1e12
-            ran = run([sys.executable, str(REPO / "scripts/gpu_hours.py"), "--tflops", f"{tflops:.4g}", "--seeds", "3"],
-                      self.scratch / "logs" / "b-gpu-hours.log", self.timeout(60), self.env())
+            ran = run(
+                [sys.executable, str(REPO / "scripts/gpu_hours.py"), "--tflops", f"{tflops:.4g}", "--seeds", "3"],
+                self.scratch / "logs" / "b-gpu-hours.log",
+                self.timeout(60),
+                self.env(),
+            )
             table = dict(re.findall(r"^(cifar10|cifar100)\s+(\d+) GPU-hours", ran.text(), re.M))
             hours[label] = {"tflops": tflops, **{k: int(v) for k, v in table.items()}}
-            self.say(f"  projected {'GPU' if self.sizes.device == 'cuda' else 'CPU'}-hours of a whole table, 3 seeds, "
-                     f"{label} ({tflops:.3g} TFLOP/s effective, every model assumed at VGG-16's): "
-                     f"CIFAR-10 {table.get('cifar10', '?')}, CIFAR-100 {table.get('cifar100', '?')}"
-                     + ("" if self.sizes.device == "cuda" else " (rehearsal: meaningless)"))
+            self.say(
+                f"  projected {'GPU' if self.sizes.device == 'cuda' else 'CPU'}-hours of a whole table, 3 seeds, "
+                f"{label} ({tflops:.3g} TFLOP/s effective, every model assumed at VGG-16's): "
+                f"CIFAR-10 {table.get('cifar10', '?')}, CIFAR-100 {table.get('cifar100', '?')}"
+                + ("" if self.sizes.device == "cuda" else " (rehearsal: meaningless)")
+            )
         return hours
 
     # -- (c) the longest real run --------------------------------------------------------------------
@@ -636,8 +778,10 @@ class Check:
         choice = choose_scale(costs, budget, self.sizes.pair_max_scale)
         figures["plan"] = {"costs": costs, "seconds_left": budget, **choice}
         self.report.write_json("c-plan.json", figures["plan"])
-        self.say(f"  costs ({costs['basis']}): steps {costs['step_s']:.3f} s per epoch, evaluation {costs['eval_s']:.3f} s, "
-                 f"start-up {costs['startup_s']:.1f} s per run, compilation {costs['compile_s']:.1f} s per compile epoch")
+        self.say(
+            f"  costs ({costs['basis']}): steps {costs['step_s']:.3f} s per epoch, evaluation {costs['eval_s']:.3f} s, "
+            f"start-up {costs['startup_s']:.1f} s per run, compilation {costs['compile_s']:.1f} s per compile epoch"
+        )
         self.say(f"  {choice['why']}")
         if choice["scale"] is None:
             figures["skipped"] = True
@@ -646,12 +790,33 @@ class Check:
         out = self.scratch / "c"
         runs = {}
         for method in ("sgd", "swa"):
-            copy_now = lambda: [self.report.copy(d / "metrics.jsonl", f"c-{method_of(d)}-metrics.jsonl")  # noqa: E731
-                                for d in run_dirs(out)]
-            ran = run(swa_bench("train", "--config", str(VGG16), "--method", method, "--device", self.sizes.device,
-                                "--data-path", data, "--out", str(out), "--budget-scale", f"{choice['scale']:g}",
-                                "--quiet", *self.fast_sets()),
-                      self.scratch / "logs" / f"c-{method}.log", self.timeout(self.left()), self.env(), every=copy_now)
+
+            def copy_now():
+                return [self.report.copy(d / "metrics.jsonl", f"c-{method_of(d)}-metrics.jsonl") for d in run_dirs(out)]
+
+            ran = run(
+                swa_bench(
+                    "train",
+                    "--config",
+                    str(VGG16),
+                    "--method",
+                    method,
+                    "--device",
+                    self.sizes.device,
+                    "--data-path",
+                    data,
+                    "--out",
+                    str(out),
+                    "--budget-scale",
+                    f"{choice['scale']:g}",
+                    "--quiet",
+                    *self.fast_sets(),
+                ),
+                self.scratch / "logs" / f"c-{method}.log",
+                self.timeout(self.left()),
+                self.env(),
+                every=copy_now,
+            )
             copy_now()
             self.report.copy(ran.log, f"c-{method}.log")
             runs[method] = ran
@@ -669,24 +834,42 @@ class Check:
         if one:
             (r,) = one.values()
             shares = time_shares(r["rows"], "sgd")  # it has steady epochs of steps alone: the grid keeps those
-            return {"basis": "measured: the grid's single VGG-16 run", "step_s": shares["step_s"],
-                    "eval_s": max(0.0, shares["eval_s"]), "startup_s": r["startup_s"] or 0.0,
-                    "compile_s": max(0.0, shares["compile_epochs"][0]["beyond_steady_s"])}
+            return {
+                "basis": "measured: the grid's single VGG-16 run",
+                "step_s": shares["step_s"],
+                "eval_s": max(0.0, shares["eval_s"]),
+                "startup_s": r["startup_s"] or 0.0,
+                "compile_s": max(0.0, shares["compile_epochs"][0]["beyond_steady_s"]),
+            }
         bench = self.figures.get("bench_vgg16")
         train, test = (50_000, 10_000) if self.sizes.full_data else (10 * n for n in self.sizes.smoke_per_class)
         train = self.sizes.subset or train
         if bench:
-            return {"basis": "the VGG-16 bench's rates (the grid failed); start-up and compilation guessed",
-                    "step_s": train / bench["train_img_s"], "eval_s": test / bench["eval_img_s"],
-                    "startup_s": 60.0, "compile_s": 60.0}
-        return {"basis": "nothing measured: guessed at 5x the 0.4 s target per 50,000 images",
-                "step_s": 2.0 * train / 50_000, "eval_s": 0.4 * test / 10_000, "startup_s": 60.0, "compile_s": 120.0}
+            return {
+                "basis": "the VGG-16 bench's rates (the grid failed); start-up and compilation guessed",
+                "step_s": train / bench["train_img_s"],
+                "eval_s": test / bench["eval_img_s"],
+                "startup_s": 60.0,
+                "compile_s": 60.0,
+            }
+        return {
+            "basis": "nothing measured: guessed at 5x the 0.4 s target per 50,000 images",
+            "step_s": 2.0 * train / 50_000,
+            "eval_s": 0.4 * test / 10_000,
+            "startup_s": 60.0,
+            "compile_s": 120.0,
+        }
 
     def pair_figures(self, out: Path, runs: dict, figures: dict) -> None:
         """The table; per run: seconds per epoch of steps, the share of the steady epochs' time spent
         outside the steps, the compile epochs apart; and the share over both runs."""
         for fmt, name in (("markdown", "c-table.md"), ("csv", "c-table.csv")):
-            ran = run(swa_bench("table", str(out), "--format", fmt), self.scratch / "logs" / name, self.timeout(60), self.env())
+            ran = run(
+                swa_bench("table", str(out), "--format", fmt),
+                self.scratch / "logs" / name,
+                self.timeout(60),
+                self.env(),
+            )
             self.report.copy(ran.log, name)
             if fmt == "markdown":
                 self.say(ran.text().rstrip())
@@ -698,25 +881,40 @@ class Check:
             summary, ran = read_summary(d) or {}, runs.get(method)
             shares = time_shares(rows, method)
             figures[method] = result = {
-                "epochs": len(rows), "finished": bool(summary), "results": summary.get("results"),
-                "process_s": ran.seconds if ran else None, "startup_s": summary.get("startup_seconds"),
-                "epoch_seconds_sum": sum(r["seconds"] for r in rows), **shares}
+                "epochs": len(rows),
+                "finished": bool(summary),
+                "results": summary.get("results"),
+                "process_s": ran.seconds if ran else None,
+                "startup_s": summary.get("startup_seconds"),
+                "epoch_seconds_sum": sum(r["seconds"] for r in rows),
+                **shares,
+            }
             if shares["outside_steps_pct"] is not None:
                 steady_s += shares["steady_s"]
                 outside_s += shares["steady_s"] * shares["outside_steps_pct"] / 100
-            compiled = ", ".join(f"epoch {c['epoch']} {c['seconds']:.2f} s"
-                                 + ("" if c["beyond_steady_s"] is None else f" (+{c['beyond_steady_s']:.2f} s)")
-                                 for c in shares["compile_epochs"])
-            self.say(f"  {method}: {len(rows)} epochs"
-                     + (f", steps {shares['step_s']:.3f} s per epoch" if shares["step_s"] else "")
-                     + f", mean epoch {shares['mean_epoch_s']:.3f} s; outside the steps, steady epochs: "
-                     + (f"{shares['outside_steps_pct']:.2f} %" if shares["outside_steps_pct"] is not None
-                        else "not measurable (every epoch evaluates at this budget scale)")
-                     + f"; compile epochs, apart: {compiled}; process {result['process_s'] or 0:.0f} s, of which "
-                     f"{result['epoch_seconds_sum']:.0f} s in epochs ({result['startup_s'] or 0:.1f} s to the first)")
+            compiled = ", ".join(
+                f"epoch {c['epoch']} {c['seconds']:.2f} s"
+                + ("" if c["beyond_steady_s"] is None else f" (+{c['beyond_steady_s']:.2f} s)")
+                for c in shares["compile_epochs"]
+            )
+            self.say(
+                f"  {method}: {len(rows)} epochs"
+                + (f", steps {shares['step_s']:.3f} s per epoch" if shares["step_s"] else "")
+                + f", mean epoch {shares['mean_epoch_s']:.3f} s; outside the steps, steady epochs: "
+                + (
+                    f"{shares['outside_steps_pct']:.2f} %"
+                    if shares["outside_steps_pct"] is not None
+                    else "not measurable (every epoch evaluates at this budget scale)"
+                )
+                + f"; compile epochs, apart: {compiled}; process {result['process_s'] or 0:.0f} s, of which "
+                f"{result['epoch_seconds_sum']:.0f} s in epochs ({result['startup_s'] or 0:.1f} s to the first)"
+            )
         if steady_s:
             figures["outside_steps_pct"] = 100 * outside_s / steady_s
-            self.say(f"  the pair: {figures['outside_steps_pct']:.2f} % of its steady epochs' time outside the training steps")
+            self.say(
+                f"  the pair: {figures['outside_steps_pct']:.2f} % of its steady epochs' time outside "
+                "the training steps"
+            )
         self.report.write_json("c-result.json", figures)
 
 
@@ -732,12 +930,21 @@ def time_shares(rows: list[dict], method: str) -> dict:
     evals = [(r["seconds"] - step) / evaluations_in(r, method) for r in steady if step and evaluations_in(r, method)]
     eval_s = statistics.median(evals) if evals else (0.0 if step else None)
     return {
-        "step_s": step, "eval_s": eval_s, "mean_epoch_s": statistics.mean(r["seconds"] for r in rows),
-        "steady_epochs": len(steady), "steady_s": steady_s,
+        "step_s": step,
+        "eval_s": eval_s,
+        "mean_epoch_s": statistics.mean(r["seconds"] for r in rows),
+        "steady_epochs": len(steady),
+        "steady_s": steady_s,
         "outside_steps_pct": 100 * (steady_s - step * len(steady)) / steady_s if step and steady_s else None,
-        "compile_epochs": [{"epoch": r["epoch"], "seconds": r["seconds"], "evaluations": evaluations_in(r, method),
-                            "beyond_steady_s": r["seconds"] - step - evaluations_in(r, method) * eval_s if step else None}
-                           for r in split["compile"]],
+        "compile_epochs": [
+            {
+                "epoch": r["epoch"],
+                "seconds": r["seconds"],
+                "evaluations": evaluations_in(r, method),
+                "beyond_steady_s": r["seconds"] - step - evaluations_in(r, method) * eval_s if step else None,
+            }
+            for r in split["compile"]
+        ],
     }
 
 
@@ -755,8 +962,12 @@ def choose_scale(costs: dict, budget: float, max_scale: float) -> dict:
             evaluations = sum(1 for e in span if proto.evaluates_after(e))
             averaged = sum(1 for e in span if proto.evaluates_after(e) and proto.swa_start and e + 1 >= proto.swa_start)
             compiles = 1 + (method == "swa")  # the first epoch; the first evaluation of the average
-            total += (costs["startup_s"] + compiles * costs["compile_s"] + len(span) * costs["step_s"]
-                      + (evaluations + averaged) * costs["eval_s"])
+            total += (
+                costs["startup_s"]
+                + compiles * costs["compile_s"]
+                + len(span) * costs["step_s"]
+                + (evaluations + averaged) * costs["eval_s"]
+            )
             epochs[method] = len(span)
         return 1.1 * total, epochs
 
@@ -765,14 +976,22 @@ def choose_scale(costs: dict, budget: float, max_scale: float) -> dict:
     for scale in (c for c in candidates if c <= max_scale):
         seconds, epochs = predicted(scale)
         if seconds <= budget:
-            why = (f"full budget: SGD {epochs['sgd']} + SWA {epochs['swa']} epochs, predicted {seconds:.0f} s of "
-                   f"{budget:.0f} s left" if scale == 1.0 else
-                   f"budget scale {scale:g}: SGD {epochs['sgd']} + SWA {epochs['swa']} epochs, predicted {seconds:.0f} s "
-                   f"of {budget:.0f} s left (the full budget, {full_epochs['sgd']} + {full_epochs['swa']} epochs, "
-                   f"needs {full:.0f} s" + (")" if max_scale >= 1 else f"; at most {max_scale:g} here)"))
+            why = (
+                f"full budget: SGD {epochs['sgd']} + SWA {epochs['swa']} epochs, predicted {seconds:.0f} s of "
+                f"{budget:.0f} s left"
+                if scale == 1.0
+                else f"budget scale {scale:g}: SGD {epochs['sgd']} + SWA {epochs['swa']} epochs, "
+                f"predicted {seconds:.0f} s "
+                f"of {budget:.0f} s left (the full budget, {full_epochs['sgd']} + {full_epochs['swa']} epochs, "
+                f"needs {full:.0f} s" + (")" if max_scale >= 1 else f"; at most {max_scale:g} here)")
+            )
             return {"scale": scale, "epochs": epochs, "predicted_s": seconds, "full_budget_s": full, "why": why}
-    return {"scale": None, "predicted_s": None, "full_budget_s": full,
-            "why": f"skipped: even budget scale 0.01 does not fit in the {budget:.0f} s left"}
+    return {
+        "scale": None,
+        "predicted_s": None,
+        "full_budget_s": full,
+        "why": f"skipped: even budget scale 0.01 does not fit in the {budget:.0f} s left",
+    }
 
 
 # --------------------------------------------------------------------------------------------------
@@ -808,8 +1027,11 @@ def main() -> int:
     parser.add_argument("out", nargs="?", help="where the flat results go (default: $OUT, else runs/gpu)")
     parser.add_argument("--rehearse", action="store_true", help="the same stages on the CPU, tiny sizes")
     parser.add_argument("--minutes", type=float, help="total time budget (default 9 on the GPU, 8 in rehearsal)")
-    parser.add_argument("--compile", choices=["none", "default", "reduce-overhead", "max-autotune"],
-                        help="run.compile of the compile item, the benches and the fast path")
+    parser.add_argument(
+        "--compile",
+        choices=["none", "default", "reduce-overhead", "max-autotune"],
+        help="run.compile of the compile item, the benches and the fast path",
+    )
     parser.add_argument("--scratch", help="where the runs' folder goes (default: the temp dir)")
     parser.add_argument("--keep-scratch", action="store_true", help="leave the runs and checkpoints there")
     args = parser.parse_args()
@@ -835,8 +1057,11 @@ def main() -> int:
 def run_stages(check: Check, args, began: float) -> int:
     """The record of what runs where, then the stages; 1 if any did not pass."""
     sizes, say = check.sizes, check.say
-    say(f"gpu_check {'REHEARSAL on the CPU' if args.rehearse else 'on ' + sizes.device}: {args.minutes or sizes.minutes:g} "
-        f"minutes; results to {check.out}, runs in {check.scratch}")
+    say(
+        f"gpu_check {'REHEARSAL on the CPU' if args.rehearse else 'on ' + sizes.device}: "
+        f"{args.minutes or sizes.minutes:g} "
+        f"minutes; results to {check.out}, runs in {check.scratch}"
+    )
     say(f"sizes: {json.dumps(asdict(sizes))}")
     # The versions and the device. The stages run in subprocesses; the rehearsal does not import torch
     # here (2 s of a 2-core CPU), the GPU run does, to name the device.
@@ -851,7 +1076,9 @@ def run_stages(check: Check, args, began: float) -> int:
             say("error: no CUDA device; on a CPU, run --rehearse")
             return 1
         device = torch.cuda.get_device_name(0)
-    say(f"python {sys.version.split()[0]}, torch {importlib.metadata.version('torch')}, {device}, {os.cpu_count()} CPUs")
+    say(
+        f"python {sys.version.split()[0]}, torch {importlib.metadata.version('torch')}, {device}, {os.cpu_count()} CPUs"
+    )
     check.check_modules()
     check.prepare_data()
     check.stage("a", "smoke test of every path", check.smoke)
@@ -859,11 +1086,18 @@ def run_stages(check: Check, args, began: float) -> int:
     check.stage("c", "the longest VGG-16 SGD + SWA pair that fits", check.pair)
 
     failed = [k for k, v in check.stages.items() if v["status"] != "passed"]
-    summary = {"rehearsal": args.rehearse, "data": check.data.get("source"), "seconds": round(time.monotonic() - began, 1),
-               "stages": {k: {"status": v["status"], "seconds": v["seconds"]} for k, v in check.stages.items()}}
+    summary = {
+        "rehearsal": args.rehearse,
+        "data": check.data.get("source"),
+        "seconds": round(time.monotonic() - began, 1),
+        "stages": {k: {"status": v["status"], "seconds": v["seconds"]} for k, v in check.stages.items()},
+    }
     check.report.write_json("summary.json", summary)
-    say(f"\n=== done in {summary['seconds']:.0f} s: " + ", ".join(f"({k}) {v['status']} {v['seconds']:.0f} s"
-                                                              for k, v in check.stages.items()) + " ===")
+    say(
+        f"\n=== done in {summary['seconds']:.0f} s: "
+        + ", ".join(f"({k}) {v['status']} {v['seconds']:.0f} s" for k, v in check.stages.items())
+        + " ==="
+    )
     return 1 if failed else 0
 
 

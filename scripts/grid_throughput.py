@@ -15,8 +15,23 @@ import time
 
 def timed_grid(k: int, args, out: str) -> float:
     slots = ["--jobs-per-gpu", str(k), "--jobs", str(k)] if args.device == "cuda" else ["--jobs", str(k)]
-    command = [sys.executable, "-m", "swa_bench", "grid", "--table", "demo", "--seeds", str(args.seeds),
-               "--budget-scale", str(args.budget_scale), "--out", out, "--device", args.device, *slots]
+    command = [
+        sys.executable,
+        "-m",
+        "swa_bench",
+        "grid",
+        "--table",
+        "demo",
+        "--seeds",
+        str(args.seeds),
+        "--budget-scale",
+        str(args.budget_scale),
+        "--out",
+        out,
+        "--device",
+        args.device,
+        *slots,
+    ]
     began = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True)
     return time.perf_counter() - began

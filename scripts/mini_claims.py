@@ -25,17 +25,21 @@ def table_claims(results: Path) -> None:
     table = pd.read_csv(results / "table.csv")
     print("== 1, 2, 5: SWA, FGE and SWA-from-a-trained-network against SGD (paired by seed) ==")
     for _, r in table[table.column != "sgd"].iterrows():
-        print(f"  [{r.variant}] {r.column}: {r['mean']:.2f} ± {r['std']:.2f} (n={r.n:.0f}); vs SGD "
-              f"{r.vs_sgd_mean:+.2f} ± {r.vs_sgd_std:.2f} (s.e. {r.vs_sgd_se:.2f}, n={r.vs_sgd_n:.0f}"
-              f"{_paired_t(r.vs_sgd_mean, r.vs_sgd_se, r.vs_sgd_n)}); NLL {r.nll_mean:.3f}")
+        print(
+            f"  [{r.variant}] {r.column}: {r['mean']:.2f} ± {r['std']:.2f} (n={r.n:.0f}); vs SGD "
+            f"{r.vs_sgd_mean:+.2f} ± {r.vs_sgd_std:.2f} (s.e. {r.vs_sgd_se:.2f}, n={r.vs_sgd_n:.0f}"
+            f"{_paired_t(r.vs_sgd_mean, r.vs_sgd_se, r.vs_sgd_n)}); NLL {r.nll_mean:.3f}"
+        )
     sgd = table[table.column == "sgd"].iloc[0]
     print(f"  SGD: {sgd['mean']:.2f} ± {sgd['std']:.2f} (n={sgd.n:.0f}); NLL {sgd.nll_mean:.3f}")
     finetune = results / "cifar10" / "preresnet20" / "swa-finetune-cyclical"
     for run in sorted(finetune.glob("seed*")):
         s = _summary(run)
         sgd_s = _summary(results / "cifar10" / "preresnet20" / "sgd" / run.name)
-        print(f"  finetune {run.name}: SGD {sgd_s['results']['sgd']:.2f} -> "
-              + ", ".join(f"{c} {v:.2f} ({v - sgd_s['results']['sgd']:+.2f})" for c, v in s["results"].items()))
+        print(
+            f"  finetune {run.name}: SGD {sgd_s['results']['sgd']:.2f} -> "
+            + ", ".join(f"{c} {v:.2f} ({v - sgd_s['results']['sgd']:+.2f})" for c, v in s["results"].items())
+        )
 
 
 def _paired_t(mean: float, se: float, n: float) -> str:
@@ -55,7 +59,10 @@ def _result(run: Path, column: str) -> float | None:
 def per_seed(results: Path) -> None:
     """Each seed's numbers, and the differences the claims rest on, seed by seed."""
     row = results / "cifar10" / "preresnet20"
-    print("== per seed: SGD; SWA (0.5 x, 0.1 x) minus SGD at 1 / 1.25 / 1.5 B; FGE and EMA minus SGD; SWA 0.5 x 1 B minus FGE ==")
+    print(
+        "== per seed: SGD; SWA (0.5 x, 0.1 x) minus SGD at 1 / 1.25 / 1.5 B; FGE and EMA minus SGD; SWA "
+        "0.5 x 1 B minus FGE =="
+    )
     for sgd_run in sorted((row / "sgd").glob("seed*")):
         sgd = _result(sgd_run, "sgd")
         parts = [f"SGD {sgd:.2f}"]
@@ -67,14 +74,19 @@ def per_seed(results: Path) -> None:
             value = _result(row / method / sgd_run.name, column)
             if value is not None:
                 parts.append(f"{method.upper()} {value:.2f} ({value - sgd:+.2f})")
-        fge, swa = _result(row / "fge" / sgd_run.name, "fge_1"), _result(row / "swa-lr-ratio-0.5" / sgd_run.name, "swa_1")
+        fge, swa = (
+            _result(row / "fge" / sgd_run.name, "fge_1"),
+            _result(row / "swa-lr-ratio-0.5" / sgd_run.name, "swa_1"),
+        )
         if fge is not None and swa is not None:
             parts.append(f"SWA-FGE {swa - fge:+.2f}")
         print(f"  {sgd_run.name}: " + "; ".join(parts))
     for fge_run in sorted((row / "fge").glob("seed*")):
         members = [r["fge_member_acc"] for r in _metrics(fge_run) if "fge_member_acc" in r]
-        print(f"  FGE {fge_run.name}: {len(members)} models, mean {sum(members) / len(members):.2f} "
-              f"(from {min(members):.2f} to {max(members):.2f})")
+        print(
+            f"  FGE {fge_run.name}: {len(members)} models, mean {sum(members) / len(members):.2f} "
+            f"(from {min(members):.2f} to {max(members):.2f})"
+        )
 
 
 def curve_claims(seed0: Path) -> None:
@@ -89,7 +101,10 @@ def curve_claims(seed0: Path) -> None:
     for r in _metrics(swa_run):
         if "swa_test_acc" in r:
             gaps.append(r["swa_test_acc"] - r["test_acc"])
-            print(f"  {r['epoch']}: {r['swa_test_acc']:.2f} / {r['test_acc']:.2f} / {sgd_rows.get(r['epoch'], float('nan')):.2f}")
+            print(
+                f"  {r['epoch']}: {r['swa_test_acc']:.2f} / {r['test_acc']:.2f} / "
+                f"{sgd_rows.get(r['epoch'], float('nan')):.2f}"
+            )
     print(f"  average minus iterate: from {min(gaps):+.2f} to {max(gaps):+.2f}")
     constant = row / "swa-constant-0.05" / "seed0-subset1000"
     if constant.exists():
@@ -112,21 +127,30 @@ def width_claims(figures: Path) -> None:
     print("== 3: wider optima (seed 0) ==")
     width = pd.read_csv(figures / "rays_width.csv")
     for _, r in width.iterrows():
-        print(f"  {r.solution}: {r.metric} {r.value_at_0:.4g} at the solution; +{r.rise:g} at distance "
-              f"{r.mean_distance:.2f} (min {r.min_distance:.2f}, max {r.max_distance:.2f}; {r.rays_reaching:.0f}/{r.rays:.0f} rays)")
+        print(
+            f"  {r.solution}: {r.metric} {r.value_at_0:.4g} at the solution; +{r.rise:g} at distance "
+            f"{r.mean_distance:.2f} (min {r.min_distance:.2f}, max {r.max_distance:.2f}; "
+            f"{r.rays_reaching:.0f}/{r.rays:.0f} rays)"
+        )
     line = pd.read_csv(figures / "line.csv")
     for t, name in ((0.0, "w_SWA"), (1.0, "w_SGD")):
         r = line[line.t == t].iloc[0]
-        print(f"  line at {name}: test error {r.test_error:.2f}, train loss {r.train_loss:.4f} "
-              f"(L2-regularised {r.train_loss_l2:.4f}), train error {r.train_error:.2f}")
+        print(
+            f"  line at {name}: test error {r.test_error:.2f}, train loss {r.train_loss:.4f} "
+            f"(L2-regularised {r.train_loss_l2:.4f}), train error {r.train_error:.2f}"
+        )
     best = line.loc[line.test_error.idxmin()]
     lowest = line.loc[line.train_loss.idxmin()]
-    print(f"  line minima: test error {best.test_error:.2f} at t={best.t:.3g} (distance {best.distance:.2f} from w_SWA); "
-          f"train loss {lowest.train_loss:.4f} at t={lowest.t:.3g}")
+    print(
+        f"  line minima: test error {best.test_error:.2f} at t={best.t:.3g} (distance {best.distance:.2f} from w_SWA); "
+        f"train loss {lowest.train_loss:.4f} at t={lowest.t:.3g}"
+    )
     plane = json.loads((figures / "plane.json").read_text())
     for p in plane["points"]:
-        print(f"  plane point {p['name']}: test error {p['test_error']:.2f}, train loss {p['train_loss']:.4f}, "
-              f"({p['x']:.2f}, {p['y']:.2f}), {p['distance_from_plane']:.2f} from the plane")
+        print(
+            f"  plane point {p['name']}: test error {p['test_error']:.2f}, train loss {p['train_loss']:.4f}, "
+            f"({p['x']:.2f}, {p['y']:.2f}), {p['distance_from_plane']:.2f} from the plane"
+        )
 
 
 def schedule_claims(seed0: Path) -> None:
@@ -146,12 +170,14 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     results = Path(argv[0])
-    for what, call in ((results / "table.csv", lambda: table_claims(results)),
-                       (results / "cifar10", lambda: per_seed(results)),
-                       (results / "seed0", lambda: curve_claims(results / "seed0")),
-                       (results / "wall_times.csv", lambda: wall_times(results)),
-                       (results / "figures" / "rays_width.csv", lambda: width_claims(results / "figures")),
-                       (results / "seed0", lambda: schedule_claims(results / "seed0"))):
+    for what, call in (
+        (results / "table.csv", lambda: table_claims(results)),
+        (results / "cifar10", lambda: per_seed(results)),
+        (results / "seed0", lambda: curve_claims(results / "seed0")),
+        (results / "wall_times.csv", lambda: wall_times(results)),
+        (results / "figures" / "rays_width.csv", lambda: width_claims(results / "figures")),
+        (results / "seed0", lambda: schedule_claims(results / "seed0")),
+    ):
         if what.exists():
             call()
         else:

@@ -25,8 +25,16 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "swa_bench"]
-DEMO = ["train", "--config", str(REPO / "configs/demo/digits.yaml"), "--method", "sgd", "--budget-scale", "0.05",
-        "--quiet"]
+DEMO = [
+    "train",
+    "--config",
+    str(REPO / "configs/demo/digits.yaml"),
+    "--method",
+    "sgd",
+    "--budget-scale",
+    "0.05",
+    "--quiet",
+]
 
 
 def timed(args: list[str]) -> float:
@@ -49,8 +57,11 @@ def main() -> None:
         timed(CLI + DEMO + ["--out", str(root / "one")])
         run = next((root / "one").rglob("summary.json")).parent
         for seed in range(50):  # 50 finished runs for the read-only commands
-            shutil.copytree(run, root / "fifty" / "digits/digits_cnn/sgd" / f"seed{seed}",
-                            ignore=shutil.ignore_patterns("checkpoints", ".lock"))
+            shutil.copytree(
+                run,
+                root / "fifty" / "digits/digits_cnn/sgd" / f"seed{seed}",
+                ignore=shutil.ignore_patterns("checkpoints", ".lock"),
+            )
         rows = {
             "swa-bench --help": [timed(CLI + ["--help"]) for _ in range(n)],
             "swa-bench list": [timed(CLI + ["list"]) for _ in range(n)],
@@ -68,12 +79,14 @@ def main() -> None:
         rows["  python alone"] = [timed(python + ["pass"]) for _ in range(n)]
         rows["  import torch"] = [timed(python + ["import torch"]) for _ in range(n)]
         rows["  import swa_bench.cli"] = [timed(python + ["import swa_bench.cli"]) for _ in range(n)]
-        rows["  import the trainer (torch, data, models)"] = [timed(python + ["import swa_bench.trainer"])
-                                                              for _ in range(n)]
+        rows["  import the trainer (torch, data, models)"] = [
+            timed(python + ["import swa_bench.trainer"]) for _ in range(n)
+        ]
         # torch.optim's first optimizer imports torch._dynamo (its disable-decorator), whatever the run
         rows["  import torch, then build an SGD optimizer"] = [
             timed(python + ["import torch; torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)"])
-            for _ in range(n)]
+            for _ in range(n)
+        ]
         rows["  import torchvision (not paid by the demo)"] = [timed(python + ["import torchvision"]) for _ in range(n)]
     width = max(len(k) for k in rows)
     print(f"{'process':{width}s}  seconds, min / median of {n}")

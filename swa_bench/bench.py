@@ -52,12 +52,12 @@ from swa_bench.config import DATASETS, load_config
 from swa_bench.data.datasets import ImageArrayDataset
 from swa_bench.data.device_loader import DeviceImageLoader
 from swa_bench.data.transforms import transforms_for
+from swa_bench.engine import evaluate, resolve_device, train_one_epoch
 from swa_bench.execution import Execution
 from swa_bench.models import create_model
 from swa_bench.protocol import resolve_protocol
 from swa_bench.provenance import environment
 from swa_bench.records import RunRecords
-from swa_bench.engine import evaluate, resolve_device, train_one_epoch
 
 
 @dataclass(frozen=True)
@@ -160,12 +160,14 @@ def _reference_eval(model, loader, device, autocast=contextlib.nullcontext) -> N
 def _strict_fp32(fn, execution: Execution):
     """`fn` run with the process-wide switches of plain fp32 (TF32 off on CUDA), then those of
     `execution` again: the switches are global, and the fast path's measurements come in between."""
+
     def run(n):
         Execution(execution.device).configure_backends()
         try:
             fn(n)
         finally:
             execution.configure_backends()
+
     return run
 
 
@@ -196,12 +198,25 @@ def run_bench(settings: BenchSettings, config_dir: Path) -> dict:
     targets = rng.integers(0, DATASETS[s.dataset].classes, n_images)
 
     gen = torch.Generator(device=device).manual_seed(0)
-    fast_train = DeviceImageLoader(images, targets, train_spec, s.batch_size, shuffle=True, device=device, generator=gen)
+    fast_train = DeviceImageLoader(
+        images, targets, train_spec, s.batch_size, shuffle=True, device=device, generator=gen
+    )
     fast_test = DeviceImageLoader(images, targets, test_spec, s.batch_size, shuffle=False, device=device)
-    pil_train = DataLoader(ImageArrayDataset(images, targets, train_spec), batch_size=s.batch_size, shuffle=True,
-                           num_workers=s.workers, pin_memory=device.type == "cuda", persistent_workers=s.workers > 0)
-    pil_test = DataLoader(ImageArrayDataset(images, targets, test_spec), batch_size=s.batch_size,
-                          num_workers=s.workers, pin_memory=device.type == "cuda", persistent_workers=s.workers > 0)
+    pil_train = DataLoader(
+        ImageArrayDataset(images, targets, train_spec),
+        batch_size=s.batch_size,
+        shuffle=True,
+        num_workers=s.workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=s.workers > 0,
+    )
+    pil_test = DataLoader(
+        ImageArrayDataset(images, targets, test_spec),
+        batch_size=s.batch_size,
+        num_workers=s.workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=s.workers > 0,
+    )
 
     def drain(loader, steps):
         for inputs, _ in _limited(loader, steps):
@@ -221,10 +236,12 @@ def run_bench(settings: BenchSettings, config_dir: Path) -> dict:
     current = [p.detach() for p in model.parameters()]
     torch_average = torch.optim.swa_utils.AveragedModel(model)
     results["average_fused_ms"] = _ms_per_call(lambda n: average.update(model), device, rounds=s.rounds)
-    results["average_plain_loop_ms"] = _ms_per_call(lambda n: _plain_average_update(averaged, current, n), device,
-                                                    rounds=s.rounds)
-    results["average_torch_averagedmodel_ms"] = _ms_per_call(lambda n: torch_average.update_parameters(model), device,
-                                                             rounds=s.rounds)
+    results["average_plain_loop_ms"] = _ms_per_call(
+        lambda n: _plain_average_update(averaged, current, n), device, rounds=s.rounds
+    )
+    results["average_torch_averagedmodel_ms"] = _ms_per_call(
+        lambda n: torch_average.update_parameters(model), device, rounds=s.rounds
+    )
 
     # The reference-style loop runs a fresh eager model of the same architecture (fp32 weights, as
     # swa-bench's): at the chosen precision's autocast, and, where that is not plain fp32, in strict fp32.
@@ -241,19 +258,23 @@ def run_bench(settings: BenchSettings, config_dir: Path) -> dict:
     work = {
         "input_pil_img_s": lambda n: drain(pil_train, n),
         "input_device_img_s": lambda n: drain(fast_train, n),
-        "train_img_s": lambda n: train_one_epoch(run_model, _limited(fast_train, n), optimizer, execution, _NoBar(),
-                                                 lambda step: 0.01),
-        "reference_train_img_s": lambda n: _reference_train(ref_model, _limited(pil_train, n), ref_optimizer, device,
-                                                            execution.autocast),
+        "train_img_s": lambda n: train_one_epoch(
+            run_model, _limited(fast_train, n), optimizer, execution, _NoBar(), lambda step: 0.01
+        ),
+        "reference_train_img_s": lambda n: _reference_train(
+            ref_model, _limited(pil_train, n), ref_optimizer, device, execution.autocast
+        ),
         "eval_img_s": lambda n: evaluate(run_model, _limited(fast_test, n), execution),
         "reference_eval_img_s": lambda n: _reference_eval(ref_model, _limited(pil_test, n), device, execution.autocast),
     }
     results["reference_fp32_train_img_s"] = results["reference_fp32_eval_img_s"] = None
     if fp32_differs(s.precision, device):
         work["reference_fp32_train_img_s"] = _strict_fp32(
-            lambda n: _reference_train(ref_model, _limited(pil_train, n), ref_optimizer, device), execution)
+            lambda n: _reference_train(ref_model, _limited(pil_train, n), ref_optimizer, device), execution
+        )
         work["reference_fp32_eval_img_s"] = _strict_fp32(
-            lambda n: _reference_eval(ref_model, _limited(pil_test, n), device), execution)
+            lambda n: _reference_eval(ref_model, _limited(pil_test, n), device), execution
+        )
     if has_batchnorm(model):  # VGG-16 has no BN: nothing to recompute
         work["bn_img_s"] = bn_pass
     results["bn_img_s"] = None
@@ -275,8 +296,14 @@ def run_bench(settings: BenchSettings, config_dir: Path) -> dict:
 def _checkpoint_costs(model, optimizer, average, scratch: Path, rounds: int) -> dict:
     """Seconds the loop is held per checkpoint, background writer against a direct write (min and
     median of `rounds` tries each), and seconds of the whole background write."""
-    state = {"epoch": 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-             "average": average.state_dict(), "start_point": None, "partial": None}
+    state = {
+        "epoch": 1,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "average": average.state_dict(),
+        "start_point": None,
+        "partial": None,
+    }
     scratch.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=scratch, prefix="checkpoint-") as folder:
         records = RunRecords(folder)
@@ -291,17 +318,18 @@ def _checkpoint_costs(model, optimizer, average, scratch: Path, rounds: int) -> 
             writer.wait()  # measured one at a time: each hand-over finds no write in flight
         blocked, written = writer.blocked_seconds[1:], writer.write_seconds[1:]
         size = records.checkpoint_path("last").stat().st_size  # what one checkpoint holds on disk
-    return {"checkpoint_mb": size / 1e6,
-            "checkpoint_direct_s": [min(direct), statistics.median(direct)],
-            "checkpoint_blocked_s": [min(blocked), statistics.median(blocked)],
-            "checkpoint_write_s": [min(written), statistics.median(written)]}
+    return {
+        "checkpoint_mb": size / 1e6,
+        "checkpoint_direct_s": [min(direct), statistics.median(direct)],
+        "checkpoint_blocked_s": [min(blocked), statistics.median(blocked)],
+        "checkpoint_write_s": [min(written), statistics.median(written)],
+    }
 
 
 def _outside_steps(cfg, r: dict, epoch_seconds: float | None) -> dict:
     """The share of an SWA run's step time spent outside the steps at the paper's cadence, on the
     full dataset (50,000 training, 10,000 test images), from the measured rates."""
     import dataclasses
-
 
     proto = resolve_protocol(dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, method="swa")))
     facts = DATASETS[cfg.data.dataset]
@@ -316,15 +344,23 @@ def _outside_steps(cfg, r: dict, epoch_seconds: float | None) -> dict:
     minutes = cfg.run.checkpoint_minutes
     writes = len(proto.report_points) + 1 + (int(steps / (60 * minutes)) if minutes else 0)
     checkpoint = writes * r["checkpoint_blocked_s"][1]
-    out = {"outside_steps": {"epochs": proto.epochs - proto.first_epoch, "evaluations": len(evaluated) + len(averaged),
-                             "bn_passes": len(averaged_bn), "checkpoints": writes, "step_s": steps,
-                             "share_pct": 100 * (evaluation + bn + checkpoint) / steps}}
+    out = {
+        "outside_steps": {
+            "epochs": proto.epochs - proto.first_epoch,
+            "evaluations": len(evaluated) + len(averaged),
+            "bn_passes": len(averaged_bn),
+            "checkpoints": writes,
+            "step_s": steps,
+            "share_pct": 100 * (evaluation + bn + checkpoint) / steps,
+        }
+    }
     if epoch_seconds:
         projected_steps = (proto.epochs - proto.first_epoch) * epoch_seconds
         projected_writes = len(proto.report_points) + 1 + (int(projected_steps / (60 * minutes)) if minutes else 0)
         compute = (evaluation + bn) / steps * projected_steps
-        out["outside_steps"]["projected_share_pct"] = 100 * (
-            compute + projected_writes * r["checkpoint_blocked_s"][1]) / projected_steps
+        out["outside_steps"]["projected_share_pct"] = (
+            100 * (compute + projected_writes * r["checkpoint_blocked_s"][1]) / projected_steps
+        )
         out["outside_steps"]["projected_epoch_s"] = epoch_seconds
     return out
 
@@ -335,46 +371,78 @@ def render_bench(r: dict) -> str:
     # when measured, against the strict fp32 reference (the whole gain, precision included).
     fp32 = r.get("reference_fp32_train_img_s") is not None
     compared = [("pipeline, same precision", "reference_{}_img_s")] + (
-        [("vs fp32 reference", "reference_fp32_{}_img_s")] if fp32 else [])
-    rows = [["input pipeline (img/s)", r["input_device_img_s"], r["input_pil_img_s"],
-             r["input_device_img_s"] / r["input_pil_img_s"]]]
+        [("vs fp32 reference", "reference_fp32_{}_img_s")] if fp32 else []
+    )
+    rows = [
+        [
+            "input pipeline (img/s)",
+            r["input_device_img_s"],
+            r["input_pil_img_s"],
+            r["input_device_img_s"] / r["input_pil_img_s"],
+        ]
+    ]
     for measure, ours in (("training step", "train"), ("evaluation", "eval")):
         for label, key in compared:
             theirs = r[key.format(ours)]
             rows.append([f"{measure} (img/s), {label}", r[f"{ours}_img_s"], theirs, r[f"{ours}_img_s"] / theirs])
     rows += [
         ["BN recomputation (img/s)", r["bn_img_s"], None, None],
-        ["SWA update (ms), vs plain loop", r["average_fused_ms"], r["average_plain_loop_ms"],
-         r["average_plain_loop_ms"] / r["average_fused_ms"]],
-        ["SWA update (ms), vs AveragedModel", r["average_fused_ms"], r["average_torch_averagedmodel_ms"],
-         r["average_torch_averagedmodel_ms"] / r["average_fused_ms"]],
+        [
+            "SWA update (ms), vs plain loop",
+            r["average_fused_ms"],
+            r["average_plain_loop_ms"],
+            r["average_plain_loop_ms"] / r["average_fused_ms"],
+        ],
+        [
+            "SWA update (ms), vs AveragedModel",
+            r["average_fused_ms"],
+            r["average_torch_averagedmodel_ms"],
+            r["average_torch_averagedmodel_ms"] / r["average_fused_ms"],
+        ],
     ]
     ckpt = r.get("checkpoint_blocked_s")
     if ckpt:
         rows += [
-            ["checkpoint: loop held (s, min / median)", _pair(ckpt), _pair(r["checkpoint_direct_s"]),
-             r["checkpoint_direct_s"][1] / max(ckpt[1], 1e-9)],
+            [
+                "checkpoint: loop held (s, min / median)",
+                _pair(ckpt),
+                _pair(r["checkpoint_direct_s"]),
+                r["checkpoint_direct_s"][1] / max(ckpt[1], 1e-9),
+            ],
             ["checkpoint: whole write (s), background", _pair(r["checkpoint_write_s"]), None, None],
         ]
     outside = r.get("outside_steps")
     if outside:
         rows.append(["outside the steps, SWA run (% of step time)", f"{outside['share_pct']:.2f}", None, None])
         if "projected_share_pct" in outside:
-            rows.append([f"  projected to {outside['projected_epoch_s']:g} s/epoch of steps (%)",
-                         f"{outside['projected_share_pct']:.2f}", None, None])
-    head = (f"{s['model']} on {r['device']}, batch {s['batch_size']}, best of {s['rounds']} rounds of {s['steps']} steps, "
-            f"precision {s['precision']}, compile {s['compile']}, channels_last {s['channels_last']}; "
-            f"reference-style loop at {s['precision']}" + (" and in strict fp32" if fp32 else ""))
+            rows.append(
+                [
+                    f"  projected to {outside['projected_epoch_s']:g} s/epoch of steps (%)",
+                    f"{outside['projected_share_pct']:.2f}",
+                    None,
+                    None,
+                ]
+            )
+    head = (
+        f"{s['model']} on {r['device']}, batch {s['batch_size']}, best of {s['rounds']} rounds of {s['steps']} steps, "
+        f"precision {s['precision']}, compile {s['compile']}, channels_last {s['channels_last']}; "
+        f"reference-style loop at {s['precision']}" + (" and in strict fp32" if fp32 else "")
+    )
     cells = [[f"{v:.2f}" if isinstance(v, float) else v for v in row] for row in rows]  # mixed with text cells
-    table = tabulate(cells, headers=["measure", "swa-bench", "reference-style", "speed-up"], missingval="–",
-                     disable_numparse=True)
+    table = tabulate(
+        cells, headers=["measure", "swa-bench", "reference-style", "speed-up"], missingval="–", disable_numparse=True
+    )
     notes = ""
     if ckpt:
-        notes = (f"checkpoint state {r['checkpoint_mb']:.0f} MB (model, momentum, average); reference-style = a "
-                 "direct blocking write")
+        notes = (
+            f"checkpoint state {r['checkpoint_mb']:.0f} MB (model, momentum, average); reference-style = a "
+            "direct blocking write"
+        )
     if outside:
-        notes += (f"\noutside the steps: {outside['evaluations']} evaluations, {outside['bn_passes']} BN passes and "
-                  f"{outside['checkpoints']} checkpoints over {outside['epochs']} epochs on the full dataset")
+        notes += (
+            f"\noutside the steps: {outside['evaluations']} evaluations, {outside['bn_passes']} BN passes and "
+            f"{outside['checkpoints']} checkpoints over {outside['epochs']} epochs on the full dataset"
+        )
     return f"{head}\n{table}\n{notes}\n" if notes else f"{head}\n{table}\n"
 
 

@@ -11,9 +11,15 @@ from pathlib import Path
 
 import click
 
+from swa_bench.outcomes import (
+    EXIT_DIVERGED,
+    EXIT_FAILED,
+    EXIT_FINISHED,
+    EXIT_INTERRUPTED,
+    EXIT_PREEMPTED,
+    EXIT_USER_ERROR,
+)
 from swa_bench.shipped import CONFIG_DIR, find_config
-from swa_bench.outcomes import (EXIT_DIVERGED, EXIT_FAILED, EXIT_FINISHED, EXIT_INTERRUPTED, EXIT_PREEMPTED,
-                                EXIT_USER_ERROR)
 
 
 def _user_errors(fn):
@@ -49,7 +55,7 @@ def _one_line(error: Exception) -> str:
         return str(error).strip()
     last = lines[-1]
     prefix = f"{type(error).__module__}.{type(error).__name__}: "
-    return last[len(prefix):] if last.startswith(prefix) else last
+    return last[len(prefix) :] if last.startswith(prefix) else last
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -66,33 +72,69 @@ def main():
 
 
 @main.command()
-@click.option("--config", "config_path", required=True,
-              help="YAML config of one row: a path, or a shipped config's name, e.g. cifar10/vgg16 "
-                   "(`swa-bench list` shows them).")
-@click.option("--method", type=click.Choice(["sgd", "swa", "ema", "fge"]),
-              help="Required: SGD baseline, SWA, an EMA of the SGD run's weights (beyond the paper), or FGE "
-                   "(an ensemble continuing the SGD run, rows with fge settings); sets run.method.")
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    help="YAML config of one row: a path, or a shipped config's name, e.g. cifar10/vgg16 "
+    "(`swa-bench list` shows them).",
+)
+@click.option(
+    "--method",
+    type=click.Choice(["sgd", "swa", "ema", "fge"]),
+    help="Required: SGD baseline, SWA, an EMA of the SGD run's weights (beyond the paper), or FGE "
+    "(an ensemble continuing the SGD run, rows with fge settings); sets run.method.",
+)
 @click.option("--seed", type=int, help="Run seed (sets run.seed).")
-@click.option("--data-path", type=click.Path(file_okay=False),
-              help="Dataset root: torchvision's CIFAR files, or an ImageFolder tree with train/ and test/.")
-@click.option("--download", is_flag=True,
-              help="Download what is missing: CIFAR (torchvision) and pretrained weights (ImageNet rows).")
-@click.option("--weights", "weights_path", type=click.Path(dir_okay=False),
-              help="A local copy of the pretrained weights file the config names (sets model.weights_path).")
-@click.option("--out", default="runs", show_default=True, type=click.Path(file_okay=False),
-              help="Runs go to OUT/<dataset>/<model>/<method>/seed<k>/.")
+@click.option(
+    "--data-path",
+    type=click.Path(file_okay=False),
+    help="Dataset root: torchvision's CIFAR files, or an ImageFolder tree with train/ and test/.",
+)
+@click.option(
+    "--download",
+    is_flag=True,
+    help="Download what is missing: CIFAR (torchvision) and pretrained weights (ImageNet rows).",
+)
+@click.option(
+    "--weights",
+    "weights_path",
+    type=click.Path(dir_okay=False),
+    help="A local copy of the pretrained weights file the config names (sets model.weights_path).",
+)
+@click.option(
+    "--out",
+    default="runs",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Runs go to OUT/<dataset>/<model>/<method>/seed<k>/.",
+)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Where to train (sets run.device).")
-@click.option("--budget-scale", type=float,
-              help="Multiply every epoch count (budget, swa_start, evaluation points), for quick runs.")
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
-              help="Override any config key, e.g. --set data.train_subset=5000 (repeatable).")
-@click.option("--log", "dashboards", multiple=True, type=click.Choice(["tensorboard", "wandb"]),
-              help="Also send every metrics row to TensorBoard (<run>/tensorboard/) or Weights & Biases "
-                   "(sets log.to; repeatable).")
+@click.option(
+    "--budget-scale",
+    type=float,
+    help="Multiply every epoch count (budget, swa_start, evaluation points), for quick runs.",
+)
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override any config key, e.g. --set data.train_subset=5000 (repeatable).",
+)
+@click.option(
+    "--log",
+    "dashboards",
+    multiple=True,
+    type=click.Choice(["tensorboard", "wandb"]),
+    help="Also send every metrics row to TensorBoard (<run>/tensorboard/) or Weights & Biases "
+    "(sets log.to; repeatable).",
+)
 @click.option("--quiet", is_flag=True, help="No per-epoch lines or progress bars.")
 @_user_errors
-def train(config_path, method, seed, data_path, download, weights_path, out, device, budget_scale, sets, dashboards,
-          quiet):
+def train(
+    config_path, method, seed, data_path, download, weights_path, out, device, budget_scale, sets, dashboards, quiet
+):
     """Train one SGD, SWA, EMA or FGE run; re-running the same command resumes it.
 
     An SWA run reports the averaged model (BN recomputed) at 1, 1.25 and 1.5 budgets; an EMA run
@@ -149,8 +191,13 @@ def train(config_path, method, seed, data_path, download, weights_path, out, dev
 
 
 @main.command()
-@click.option("--table", "table_name", required=True, type=click.Choice(["cifar10", "cifar100", "imagenet", "all", "demo", "mini"]),
-              help="Which table's rows to run (all: the three tables of the paper; demo: the digits demo).")
+@click.option(
+    "--table",
+    "table_name",
+    required=True,
+    type=click.Choice(["cifar10", "cifar100", "imagenet", "all", "demo", "mini"]),
+    help="Which table's rows to run (all: the three tables of the paper; demo: the digits demo).",
+)
 @click.option("--seeds", type=int, default=3, show_default=True, help="Seeds 0..N-1 of every row and method.")
 @click.option("--rows", help="Only these rows, by config name, comma-separated (e.g. vgg16,preresnet164).")
 @click.option("--data-path", type=click.Path(file_okay=False), help="Dataset root for every run.")
@@ -161,20 +208,56 @@ def train(config_path, method, seed, data_path, download, weights_path, out, dev
 @click.option("--dry-run", is_flag=True, help="Print the plan (runs, epochs, estimated time) and run nothing.")
 @click.option("--jobs", type=int, help="Runs at once (default: one per GPU slot, or 1 on CPU).")
 @click.option("--jobs-per-gpu", type=int, default=1, show_default=True, help="Runs sharing one GPU (small models).")
-@click.option("--gpus-per-run", type=int, default=1, show_default=True,
-              help="GPUs of one run (more than 1: torchrun on them, e.g. ImageNet).")
-@click.option("--launcher", type=click.Choice(["local", "slurm", "submitit-local"]), default="local", show_default=True,
-              help="local: subprocesses here; slurm: job arrays through submitit; submitit-local: submitit's local executor.")
+@click.option(
+    "--gpus-per-run",
+    type=int,
+    default=1,
+    show_default=True,
+    help="GPUs of one run (more than 1: torchrun on them, e.g. ImageNet).",
+)
+@click.option(
+    "--launcher",
+    type=click.Choice(["local", "slurm", "submitit-local"]),
+    default="local",
+    show_default=True,
+    help="local: subprocesses here; slurm: job arrays through submitit; submitit-local: submitit's local executor.",
+)
 @click.option("--partition", help="SLURM partition.")
-@click.option("--time-min", type=int, default=24 * 60, show_default=True,
-              help="SLURM time limit per task, minutes (a run that needs more is requeued and resumes).")
+@click.option(
+    "--time-min",
+    type=int,
+    default=24 * 60,
+    show_default=True,
+    help="SLURM time limit per task, minutes (a run that needs more is requeued and resumes).",
+)
 @click.option("--cpus-per-run", type=int, default=10, show_default=True, help="SLURM CPUs per task.")
 @click.option("--mem-gb", type=int, help="SLURM memory per task.")
 @click.option("--array-parallelism", type=int, default=64, show_default=True, help="SLURM tasks of an array at once.")
-@click.option("--configs", "configs_dir", type=click.Path(file_okay=False), help="Config folder (default: the shipped configs).")
+@click.option(
+    "--configs", "configs_dir", type=click.Path(file_okay=False), help="Config folder (default: the shipped configs)."
+)
 @_user_errors
-def grid(table_name, seeds, rows, data_path, out, budget_scale, device, sets, dry_run, jobs, jobs_per_gpu, gpus_per_run,
-         launcher, partition, time_min, cpus_per_run, mem_gb, array_parallelism, configs_dir):
+def grid(
+    table_name,
+    seeds,
+    rows,
+    data_path,
+    out,
+    budget_scale,
+    device,
+    sets,
+    dry_run,
+    jobs,
+    jobs_per_gpu,
+    gpus_per_run,
+    launcher,
+    partition,
+    time_min,
+    cpus_per_run,
+    mem_gb,
+    array_parallelism,
+    configs_dir,
+):
     """Run a whole table: rows x methods x seeds, SWA continuations after their SGD runs.
 
     Finished runs are skipped and partial ones resume, so re-running the same command after a crash
@@ -195,15 +278,26 @@ def grid(table_name, seeds, rows, data_path, out, budget_scale, device, sets, dr
     for flag, value in (("--jobs", jobs), ("--jobs-per-gpu", jobs_per_gpu), ("--gpus-per-run", gpus_per_run)):
         if value is not None and value < 1:
             raise ConfigError(f"{flag}: must be at least 1, got {value}")
-    plan = build_plan(table_name, configs_dir or CONFIG_DIR, out, seeds, rows.split(",") if rows else None, tuple(sets),
-                      data_path, budget_scale, device)
+    plan = build_plan(
+        table_name,
+        configs_dir or CONFIG_DIR,
+        out,
+        seeds,
+        rows.split(",") if rows else None,
+        tuple(sets),
+        data_path,
+        budget_scale,
+        device,
+    )
     for row in plan.unplanned:
         click.echo(f"error: {row['error']} ({row['method']}, seed {row['seed']}: not run)", err=True)
     if dry_run:
         click.echo(render_plan(plan, bench_rates([Path(out) / "bench", Path("runs") / "bench"])), nl=False)
         return
     plan.write()
-    options = LaunchOptions(jobs, jobs_per_gpu, gpus_per_run, partition, time_min, cpus_per_run, mem_gb, array_parallelism)
+    options = LaunchOptions(
+        jobs, jobs_per_gpu, gpus_per_run, partition, time_min, cpus_per_run, mem_gb, array_parallelism
+    )
     ended_well = launch(plan, launcher, options, say=lambda line: click.echo(line, err=True))
     if ended_well is None:  # submitted to SLURM
         click.echo(f"follow with: swa-bench status {out}; when done: swa-bench table {out}", err=True)
@@ -241,11 +335,18 @@ def status(runs_dir):
 @main.command()
 @click.argument("runs_dir", default="runs", type=click.Path(file_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["markdown", "latex", "csv"]), default="markdown", show_default=True)
-@click.option("--paper-dir", type=click.Path(file_okay=False), help="Folder of the paper's CSVs (default: the shipped ones, results/paper in a checkout).")
-@click.option("--detail", is_flag=True,
-              help="Each cell also gives the test loss (NLL), the paired difference from SGD (same seeds, with "
-                   "the standard error of its mean) and, "
-                   "for SGD, the final training accuracy.")
+@click.option(
+    "--paper-dir",
+    type=click.Path(file_okay=False),
+    help="Folder of the paper's CSVs (default: the shipped ones, results/paper in a checkout).",
+)
+@click.option(
+    "--detail",
+    is_flag=True,
+    help="Each cell also gives the test loss (NLL), the paired difference from SGD (same seeds, with "
+    "the standard error of its mean) and, "
+    "for SGD, the final training accuracy.",
+)
 @_user_errors
 def table(runs_dir, fmt, paper_dir, detail):
     """Print the paper's tables from the finished runs under RUNS_DIR.
@@ -279,21 +380,53 @@ def table(runs_dir, fmt, paper_dir, detail):
 @click.option("--batch-size", type=int, default=128, show_default=True)
 @click.option("--steps", type=int, default=20, show_default=True, help="Timed steps per measurement.")
 @click.option("--warmup", type=int, default=3, show_default=True, help="Untimed steps before each measurement.")
-@click.option("--rounds", type=int, default=3, show_default=True,
-              help="Interleaved rounds of every measurement; the best is reported.")
+@click.option(
+    "--rounds",
+    type=int,
+    default=3,
+    show_default=True,
+    help="Interleaved rounds of every measurement; the best is reported.",
+)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--precision", type=click.Choice(["fp32", "tf32", "bf16"]), default="fp32", show_default=True)
-@click.option("--compile", "compile_mode", type=click.Choice(["none", "default", "reduce-overhead", "max-autotune"]),
-              default="none", show_default=True)
+@click.option(
+    "--compile",
+    "compile_mode",
+    type=click.Choice(["none", "default", "reduce-overhead", "max-autotune"]),
+    default="none",
+    show_default=True,
+)
 @click.option("--channels-last", is_flag=True, help="Use the channels-last memory format.")
-@click.option("--workers", type=int, default=4, show_default=True, help="DataLoader workers of the reference-style path.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False),
-              help="Where to write the figures (default runs/bench/<model>-<device>.json).")
-@click.option("--epoch-seconds", type=float,
-              help="Also project the time outside the steps to epochs whose steps take this long (e.g. a GPU target).")
+@click.option(
+    "--workers", type=int, default=4, show_default=True, help="DataLoader workers of the reference-style path."
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False),
+    help="Where to write the figures (default runs/bench/<model>-<device>.json).",
+)
+@click.option(
+    "--epoch-seconds",
+    type=float,
+    help="Also project the time outside the steps to epochs whose steps take this long (e.g. a GPU target).",
+)
 @_user_errors
-def bench(model, dataset, batch_size, steps, warmup, rounds, device, precision, compile_mode, channels_last, workers, json_path,
-          epoch_seconds):
+def bench(
+    model,
+    dataset,
+    batch_size,
+    steps,
+    warmup,
+    rounds,
+    device,
+    precision,
+    compile_mode,
+    channels_last,
+    workers,
+    json_path,
+    epoch_seconds,
+):
     """Measure training, evaluation, BN-recomputation and averaging throughput against a
     reference-style loop (per-image PIL transforms in a DataLoader, eager, `.item()` per step),
     same process, model and batch; the time a checkpoint holds the loop (background writer against a
@@ -316,8 +449,20 @@ def bench(model, dataset, batch_size, steps, warmup, rounds, device, precision, 
         raise ConfigError("--batch-size, --steps and --rounds must be positive, --warmup and --workers non-negative")
     if epoch_seconds is not None and not epoch_seconds > 0:
         raise ConfigError(f"--epoch-seconds: must be positive, got {epoch_seconds}")
-    settings = BenchSettings(model, dataset, batch_size, steps, warmup, rounds, device, precision, compile_mode,
-                             channels_last, workers, epoch_seconds=epoch_seconds)
+    settings = BenchSettings(
+        model,
+        dataset,
+        batch_size,
+        steps,
+        warmup,
+        rounds,
+        device,
+        precision,
+        compile_mode,
+        channels_last,
+        workers,
+        epoch_seconds=epoch_seconds,
+    )
     results = run_bench(settings, CONFIG_DIR)
     path = Path(json_path or f"runs/bench/{model}-{results['device'].split()[0]}.json")
     write_bench(results, path)
@@ -333,11 +478,20 @@ def plot():
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(file_okay=False, exists=True))
 @click.option("--out", default="figures", show_default=True, type=click.Path(file_okay=False))
 @click.option("--name", default="curves", show_default=True, help="File name of the figure (several in one --out).")
-@click.option("--zoom-from", type=click.IntRange(0, None), metavar="EPOCH",
-              help="Add a panel of the epochs from EPOCH on, where the averaged models separate.")
-@click.option("--series", "series", multiple=True, type=click.Choice(["sgd", "swa_sgd", "swa", "ema", "fge", "fge_member"]),
-              help="Draw only these curves (repeatable; default all): swa_sgd is an SWA run's own iterate, "
-                   "fge_member each model FGE collected.")
+@click.option(
+    "--zoom-from",
+    type=click.IntRange(0, None),
+    metavar="EPOCH",
+    help="Add a panel of the epochs from EPOCH on, where the averaged models separate.",
+)
+@click.option(
+    "--series",
+    "series",
+    multiple=True,
+    type=click.Choice(["sgd", "swa_sgd", "swa", "ema", "fge", "fge_member"]),
+    help="Draw only these curves (repeatable; default all): swa_sgd is an SWA run's own iterate, "
+    "fge_member each model FGE collected.",
+)
 @_user_errors
 def curves(run_dirs, out, name, zoom_from, series):
     """Test accuracy and learning rate against epoch for SGD, SWA, EMA and FGE runs (seeds: mean and
@@ -358,8 +512,9 @@ def curves(run_dirs, out, name, zoom_from, series):
 @plot.command(name="table")
 @click.argument("runs_dir", type=click.Path(file_okay=False, exists=True))
 @click.option("--out", default="figures", show_default=True, type=click.Path(file_okay=False))
-@click.option("--paper-dir", type=click.Path(file_okay=False),
-              help="Folder of the paper's CSVs (default: the shipped ones).")
+@click.option(
+    "--paper-dir", type=click.Path(file_okay=False), help="Folder of the paper's CSVs (default: the shipped ones)."
+)
 @_user_errors
 def table_figure(runs_dir, out, paper_dir):
     """The table as a picture: for each row and averaged column (FGE, SWA, EMA), its difference to SGD
@@ -409,10 +564,16 @@ _LANDSCAPE_OPTIONS = [
     click.option("--out", default="figures", show_default=True, type=click.Path(file_okay=False)),
     click.option("--data-path", type=click.Path(file_okay=False), help="Where the run's dataset is now."),
     click.option("--device", type=click.Choice(["auto", "cpu", "cuda"])),
-    click.option("--train-images", type=click.IntRange(1, _MAX_IMAGES),
-                 help="Evaluate BN and train loss on a fixed subset of N images."),
-    click.option("--test-images", type=click.IntRange(1, _MAX_IMAGES),
-                 help="Evaluate test error on a fixed subset of N images (quick figures)."),
+    click.option(
+        "--train-images",
+        type=click.IntRange(1, _MAX_IMAGES),
+        help="Evaluate BN and train loss on a fixed subset of N images.",
+    ),
+    click.option(
+        "--test-images",
+        type=click.IntRange(1, _MAX_IMAGES),
+        help="Evaluate test error on a fixed subset of N images (quick figures).",
+    ),
     click.option("--quiet", is_flag=True, help="No progress bar."),
 ]
 
@@ -424,17 +585,24 @@ def _landscape_options(fn):
 
 
 def _options(data_path, device, train_images, test_images, quiet) -> dict:
-    return dict(data_path=data_path, device=device, train_images=train_images, test_images=test_images,
-                progress=not quiet)
+    return dict(
+        data_path=data_path, device=device, train_images=train_images, test_images=test_images, progress=not quiet
+    )
 
 
 @landscape.command()
-@click.option("--swa", "swa_run", required=True, type=click.Path(file_okay=False, exists=True), help="SWA run directory.")
-@click.option("--sgd", "sgd_run", required=True, type=click.Path(file_okay=False, exists=True), help="SGD run directory.")
+@click.option(
+    "--swa", "swa_run", required=True, type=click.Path(file_okay=False, exists=True), help="SWA run directory."
+)
+@click.option(
+    "--sgd", "sgd_run", required=True, type=click.Path(file_okay=False, exists=True), help="SGD run directory."
+)
 @click.option("--rays", "count", type=click.IntRange(1, 1000), default=10, show_default=True)
 @click.option("--max-distance", type=_Finite(1e-9, 1e6), default=50.0, show_default=True)
 @click.option("--points", type=click.IntRange(2, 1001), default=21, show_default=True, help="Points per ray.")
-@click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=0, show_default=True, help="Seed of the random directions.")
+@click.option(
+    "--seed", type=click.IntRange(0, 2**31 - 1), default=0, show_default=True, help="Seed of the random directions."
+)
 @_landscape_options
 @_user_errors
 def rays(swa_run, sgd_run, count, max_distance, points, seed, out, data_path, device, train_images, test_images, quiet):
@@ -447,16 +615,31 @@ def rays(swa_run, sgd_run, count, max_distance, points, seed, out, data_path, de
     """
     from swa_bench.figures import landscape as ls
 
-    for path in _figure_call(ls.rays, swa_run, sgd_run, out, count, max_distance, points, seed,
-                             **_options(data_path, device, train_images, test_images, quiet)):
+    for path in _figure_call(
+        ls.rays,
+        swa_run,
+        sgd_run,
+        out,
+        count,
+        max_distance,
+        points,
+        seed,
+        **_options(data_path, device, train_images, test_images, quiet),
+    ):
         click.echo(str(path))
 
 
 @landscape.command()
 @click.option("--swa", "swa_run", required=True, type=click.Path(file_okay=False, exists=True))
 @click.option("--sgd", "sgd_run", required=True, type=click.Path(file_okay=False, exists=True))
-@click.option("--range", "t_range", type=(_Finite(-1000, 1000), _Finite(-1000, 1000)), default=(-1.0, 2.0),
-              show_default=True, help="t of w(t) = t w_SGD + (1 - t) w_SWA.")
+@click.option(
+    "--range",
+    "t_range",
+    type=(_Finite(-1000, 1000), _Finite(-1000, 1000)),
+    default=(-1.0, 2.0),
+    show_default=True,
+    help="t of w(t) = t w_SGD + (1 - t) w_SWA.",
+)
 @click.option("--points", type=click.IntRange(2, 10_001), default=31, show_default=True)
 @_landscape_options
 @_user_errors
@@ -471,10 +654,12 @@ def line(swa_run, sgd_run, t_range, points, out, data_path, device, train_images
     from swa_bench.figures import landscape as ls
 
     if not t_range[0] < t_range[1]:
-        raise click.BadParameter(f"the first t must be below the second, got {t_range[0]:g} {t_range[1]:g}",
-                                 param_hint="'--range'")
-    for path in _figure_call(ls.line, swa_run, sgd_run, out, t_range, points,
-                             **_options(data_path, device, train_images, test_images, quiet)):
+        raise click.BadParameter(
+            f"the first t must be below the second, got {t_range[0]:g} {t_range[1]:g}", param_hint="'--range'"
+        )
+    for path in _figure_call(
+        ls.line, swa_run, sgd_run, out, t_range, points, **_options(data_path, device, train_images, test_images, quiet)
+    ):
         click.echo(str(path))
 
 
@@ -482,10 +667,18 @@ def line(swa_run, sgd_run, t_range, points, out, data_path, device, train_images
 @click.argument("checkpoints", nargs=3, type=click.Path(dir_okay=False, exists=True))
 @click.option("--grid", "grid_points", type=click.IntRange(2, 201), default=21, show_default=True)
 @click.option("--margin", type=_Finite(0, 10), default=0.2, show_default=True)
-@click.option("--extra", multiple=True, type=click.Path(dir_okay=False, exists=True),
-              help="More weight files to project onto the plane and mark (repeatable).")
-@click.option("--mean-of", multiple=True, type=click.Path(dir_okay=False, exists=True),
-              help="Mark the average of these weight files, e.g. every model of an FGE run (repeatable).")
+@click.option(
+    "--extra",
+    multiple=True,
+    type=click.Path(dir_okay=False, exists=True),
+    help="More weight files to project onto the plane and mark (repeatable).",
+)
+@click.option(
+    "--mean-of",
+    multiple=True,
+    type=click.Path(dir_okay=False, exists=True),
+    help="Mark the average of these weight files, e.g. every model of an FGE run (repeatable).",
+)
 @_landscape_options
 @_user_errors
 def plane(checkpoints, grid_points, margin, extra, mean_of, out, data_path, device, train_images, test_images, quiet):
@@ -500,8 +693,16 @@ def plane(checkpoints, grid_points, margin, extra, mean_of, out, data_path, devi
     """
     from swa_bench.figures import landscape as ls
 
-    for path in _figure_call(ls.plane, list(checkpoints), out, grid_points, margin, list(extra), list(mean_of),
-                             **_options(data_path, device, train_images, test_images, quiet)):
+    for path in _figure_call(
+        ls.plane,
+        list(checkpoints),
+        out,
+        grid_points,
+        margin,
+        list(extra),
+        list(mean_of),
+        **_options(data_path, device, train_images, test_images, quiet),
+    ):
         click.echo(str(path))
 
 

@@ -1,6 +1,7 @@
 """Table columns, named as the records name them: "sgd" (the SGD model at the end of its budget) or
-an averaged model at a point of its run: "swa_1.25" (SWA after 1.25 budgets), "ema_1", "fge_1" (the FGE ensemble at the end of the budget), "swa_10ep"
-(after 10 epochs: the ImageNet rows). One type answers what a name means, so no module parses it."""
+an averaged model at a point of its run: "swa_1.25" (SWA after 1.25 budgets), "ema_1", "fge_1" (the FGE
+ensemble at the end of the budget), "swa_10ep" (after 10 epochs: the ImageNet rows). One type answers
+what a name means, so no module parses it."""
 
 from __future__ import annotations
 

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-
 from swa_bench.errors import UserError
 from swa_bench.yaml_input import YAMLInputError, load_yaml, shown
 
@@ -29,7 +28,8 @@ class ConfigError(UserError, ValueError):
 
 
 # --------------------------------------------------------------------------------------------------
-# The schema. Defaults are the reference protocol's (docs/PROTOCOL.md §2); the YAML files in configs/ spell out every per-row value.
+# The schema. Defaults are the reference protocol's (docs/PROTOCOL.md §2); the YAML files in configs/ spell
+# out every per-row value.
 
 
 @dataclass(frozen=True)
@@ -216,10 +216,24 @@ class Config:
 # do not make a run a deviation from the paper's protocol.
 RUNTIME_KEYS = frozenset(
     {
-        "data.path", "data.download", "data.verify_checksums", "data.workers", "data.loader", "data.test_split",
-        "model.weights_path", "model.download", "model.verify_weights",
-        "run.device", "run.checkpoint_every", "run.checkpoint_minutes", "run.channels_last", "run.compile",
-        "log.to", "log.wandb_project", "log.wandb_entity", "log.wandb_mode",
+        "data.path",
+        "data.download",
+        "data.verify_checksums",
+        "data.workers",
+        "data.loader",
+        "data.test_split",
+        "model.weights_path",
+        "model.download",
+        "model.verify_weights",
+        "run.device",
+        "run.checkpoint_every",
+        "run.checkpoint_minutes",
+        "run.channels_last",
+        "run.compile",
+        "log.to",
+        "log.wandb_project",
+        "log.wandb_entity",
+        "log.wandb_mode",
     }
 )
 
@@ -231,6 +245,7 @@ LATER_KEYS = frozenset({"swa.cycle_steps", "fge.cycle_steps"})
 @dataclass(frozen=True)
 class DatasetFacts:
     """What is known of a dataset before any of it is read (as distributed)."""
+
     classes: int
     train_images: int
     test_images: int
@@ -292,7 +307,9 @@ def _typed_model_options(model: ModelConfig, where: str) -> ModelConfig:
     try:
         entry = get_model_entry(model.name)
     except KeyError:
-        raise ConfigError(f"{where}: model.name: unknown model {shown(model.name)} (known: {', '.join(model_names())})") from None
+        raise ConfigError(
+            f"{where}: model.name: unknown model {shown(model.name)} (known: {', '.join(model_names())})"
+        ) from None
     if not model.options:
         return model
     allowed = entry.options()  # kept in the catalog: the builder (and torch) need not be imported
@@ -300,7 +317,9 @@ def _typed_model_options(model: ModelConfig, where: str) -> ModelConfig:
     for opt, value in model.options.items():
         key = f"model.options.{opt}"
         if opt not in allowed:
-            raise ConfigError(f"{where}: {key}: not an option of {model.name} (options: {', '.join(allowed) or 'none'})")
+            raise ConfigError(
+                f"{where}: {key}: not an option of {model.name} (options: {', '.join(allowed) or 'none'})"
+            )
         options[opt] = value if allowed[opt] is Any else _coerce(allowed[opt], value, where, key)
     return dataclasses.replace(model, options=options)
 
@@ -316,7 +335,9 @@ def _check_weights(model: ModelConfig, where: str) -> None:
     if not names:
         raise ConfigError(f"{where}: model.weights: {model.name} has no pretrained weights")
     if model.weights not in names:
-        raise ConfigError(f"{where}: model.weights: {model.name} has no weights {shown(model.weights)} (known: {', '.join(names)})")
+        raise ConfigError(
+            f"{where}: model.weights: {model.name} has no weights {shown(model.weights)} (known: {', '.join(names)})"
+        )
 
 
 def parse_set_option(item: str) -> tuple[str, Any]:
@@ -465,10 +486,16 @@ def _check_sizes(cfg: Config, c: "_Checks") -> None:
     """Upper bounds of size-like keys: values beyond any real use would only ask for absurd memory
     (a 10^6 crop padding, a 10^5-wide network), refused before anything is allocated."""
     d, m, o, r = cfg.data, cfg.model, cfg.optim, cfg.run
-    for key, value, limit in (("data.crop_padding", d.crop_padding, 64), ("data.image_size", d.image_size, 1024),
-                              ("data.test_resize", d.test_resize, 2048), ("data.num_classes", d.num_classes, 100_000),
-                              ("data.train_subset", d.train_subset, 100_000_000), ("data.workers", d.workers, 256),
-                              ("optim.batch_size", o.batch_size, 65_536), ("run.seed", r.seed, 2**31 - 1)):
+    for key, value, limit in (
+        ("data.crop_padding", d.crop_padding, 64),
+        ("data.image_size", d.image_size, 1024),
+        ("data.test_resize", d.test_resize, 2048),
+        ("data.num_classes", d.num_classes, 100_000),
+        ("data.train_subset", d.train_subset, 100_000_000),
+        ("data.workers", d.workers, 256),
+        ("optim.batch_size", o.batch_size, 65_536),
+        ("run.seed", r.seed, 2**31 - 1),
+    ):
         c.at_most(key, value, limit)
     c.positive("run.seed", r.seed, allow_zero=True)
     for option, value in m.options.items():
@@ -530,7 +557,9 @@ def _check_optim_and_schedule(cfg: Config, c: "_Checks") -> None:
         if not s.milestones:
             c.fail("schedule.milestones", "a step schedule needs at least one milestone epoch")
         if list(s.milestones) != sorted(set(s.milestones)) or not 0 < s.milestones[0] or s.milestones[-1] >= s.budget:
-            c.fail("schedule.milestones", f"must be increasing epochs in (0, {s.budget}), got {shown(list(s.milestones))}")
+            c.fail(
+                "schedule.milestones", f"must be increasing epochs in (0, {s.budget}), got {shown(list(s.milestones))}"
+            )
     if not 0 < s.gamma < 1:
         c.fail("schedule.gamma", f"must be in (0, 1), got {s.gamma}")
     c.positive("schedule.final_lr", s.final_lr, allow_zero=True)
@@ -556,10 +585,16 @@ def _check_swa(cfg: Config, c: "_Checks") -> None:
     if w.cycle_steps is not None:
         c.positive("swa.cycle_steps", w.cycle_steps)
         if w.start_from == "scratch":
-            c.fail("swa.cycle_steps", "only for runs continuing the SGD run or from pretrained weights; "
-                                      "from scratch the cycle is swa.c_epochs")
+            c.fail(
+                "swa.cycle_steps",
+                "only for runs continuing the SGD run or from pretrained weights; "
+                "from scratch the cycle is swa.c_epochs",
+            )
     if w.variant is not None and not _VARIANT.match(w.variant):
-        c.fail("swa.variant", f"must be a short folder name (letters, digits, '.', '_', '-'; up to 40), got {shown(w.variant)}")
+        c.fail(
+            "swa.variant",
+            f"must be a short folder name (letters, digits, '.', '_', '-'; up to 40), got {shown(w.variant)}",
+        )
     if not w.budgets:
         c.fail("swa.budgets", "needs at least one budget")
     if any(b <= 0 for b in w.budgets) or list(w.budgets) != sorted(set(w.budgets)):
@@ -567,7 +602,9 @@ def _check_swa(cfg: Config, c: "_Checks") -> None:
     if w.report_epochs and (w.report_epochs[0] <= 0 or list(w.report_epochs) != sorted(set(w.report_epochs))):
         c.fail("swa.report_epochs", f"must be positive and increasing, got {shown(list(w.report_epochs))}")
     if w.report_epochs and w.start_from == "scratch":
-        c.fail("swa.report_epochs", "only for runs from pretrained weights or the SGD run; others report at swa.budgets")
+        c.fail(
+            "swa.report_epochs", "only for runs from pretrained weights or the SGD run; others report at swa.budgets"
+        )
     if w.from_epoch is not None and w.start_from != "sgd_run":
         c.fail("swa.from_epoch", f"only when continuing the SGD run (swa.start_from: sgd_run), not from {w.start_from}")
     if w.start_from == "pretrained":
@@ -576,18 +613,25 @@ def _check_swa(cfg: Config, c: "_Checks") -> None:
         if not w.report_epochs:
             c.fail("swa.report_epochs", "a run from pretrained weights reports after given epochs, e.g. [5, 10]")
         if w.start is not None:
-            c.fail("swa.start", "not used when starting from pretrained weights (averaging starts with the first cycle)")
+            c.fail(
+                "swa.start", "not used when starting from pretrained weights (averaging starts with the first cycle)"
+            )
     elif w.start_from == "scratch":
         if w.include_start:  # the start point of a run from scratch is its random initialisation
-            c.fail("swa.include_start", "only for runs continuing the SGD run or from pretrained weights; from "
-                                        "scratch the start point is the random initial weights")
+            c.fail(
+                "swa.include_start",
+                "only for runs continuing the SGD run or from pretrained weights; from "
+                "scratch the start point is the random initial weights",
+            )
         if w.start is None:
             c.fail("swa.start", "missing value (the epoch count after which averaging starts)")
         c.positive("swa.start", w.start)
         if w.start > s.budget * w.budgets[0]:
             c.fail("swa.start", f"{w.start} is beyond the first SWA budget point ({s.budget * w.budgets[0]:g} epochs)")
         if w.lr_schedule == "cyclical" and w.c_epochs > w.start:
-            c.fail("swa.c_epochs", f"the first cycle must end at swa.start ({w.start}), so at most that, got {w.c_epochs}")
+            c.fail(
+                "swa.c_epochs", f"the first cycle must end at swa.start ({w.start}), so at most that, got {w.c_epochs}"
+            )
     else:
         if w.start is not None:
             c.fail("swa.start", "not used when continuing from the SGD run (averaging starts with the first cycle)")
@@ -595,8 +639,11 @@ def _check_swa(cfg: Config, c: "_Checks") -> None:
             # The only state an SGD run keeps before its end is the one its FGE run starts from.
             kept = s.budget * cfg.fge.start if cfg.fge.alpha1 is not None else None
             if kept is None or w.from_epoch != kept:
-                where = (f"its only state before the end is the one kept for FGE, after fge.start x B = {kept:g} epochs"
-                         if kept is not None else "it keeps a state before its end only for rows with fge settings")
+                where = (
+                    f"its only state before the end is the one kept for FGE, after fge.start x B = {kept:g} epochs"
+                    if kept is not None
+                    else "it keeps a state before its end only for rows with fge settings"
+                )
                 c.fail("swa.from_epoch", f"the SGD run has no state after {w.from_epoch} epochs: {where}")
         first = s.budget if w.from_epoch is None else w.from_epoch
         if w.cycle_steps is not None:
@@ -606,8 +653,15 @@ def _check_swa(cfg: Config, c: "_Checks") -> None:
                 c.fail("swa.c_epochs", f"the first cycle ({w.c_epochs} epochs) would end after the first report point")
         elif s.budget * w.budgets[0] - first < w.c_epochs:
             if w.from_epoch is None and w.budgets[0] <= 1:
-                c.fail("swa.budgets", f"a continuation of the B-epoch SGD run reports after it, so budgets must exceed 1, got {shown(list(w.budgets))}")
-            c.fail("swa.c_epochs", f"the first cycle ({w.c_epochs} epochs from epoch {first:g}) would end after the first budget point")
+                c.fail(
+                    "swa.budgets",
+                    "a continuation of the B-epoch SGD run reports after it, so budgets must exceed 1, "
+                    f"got {shown(list(w.budgets))}",
+                )
+            c.fail(
+                "swa.c_epochs",
+                f"the first cycle ({w.c_epochs} epochs from epoch {first:g}) would end after the first budget point",
+            )
 
 
 def _check_fge(cfg: Config, c: "_Checks") -> None:
@@ -624,7 +678,10 @@ def _check_fge(cfg: Config, c: "_Checks") -> None:
     if f.cycle < 2 or f.cycle % 2:
         c.fail("fge.cycle", f"must be an even number of epochs (a model is collected at mid-cycle), got {f.cycle}")
     if f.cycle_steps is not None and (f.cycle_steps < 2 or f.cycle_steps % 2):
-        c.fail("fge.cycle_steps", f"must be an even number of steps (a model is collected at mid-cycle), got {f.cycle_steps}")
+        c.fail(
+            "fge.cycle_steps",
+            f"must be an even number of steps (a model is collected at mid-cycle), got {f.cycle_steps}",
+        )
     if not 0 < f.start < 1:
         c.fail("fge.start", f"must be a fraction of the budget in (0, 1), got {f.start}")
     if f.keep_models is not None:
@@ -632,7 +689,10 @@ def _check_fge(cfg: Config, c: "_Checks") -> None:
     if cfg.swa.start_from == "pretrained":
         c.fail("fge.alpha1", "FGE continues an SGD run trained from scratch; this row starts from pretrained weights")
     if f.cycle_steps is None and s.budget * (1 - f.start) < f.cycle // 2:
-        c.fail("fge.start", f"leaves {s.budget * (1 - f.start):g} epochs, fewer than the {f.cycle // 2} before the first collection")
+        c.fail(
+            "fge.start",
+            f"leaves {s.budget * (1 - f.start):g} epochs, fewer than the {f.cycle // 2} before the first collection",
+        )
 
 
 def _check_ema_and_run(cfg: Config, c: "_Checks") -> None:

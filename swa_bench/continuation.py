@@ -19,8 +19,15 @@ from swa_bench.data.datasets import data_format
 from swa_bench.errors import UserError
 from swa_bench.protocol import resolve_protocol
 from swa_bench.record_files import CorruptCheckpointError, read_checkpoint
-from swa_bench.records import (RunRecords, config_differences, data_format_mismatch, identity_problem, independent_of,
-                               kept_state_name, run_identity)
+from swa_bench.records import (
+    RunRecords,
+    config_differences,
+    data_format_mismatch,
+    identity_problem,
+    independent_of,
+    kept_state_name,
+    run_identity,
+)
 
 
 class StartPointError(UserError, RuntimeError):
@@ -33,8 +40,9 @@ def _not_the_sgd_runs(key: str) -> bool:
     return key in ("run.method", "swa.start_from") or independent_of("sgd")(key)
 
 
-def load_start_point(cfg: Config, sgd_run_dir: str | Path | None, map_location="cpu",
-                     model: dict | None = None) -> tuple[dict, dict]:
+def load_start_point(
+    cfg: Config, sgd_run_dir: str | Path | None, map_location="cpu", model: dict | None = None
+) -> tuple[dict, dict]:
     """(checkpoint of the SGD run's final epoch, a record of where it came from). `model`: the state
     dict of the continuation's model, whose parameter names and shapes the checkpoint must have."""
     if sgd_run_dir is None:
@@ -45,9 +53,11 @@ def load_start_point(cfg: Config, sgd_run_dir: str | Path | None, map_location="
     hint = f"train it first (same config, --method sgd --seed {cfg.run.seed}, same --out)"
     if not sgd.config_path.exists():
         if sgd.has_records():
-            raise StartPointError(f"{sgd.config_path}: missing, though the SGD run's records are there; without its "
-                                  f"config they cannot be checked, so {kind} does not continue them: restore "
-                                  f"config.yaml, or delete {sgd.dir} and train the SGD run again")
+            raise StartPointError(
+                f"{sgd.config_path}: missing, though the SGD run's records are there; without its "
+                f"config they cannot be checked, so {kind} does not continue them: restore "
+                f"config.yaml, or delete {sgd.dir} and train the SGD run again"
+            )
         raise StartPointError(f"{sgd.dir}: no SGD run to continue from; {hint}")
     stored = sgd.stored_config() or {}
     for key, theirs, mine in config_differences(stored.get("config", {}), cfg.to_dict(), _not_the_sgd_runs):
@@ -62,33 +72,43 @@ def load_start_point(cfg: Config, sgd_run_dir: str | Path | None, map_location="
         raise StartPointError(f"{sgd.dir}: not an SGD run")
     if not sgd.is_finished():
         done, budget = len(sgd.read_metrics()), stored.get("protocol", {}).get("epochs")
-        count = f"{done} of {budget} epochs" if isinstance(budget, int) and done < budget else (
-            f"{done} epochs, no summary.json" if budget is None else f"all {budget} epochs, but no summary.json")
+        count = (
+            f"{done} of {budget} epochs"
+            if isinstance(budget, int) and done < budget
+            else (f"{done} epochs, no summary.json" if budget is None else f"all {budget} epochs, but no summary.json")
+        )
         finish = hint.replace("train", "finish", 1)
         raise StartPointError(f"{sgd.dir}: the SGD run has not finished ({count}); {finish}")
     kept = proto.method == "fge" or cfg.swa.from_epoch is not None  # a state kept before the SGD run's end
     name = kept_state_name(first_epoch) if kept else "last"
     path = sgd.checkpoint_path(name)
     if kept and not path.exists():
-        raise StartPointError(f"{sgd.checkpoint_dir}: the SGD run kept no state after epoch {first_epoch} ({name}.pt) for "
-                              f"{kind} to continue from (trained before its row had fge settings, or with another "
-                              f"fge.start); train the SGD run again into another --out, or delete {sgd.dir}")
+        raise StartPointError(
+            f"{sgd.checkpoint_dir}: the SGD run kept no state after epoch {first_epoch} ({name}.pt) for "
+            f"{kind} to continue from (trained before its row had fge settings, or with another "
+            f"fge.start); train the SGD run again into another --out, or delete {sgd.dir}"
+        )
     if not path.exists():
-        raise StartPointError(f"{sgd.checkpoint_dir}: expected the SGD run's checkpoint at epoch {first_epoch}, "
-                              f"found no {name}.pt")
+        raise StartPointError(
+            f"{sgd.checkpoint_dir}: expected the SGD run's checkpoint at epoch {first_epoch}, found no {name}.pt"
+        )
     # Only this file is the start point: the rolling previous.pt is an earlier epoch, never a fallback here.
     try:
         checkpoint = read_checkpoint(path, map_location)
     except CorruptCheckpointError as e:
-        raise StartPointError(f"{e}; {kind} continues from this state only: train the SGD run again into "
-                              f"another --out, or delete {sgd.dir}") from None
+        raise StartPointError(
+            f"{e}; {kind} continues from this state only: train the SGD run again into "
+            f"another --out, or delete {sgd.dir}"
+        ) from None
     expected = run_identity(stored["config"])
     problem = _not_the_sgd_state(checkpoint, expected, model)
     if problem:
         raise StartPointError(_whose_problem(sgd, path, checkpoint.get("identity"), expected, problem, kind))
     if checkpoint.get("epoch") != first_epoch:
-        raise StartPointError(f"{sgd.checkpoint_dir}: expected the SGD run's checkpoint at epoch {first_epoch}, "
-                              f"found {name}.pt at epoch {checkpoint.get('epoch')}")
+        raise StartPointError(
+            f"{sgd.checkpoint_dir}: expected the SGD run's checkpoint at epoch {first_epoch}, "
+            f"found {name}.pt at epoch {checkpoint.get('epoch')}"
+        )
     return checkpoint, {"run": str(sgd.dir), "epoch": first_epoch}
 
 
@@ -102,8 +122,10 @@ def _not_the_sgd_state(state: dict, expected: dict, model: dict | None) -> str |
         if state.get(key) is not None:
             return f"holds an {key}: another method's state, not an SGD run's"
     theirs = state.get("model") or {}
-    if model is not None and (set(theirs) != set(model) or any(
-            getattr(theirs[k], "shape", None) != getattr(v, "shape", None) for k, v in model.items())):
+    if model is not None and (
+        set(theirs) != set(model)
+        or any(getattr(theirs[k], "shape", None) != getattr(v, "shape", None) for k, v in model.items())
+    ):
         return "holds the weights of another model"
     if not isinstance(state.get("optimizer"), dict):
         return "holds no optimizer state (a weights file, not a run's state)"
@@ -118,11 +140,15 @@ def _whose_problem(sgd: RunRecords, path: Path, found, expected: dict, problem: 
         others = [sgd.checkpoint_path(n) for n in ("last", "previous") if sgd.checkpoint_path(n) != path]
         agreeing = [p.name for p in others if _identity_of(p) == found]
         if agreeing:
-            return (f"{sgd.config_path}: not the config the SGD run was trained under (its checkpoints {path.name} and "
-                    f"{', '.join(agreeing)} carry another config's identity: edited after training?); {kind} continues "
-                    f"only the run that file describes: restore it, or train the SGD run again into another --out")
-    return (f"{path}: {problem}; {kind} continues only the SGD run's own state: restore that run's file, or train the "
-            f"SGD run again into another --out")
+            return (
+                f"{sgd.config_path}: not the config the SGD run was trained under (its checkpoints {path.name} and "
+                f"{', '.join(agreeing)} carry another config's identity: edited after training?); {kind} continues "
+                f"only the run that file describes: restore it, or train the SGD run again into another --out"
+            )
+    return (
+        f"{path}: {problem}; {kind} continues only the SGD run's own state: restore that run's file, or train the "
+        f"SGD run again into another --out"
+    )
 
 
 def _identity_of(path: Path):

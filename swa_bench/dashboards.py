@@ -52,16 +52,19 @@ class Dashboards:
             return opener(*args)
         except ImportError as e:
             extra = "tensorboard" if what == "TensorBoard" else "wandb"
-            warnings.warn(f"log.to: {what} is not installed ({e.name}); pip install 'swa-bench[{extra}]'. "
-                          f"metrics.jsonl is written as always")
+            warnings.warn(
+                f"log.to: {what} is not installed ({e.name}); pip install 'swa-bench[{extra}]'. "
+                f"metrics.jsonl is written as always"
+            )
         except Exception as e:  # a dashboard never stops a run
-            warnings.warn(f"log.to: {what} did not start ({e.__class__.__name__}: {e}); metrics.jsonl is written as always")
+            warnings.warn(
+                f"log.to: {what} did not start ({e.__class__.__name__}: {e}); metrics.jsonl is written as always"
+            )
         return None
 
     def _open_tensorboard(self, resumes_after: int | None, config: dict):
-        from torch.utils.tensorboard import SummaryWriter
-
         import yaml
+        from torch.utils.tensorboard import SummaryWriter
 
         purge = None if resumes_after is None else resumes_after + 1
         writer = SummaryWriter(log_dir=str(self.run_dir / "tensorboard"), purge_step=purge)
@@ -75,13 +78,24 @@ class Dashboards:
         import wandb
 
         state_path = self.run_dir / "wandb.json"
-        state = json.loads(state_path.read_text()) if state_path.exists() else {"id": secrets.token_hex(8), "through": 0}
+        state = (
+            json.loads(state_path.read_text()) if state_path.exists() else {"id": secrets.token_hex(8), "through": 0}
+        )
         self._wandb_state_path, self._wandb_through, run_id = state_path, int(state["through"]), state["id"]
         atomic_write_text(state_path, json.dumps({"id": run_id, "through": self._wandb_through}))
         c = self.log_config
         # Unset keys leave wandb's own settings in charge (WANDB_PROJECT, WANDB_ENTITY, WANDB_MODE, login).
-        return wandb.init(project=c.wandb_project, entity=c.wandb_entity, mode=c.wandb_mode, dir=str(self.run_dir),
-                          id=run_id, resume="allow", name=self.name, config=config, reinit="create_new")
+        return wandb.init(
+            project=c.wandb_project,
+            entity=c.wandb_entity,
+            mode=c.wandb_mode,
+            dir=str(self.run_dir),
+            id=run_id,
+            resume="allow",
+            name=self.name,
+            config=config,
+            reinit="create_new",
+        )
 
     def log(self, row: dict) -> None:
         epoch, scalars = int(row["epoch"]), _scalars(row)

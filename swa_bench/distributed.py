@@ -40,7 +40,7 @@ class World:
         offset = 0
         for t in tensors:
             n = t.numel()
-            t.copy_(flat[offset:offset + n].view_as(t).to(t.dtype))
+            t.copy_(flat[offset : offset + n].view_as(t).to(t.dtype))
             offset += n
 
     def sum_floats(self, *values: float) -> list[float]:

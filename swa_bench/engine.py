@@ -70,8 +70,19 @@ class Tally:
         return loss / max(seen, 1.0), 100.0 * correct / max(seen, 1.0)
 
 
-def train_one_epoch(model, loader, optimizer, execution: Execution, bar, lr_at_step, *, tally: Tally | None = None,
-                    first_step: int = 0, stop=lambda: False, after_step=lambda step: None) -> tuple[Tally, int]:
+def train_one_epoch(
+    model,
+    loader,
+    optimizer,
+    execution: Execution,
+    bar,
+    lr_at_step,
+    *,
+    tally: Tally | None = None,
+    first_step: int = 0,
+    stop=lambda: False,
+    after_step=lambda step: None,
+) -> tuple[Tally, int]:
     """Steps over `loader`, numbered from `first_step` (a resumed epoch); `model` may be the compiled
     or DDP form of the module being trained. `lr_at_step(step)` gives each step's rate, so
     per-iteration schedules need nothing else. After each step `after_step(number of steps taken)`
@@ -135,6 +146,6 @@ def set_rng_states(states: dict) -> None:
     CUDA states are restored for the devices this process has (none when a run stopped on a GPU
     resumes on a CPU; its noise then differs, as it would anyway on another device type)."""
     torch.set_rng_state(states["cpu"].cpu())
-    cuda = states["cuda"][:torch.cuda.device_count()] if torch.cuda.is_available() else []
+    cuda = states["cuda"][: torch.cuda.device_count()] if torch.cuda.is_available() else []
     for index, state in enumerate(cuda):
         torch.cuda.set_rng_state(state.cpu(), index)

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-
 # Graphs one compiled code object may have before torch falls back to eager (see Execution.compiled).
 RECOMPILE_LIMIT = 16
 

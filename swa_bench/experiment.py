@@ -51,6 +51,7 @@ class ExperimentError(UserError, ValueError):
 @dataclass(frozen=True)
 class Runs:
     """Every (config, method, seed) of some configs, methods and seeds."""
+
     configs: tuple[str, ...]
     methods: tuple[str, ...]
     seeds: tuple[int, ...]
@@ -108,8 +109,10 @@ def load_design(name_or_path: str) -> Design:
     if not path.is_file():
         path = EXPERIMENT_DIR / f"{name_or_path}.yaml"
     if not path.is_file():
-        raise ExperimentError(f"{name_or_path}: no such experiment file, and no shipped experiment has that name "
-                              f"(shipped: {', '.join(experiment_names())})")
+        raise ExperimentError(
+            f"{name_or_path}: no such experiment file, and no shipped experiment has that name "
+            f"(shipped: {', '.join(experiment_names())})"
+        )
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
@@ -138,8 +141,11 @@ def _design(raw, path: Path) -> Design:
         return value
 
     def ints(value, key: str) -> tuple[int, ...]:
-        if not isinstance(value, list) or not value or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
-                                                               for v in value):
+        if (
+            not isinstance(value, list)
+            or not value
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)
+        ):
             fail(key, f"must be a non-empty list of seeds (integers >= 0), got {value!r}")
         return tuple(value)
 
@@ -159,8 +165,10 @@ def _design(raw, path: Path) -> Design:
             methods = strings(group.get("methods"), f"{where}.methods")
             bad = [m for m in methods if m not in ("sgd", "swa", "ema", "fge")]
             if bad or not methods or not configs:
-                fail(f"{where}.methods" if bad else where, f"needs configs and methods among sgd, swa, ema, fge"
-                     + (f"; got {bad[0]!r}" if bad else ""))
+                fail(
+                    f"{where}.methods" if bad else where,
+                    "needs configs and methods among sgd, swa, ema, fge" + (f"; got {bad[0]!r}" if bad else ""),
+                )
             out.append(Runs(configs, methods, ints(group.get("seeds"), f"{where}.seeds")))
         return tuple(out)
 
@@ -176,8 +184,11 @@ def _design(raw, path: Path) -> Design:
     if "table" in raw:
         table = raw["table"]
         known(table, {"runs", "curves", "seed_curves"}, "table")
-        kwargs.update(table=runs(table.get("runs"), "table.runs"), curves=strings(table.get("curves", []), "table.curves"),
-                      seed_curves=bool(table.get("seed_curves", False)))
+        kwargs.update(
+            table=runs(table.get("runs"), "table.runs"),
+            curves=strings(table.get("curves", []), "table.curves"),
+            seed_curves=bool(table.get("seed_curves", False)),
+        )
         parts.append("table")
     if "figures" in raw:
         f = raw["figures"]
@@ -185,9 +196,13 @@ def _design(raw, path: Path) -> Design:
         for key in ("rays", "line", "plane"):
             if not isinstance(f.get(key), dict):
                 fail(f"figures.{key}", "missing or not a mapping of the landscape's sizes")
-        kwargs["figures"] = Figures(config(f.get("config"), "figures.config"), f["rays"],
-                                    {**f["line"], "t_range": tuple(f["line"].get("t_range", (-1.0, 2.0)))},
-                                    f["plane"], f.get("test_images"))
+        kwargs["figures"] = Figures(
+            config(f.get("config"), "figures.config"),
+            f["rays"],
+            {**f["line"], "t_range": tuple(f["line"].get("t_range", (-1.0, 2.0)))},
+            f["plane"],
+            f.get("test_images"),
+        )
         parts.append("figures")
     if "schedules" in raw:
         s = raw["schedules"]
@@ -196,9 +211,11 @@ def _design(raw, path: Path) -> Design:
         if not isinstance(variants, dict):
             fail("schedules.variants", "must map a variant's name to its --set items")
         kwargs["schedules"] = Schedules(
-            config(s.get("sgd"), "schedules.sgd"), config(s.get("from_sgd"), "schedules.from_sgd"),
+            config(s.get("sgd"), "schedules.sgd"),
+            config(s.get("from_sgd"), "schedules.from_sgd"),
             {name: strings(sets, f"schedules.variants.{name}") for name, sets in variants.items()},
-            config(s["fixed_rate"], "schedules.fixed_rate") if s.get("fixed_rate") is not None else None)
+            config(s["fixed_rate"], "schedules.fixed_rate") if s.get("fixed_rate") is not None else None,
+        )
         parts.append("schedules")
     if "finetune" in raw:
         known(raw["finetune"], {"runs"}, "finetune")
@@ -207,9 +224,17 @@ def _design(raw, path: Path) -> Design:
     if raw.get("picture"):
         kwargs["picture"] = True
         parts.append("picture")
-    return Design(name=path.stem, title=raw["title"], out=raw["out"], results=raw["results"], seed=seed,
-                  seed_sets=strings(raw.get("seed_sets", []), "seed_sets"), zoom_from=zoom, parts=tuple(parts),
-                  **kwargs)
+    return Design(
+        name=path.stem,
+        title=raw["title"],
+        out=raw["out"],
+        results=raw["results"],
+        seed=seed,
+        seed_sets=strings(raw.get("seed_sets", []), "seed_sets"),
+        zoom_from=zoom,
+        parts=tuple(parts),
+        **kwargs,
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -247,14 +272,21 @@ def _spec(x: Experiment, config: str, method: str, seed: int, sets: tuple[str, .
     # The one-seed parts' seed is evaluated more often for the curves; the key is set on every run
     # of that seed, so its continuations match their SGD run.
     sets = (x.design.seed_sets if seed == x.design.seed else ()) + sets
-    return plan_run(find_config(config), method, seed, x.out, x.sets + sets, data_path=x.data,
-                    budget_scale=x.budget_scale)
+    return plan_run(
+        find_config(config), method, seed, x.out, x.sets + sets, data_path=x.data, budget_scale=x.budget_scale
+    )
 
 
 def _specs(x: Experiment, groups: tuple[Runs, ...]) -> list:
     """Seed by seed, each config's methods in the file's order."""
-    return [_spec(x, c, method, seed) for g in groups for seed in g.seeds for c in g.configs for method in g.methods
-            if _has_method(c, method)]
+    return [
+        _spec(x, c, method, seed)
+        for g in groups
+        for seed in g.seeds
+        for c in g.configs
+        for method in g.methods
+        if _has_method(c, method)
+    ]
 
 
 def _has_method(config: str, method: str) -> bool:
@@ -280,9 +312,13 @@ def _train(x: Experiment, part: str, specs: list) -> int:
     if failed:
         cause = _common_cause(failed, {s.name: s for s in unique}, results)
         if cause is not None:
-            raise UserError(f"{part}: {len(failed)} run(s) did not finish, each for the same cause: {cause}; running "
-                            f"the part again will not help until that is fixed (the runs' logs are in {x.out}/logs)")
-        raise UserError(f"{part}: {len(failed)} run(s) did not finish: {', '.join(failed)}; run the part again to resume")
+            raise UserError(
+                f"{part}: {len(failed)} run(s) did not finish, each for the same cause: {cause}; running "
+                f"the part again will not help until that is fixed (the runs' logs are in {x.out}/logs)"
+            )
+        raise UserError(
+            f"{part}: {len(failed)} run(s) did not finish: {', '.join(failed)}; run the part again to resume"
+        )
     return len(results)
 
 
@@ -370,8 +406,9 @@ def table_outputs(x: Experiment) -> None:
     table_runs = [d for method in folders for d in sorted((row / method).glob("seed*"))]
     plot_curves(table_runs, x.figures, "curves", zoom_from=_zoom(x) if x.design.seed_curves else None)
     if x.design.seed_curves:  # the seed's runs, as exported (folder names may carry a suffix: seed0-scale0.5)
-        exported = {_dataset_dir(x, specs).parent / Path(s.run_dir).relative_to(x.out) for s in specs
-                    if s.seed == x.design.seed}
+        exported = {
+            _dataset_dir(x, specs).parent / Path(s.run_dir).relative_to(x.out) for s in specs if s.seed == x.design.seed
+        }
         seed_runs = [d for d in table_runs if d in exported]
         plot_curves(seed_runs, x.figures, f"curves_{x.design.seed_folder}", zoom_from=_zoom(x))
 
@@ -398,8 +435,12 @@ def part_figures(x: Experiment) -> int:
     steps = [
         ("rays", lambda: landscape.rays(swa, sgd, work, **f.rays, test_images=test_images)),
         ("line", lambda: landscape.line(swa, sgd, work, **f.line, test_images=test_images)),
-        ("plane", lambda: landscape.plane(_fge_samples(fge), work, **f.plane, mean_of=_fge_members(fge),
-                                          test_images=test_images)),
+        (
+            "plane",
+            lambda: landscape.plane(
+                _fge_samples(fge), work, **f.plane, mean_of=_fge_members(fge), test_images=test_images
+            ),
+        ),
     ]
     for k, (name, draw) in enumerate(steps, 1):
         started = time.monotonic()
@@ -444,8 +485,9 @@ def part_schedules(x: Experiment) -> int:
     _export(x, specs, x.seed_results)
     runs = [Path(s.run_dir) for s in specs]
     sgd, variants = runs[0], runs[2:] if x.design.schedules.fixed_rate else runs[1:]
-    plot_curves([sgd, *variants], x.figures, "schedules", zoom_from=_zoom(x),
-                series=("sgd", "swa"))  # the averages against SGD; each run's own iterate is in the CSV of its records
+    plot_curves(
+        [sgd, *variants], x.figures, "schedules", zoom_from=_zoom(x), series=("sgd", "swa")
+    )  # the averages against SGD; each run's own iterate is in the CSV of its records
     if x.design.schedules.fixed_rate:
         plot_curves([sgd, runs[1]], x.figures, "constant_lr", zoom_from=_zoom(x))
     _write_tables(x.seed_results, x.seed_results)
@@ -465,8 +507,13 @@ def part_picture(x: Experiment) -> int:
     return 0
 
 
-PART_FUNCTIONS = {"table": part_table, "figures": part_figures, "schedules": part_schedules,
-                  "finetune": part_finetune, "picture": part_picture}
+PART_FUNCTIONS = {
+    "table": part_table,
+    "figures": part_figures,
+    "schedules": part_schedules,
+    "finetune": part_finetune,
+    "picture": part_picture,
+}
 
 
 def run_parts(x: Experiment, parts: list[str]) -> dict[str, float]:
@@ -476,8 +523,10 @@ def run_parts(x: Experiment, parts: list[str]) -> dict[str, float]:
 
     missing = [p for p in parts if p not in x.design.parts]
     if missing:
-        raise UserError(f"--part {missing[0]}: the {x.design.name} experiment has no such part "
-                        f"(its parts: {', '.join(x.design.parts)})")
+        raise UserError(
+            f"--part {missing[0]}: the {x.design.name} experiment has no such part "
+            f"(its parts: {', '.join(x.design.parts)})"
+        )
     times = {}
     for part in parts:
         started, when = time.monotonic(), datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -491,7 +540,9 @@ def run_parts(x: Experiment, parts: list[str]) -> dict[str, float]:
         with open(log, "a", newline="") as f:
             writer = csv.writer(f)
             if new:
-                writer.writerow(["part", "started_utc", "seconds", "runs_trained", "cpu_cores", "runs_at_once", "torch"])
+                writer.writerow(
+                    ["part", "started_utc", "seconds", "runs_trained", "cpu_cores", "runs_at_once", "torch"]
+                )
             writer.writerow([part, when, f"{seconds:.0f}", trained, os.cpu_count(), x.jobs, torch.__version__])
     return times
 
@@ -499,8 +550,12 @@ def run_parts(x: Experiment, parts: list[str]) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m swa_bench.experiment", description=__doc__.split("\n\n")[0])
     parser.add_argument("experiment", help=f"A shipped experiment ({', '.join(experiment_names())}) or a file.")
-    parser.add_argument("--part", action="append", choices=list(PARTS), help="Run this part (repeatable; default: all).")
-    parser.add_argument("--data", default="data/cifar10-jpg", help="CIFAR-10: the JPEG ImageFolder copy or torchvision's files.")
+    parser.add_argument(
+        "--part", action="append", choices=list(PARTS), help="Run this part (repeatable; default: all)."
+    )
+    parser.add_argument(
+        "--data", default="data/cifar10-jpg", help="CIFAR-10: the JPEG ImageFolder copy or torchvision's files."
+    )
     parser.add_argument("--download", action="store_true", help="Fetch torchvision's CIFAR-10 into --data first.")
     parser.add_argument("--out", help="Where the runs go (default: the experiment file's).")
     parser.add_argument("--results", help="Where records, tables and figures go (default: the experiment file's).")
@@ -515,8 +570,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     x = Experiment(design, args.data, args.out or design.out, args.results or design.results, args.jobs)
     if not args.download and not Path(x.data).is_dir():  # otherwise every run would fail on it, one by one
-        print(f"error: --data {x.data}: no such folder; extract the JPEG copy of CIFAR-10 there, "
-              f"or pass --download for torchvision's files", file=sys.stderr)
+        print(
+            f"error: --data {x.data}: no such folder; extract the JPEG copy of CIFAR-10 there, "
+            f"or pass --download for torchvision's files",
+            file=sys.stderr,
+        )
         return 2
     try:
         if args.download:
@@ -534,8 +592,10 @@ def fetch_cifar10(root: str) -> None:
     from swa_bench.config import load_config
     from swa_bench.data.datasets import build_datasets
 
-    cfg = load_config(find_config("mini/preresnet20_ratio0.5"),
-                      {"data.path": root, "data.download": True, "data.format": "torchvision"})
+    cfg = load_config(
+        find_config("mini/preresnet20_ratio0.5"),
+        {"data.path": root, "data.download": True, "data.format": "torchvision"},
+    )
     build_datasets(cfg.data)
 
 

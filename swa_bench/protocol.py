@@ -17,8 +17,6 @@ def scale_epochs(epochs: float, scale: float) -> int:
     return max(1, math.floor(epochs * scale + 0.5))
 
 
-
-
 @dataclass(frozen=True)
 class Protocol:
     method: str
@@ -65,8 +63,10 @@ class Protocol:
         first, _ = self.collect_steps
         room = (min(self.report_points.values()) - self.first_epoch) * steps_per_epoch
         if first > room:
-            return (f"the first model is collected after {first} steps, but the first report point comes after "
-                    f"{room} ({steps_per_epoch} steps per epoch)")
+            return (
+                f"the first model is collected after {first} steps, but the first report point comes after "
+                f"{room} ({steps_per_epoch} steps per epoch)"
+            )
         return None
 
     def evaluates_after(self, epoch: int) -> bool:
@@ -132,8 +132,10 @@ def _fge_protocol(cfg: Config, budget: int, eval_every: int) -> Protocol:
     the end of the budget (docs/PROTOCOL.md §8)."""
     f, first, cycle, steps = cfg.fge, fge_start(cfg), fge_cycle(cfg), fge_cycle_steps(cfg)
     if steps is None and budget - first < cycle // 2:
-        raise ConfigError(f"run.budget_scale: at {cfg.run.budget_scale:g} the FGE phase ({budget - first} epochs from "
-                          f"epoch {first} of {budget}) ends before its first collection ({cycle // 2} epochs in)")
+        raise ConfigError(
+            f"run.budget_scale: at {cfg.run.budget_scale:g} the FGE phase ({budget - first} epochs from "
+            f"epoch {first} of {budget}) ends before its first collection ({cycle // 2} epochs in)"
+        )
     return Protocol(
         method="fge",
         first_epoch=first,
@@ -198,8 +200,10 @@ def resolve_protocol(cfg: Config) -> Protocol:
         if w.report_epochs:
             points = {Column.at_epochs("swa", k).name: first_epoch + scale_epochs(k, scale) for k in w.report_epochs}
         elif w.from_epoch is None:
-            points = {Column.at_budget("swa", b).name: budget + scale_epochs(cfg.schedule.budget * (b - 1), scale)
-                      for b in w.budgets}
+            points = {
+                Column.at_budget("swa", b).name: budget + scale_epochs(cfg.schedule.budget * (b - 1), scale)
+                for b in w.budgets
+            }
         else:
             points = {Column.at_budget("swa", b).name: scale_epochs(cfg.schedule.budget * b, scale) for b in w.budgets}
         swa_start = first_epoch + c_epochs

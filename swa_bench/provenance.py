@@ -12,7 +12,6 @@ import torch
 
 import swa_bench
 
-
 # What makes a run's numbers: the package (its code, configs, experiment files and the paper's numbers).
 # Changes elsewhere in the checkout (results being written, a README) do not.
 SOURCE = "swa_bench"
@@ -26,8 +25,13 @@ def source_revision(root: Path | None = None) -> tuple[str | None, list[str]]:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
         if head.returncode != 0:
             return None, []
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "--", SOURCE], cwd=root,
-                                capture_output=True, text=True, timeout=10)
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=all", "--", SOURCE],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
     except (OSError, subprocess.SubprocessError):
         return None, []
     changed = sorted(line[3:] for line in status.stdout.splitlines() if line.strip())

@@ -25,7 +25,6 @@ class CorruptCheckpointError(UserError, RuntimeError):
     """A checkpoint file whose contents do not match its checksum, or that is cut short."""
 
 
-
 # Fault injection for the tests: seconds to pause inside every atomic write, after the data is in the
 # temporary file and before it replaces the old one, so that a kill can land mid-write.
 _WRITE_PAUSE = float(os.environ.get("SWA_BENCH_WRITE_PAUSE", "0") or 0)
@@ -180,7 +179,7 @@ def read_checkpoint(path: str | Path, map_location="cpu") -> dict:
     except OSError as e:  # a directory in its place, no permission...
         raise CorruptCheckpointError(f"{path}: cannot be read ({os.strerror(e.errno) if e.errno else e})") from None
     if data.startswith(_MAGIC):
-        digest, payload = data[len(_MAGIC):len(_MAGIC) + 32], data[len(_MAGIC) + 32:]
+        digest, payload = data[len(_MAGIC) : len(_MAGIC) + 32], data[len(_MAGIC) + 32 :]
         intact = len(digest) == 32 and hashlib.sha256(payload).digest() == digest
     else:
         payload, known = data, known_digests(path)

@@ -40,10 +40,23 @@ from swa_bench.columns import Column
 from swa_bench.config import LATER_KEYS, RUNTIME_KEYS
 from swa_bench.errors import UserError
 from swa_bench.outcomes import EXIT_IN_USE
-from swa_bench.record_files import (CorruptCheckpointError, RecordsWriteError, atomic_write_bytes,  # noqa: F401
-                                     atomic_write_text, checksum_line, known_digests, on_host, read_checkpoint,
-                                     read_json_object, rename_in_order, sidecar_digest, sidecar_of, temporaries,
-                                     torch_bytes, writing)
+from swa_bench.record_files import (
+    CorruptCheckpointError,
+    RecordsWriteError,
+    atomic_write_bytes,  # noqa: F401
+    atomic_write_text,
+    checksum_line,
+    known_digests,
+    on_host,
+    read_checkpoint,
+    read_json_object,
+    rename_in_order,
+    sidecar_digest,
+    sidecar_of,
+    temporaries,
+    torch_bytes,
+    writing,
+)
 
 
 class RunMismatchError(UserError, RuntimeError):
@@ -60,8 +73,16 @@ class DamagedRecordsError(UserError, RuntimeError):
     """A record file damaged in a way that resuming would lose data over; phrased as one line."""
 
 
-def run_dir_for(out: str | Path, dataset: str, model: str, method: str, seed: int, variant: str | None = None,
-                budget_scale: float = 1.0, train_subset: int | None = None) -> Path:
+def run_dir_for(
+    out: str | Path,
+    dataset: str,
+    model: str,
+    method: str,
+    seed: int,
+    variant: str | None = None,
+    budget_scale: float = 1.0,
+    train_subset: int | None = None,
+) -> Path:
     """A run's directory: OUT/<dataset>/<model>/<method>/seed<k>[-scale<x>][-subset<n>].
 
     The seed folder says what makes the run another experiment than the paper's full one (a budget
@@ -69,15 +90,26 @@ def run_dir_for(out: str | Path, dataset: str, model: str, method: str, seed: in
     one row get method folders of their own; SGD and EMA runs have none (no swa key changes them),
     so every variant compares against the same SGD and EMA runs."""
     folder = f"{method}-{variant}" if variant and method == "swa" else method
-    name = f"seed{seed}" + (f"-scale{budget_scale:g}" if budget_scale != 1 else "") + (
-        f"-subset{train_subset}" if train_subset is not None else "")
+    name = (
+        f"seed{seed}"
+        + (f"-scale{budget_scale:g}" if budget_scale != 1 else "")
+        + (f"-subset{train_subset}" if train_subset is not None else "")
+    )
     return Path(out) / dataset / model / folder / name
 
 
 def run_dir_of(out: str | Path, cfg, method: str | None = None) -> Path:
     """The directory of `cfg`'s run (or of its run with another `method`, e.g. its SGD baseline)."""
-    return run_dir_for(out, cfg.data.dataset, cfg.model.name, method or cfg.run.method, cfg.run.seed, cfg.swa.variant,
-                       cfg.run.budget_scale, cfg.data.train_subset)
+    return run_dir_for(
+        out,
+        cfg.data.dataset,
+        cfg.model.name,
+        method or cfg.run.method,
+        cfg.run.seed,
+        cfg.swa.variant,
+        cfg.run.budget_scale,
+        cfg.data.train_subset,
+    )
 
 
 def independent_of(method: str):
@@ -114,8 +146,11 @@ def run_identity(config: dict) -> dict:
     checkpoint, so that a checkpoint copied from another run is recognised as foreign."""
     method = config.get("run", {}).get("method", "sgd")
     ignore = independent_of(method) if method in ("sgd", "swa", "ema", "fge") else (lambda key: False)
-    keys = {k: v for k, v in flatten(config).items()
-            if k not in RUNTIME_KEYS and not ignore(k) and not (k in LATER_KEYS and v is None)}
+    keys = {
+        k: v
+        for k, v in flatten(config).items()
+        if k not in RUNTIME_KEYS and not ignore(k) and not (k in LATER_KEYS and v is None)
+    }
     digest = hashlib.sha256(json.dumps(keys, sort_keys=True, default=str).encode()).hexdigest()
     return {"method": method, "seed": config.get("run", {}).get("seed"), "config": digest}
 
@@ -146,12 +181,23 @@ def member_index(name: str) -> int | None:
 
 def _summary_problem(summary: dict) -> str | None:
     """What makes `summary` unusable for a table (None if nothing): a foreign or hand-edited file."""
-    for key, kind in (("dataset", str), ("model", str), ("method", str), ("seed", int), ("results", dict),
-                      ("budget", (int, float)), ("budget_scale", (int, float)), ("data", dict)):
+    for key, kind in (
+        ("dataset", str),
+        ("model", str),
+        ("method", str),
+        ("seed", int),
+        ("results", dict),
+        ("budget", (int, float)),
+        ("budget_scale", (int, float)),
+        ("data", dict),
+    ):
         if not isinstance(summary.get(key), kind) or isinstance(summary.get(key), bool):
             return f"{key} is missing or not a {kind.__name__ if isinstance(kind, type) else 'number'}"
-    bad = [c for c, v in summary["results"].items()
-           if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v)]
+    bad = [
+        c
+        for c, v in summary["results"].items()
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v)
+    ]
     if bad:
         return f"result {bad[0]!r} is not a number"
     unknown = [(c, problem) for c in summary["results"] if (problem := Column(c).problem())]
@@ -232,7 +278,9 @@ class RunRecords:
             if self.has_records():
                 raise RunMismatchError(
                     f"{self.config_path}: missing, but {self.dir} holds a run's records; without its config the run "
-                    f"cannot be resumed (its settings are unknown): restore config.yaml, or delete the directory to start over")
+                    "cannot be resumed (its settings are unknown): restore config.yaml, or delete the "
+                    "directory to start over"
+                )
             atomic_write_text(self.config_path, yaml.safe_dump(resolved, sort_keys=False))
             return False
         stored = self.stored_config()
@@ -313,14 +361,19 @@ class RunRecords:
             if not isinstance(stored, dict) or not isinstance(stored.get("config"), dict):
                 problem = "is not a run's config (no config section)"
         if problem:
-            raise RunMismatchError(f"{self.config_path}: {problem}; the run's identity is lost, so it is not resumed "
-                                   f"or used: restore the file, or delete {self.dir} to start over")
+            raise RunMismatchError(
+                f"{self.config_path}: {problem}; the run's identity is lost, so it is not resumed "
+                f"or used: restore the file, or delete {self.dir} to start over"
+            )
         return stored
 
     def has_records(self) -> bool:
         """Whether anything of a started run is here: metrics rows, checkpoints or a summary."""
-        return (self.summary_path.exists() or any(self.checkpoint_dir.glob("*.pt"))
-                or (self.metrics_path.is_file() and self.metrics_path.stat().st_size > 0))
+        return (
+            self.summary_path.exists()
+            or any(self.checkpoint_dir.glob("*.pt"))
+            or (self.metrics_path.is_file() and self.metrics_path.stat().st_size > 0)
+        )
 
     # -- metrics -----------------------------------------------------------------------------------
 
@@ -333,7 +386,9 @@ class RunRecords:
         try:
             text = self.metrics_path.read_text(errors="replace")
         except OSError as e:
-            raise RecordsWriteError(f"{self.metrics_path}: cannot read ({os.strerror(e.errno) if e.errno else e})") from None
+            raise RecordsWriteError(
+                f"{self.metrics_path}: cannot read ({os.strerror(e.errno) if e.errno else e})"
+            ) from None
         lines = text.split("\n")
         torn = lines.pop()  # "" when the file ends with a newline, as every complete row does
         rows = []
@@ -344,8 +399,10 @@ class RunRecords:
                 continue
             problem = f"{self.metrics_path}: line {number} is damaged (not a metrics row)"
             if strict:
-                raise DamagedRecordsError(f"{problem}; repair or delete that line (its epoch is then re-run only "
-                                          f"if it is after the last checkpoint), nothing was changed")
+                raise DamagedRecordsError(
+                    f"{problem}; repair or delete that line (its epoch is then re-run only "
+                    f"if it is after the last checkpoint), nothing was changed"
+                )
             warnings.warn(f"{problem}; left out")
         del torn  # a row cut by a kill mid-append; its epoch is re-run
         return rows
@@ -382,8 +439,10 @@ class RunRecords:
         last, previous = self.checkpoint_path("last"), self.checkpoint_path("previous")
         for path in (last, previous):
             if (path.exists() or path.is_symlink()) and not path.is_file():  # a directory: never deleted here
-                raise RecordsWriteError(f"{path}: not a file, so the checkpoints cannot rotate; move it away and "
-                                        f"run the same command again (nothing else was changed)")
+                raise RecordsWriteError(
+                    f"{path}: not a file, so the checkpoints cannot rotate; move it away and "
+                    f"run the same command again (nothing else was changed)"
+                )
         with writing(last), temporaries() as temp:
             new_last, outgoing = temp(last, payload), self._outgoing_digest()
             renames = [(last, previous)]
@@ -438,7 +497,9 @@ class RunRecords:
                 warnings.warn(f"{problem}; using {path.name} (epoch {state.get('epoch')})")
             return state
         if damaged:
-            raise CorruptCheckpointError(f"{damaged[-1]}; no intact checkpoint is left: delete {self.dir} to start over")
+            raise CorruptCheckpointError(
+                f"{damaged[-1]}; no intact checkpoint is left: delete {self.dir} to start over"
+            )
         return None
 
     def clean_partial_writes(self) -> None:
@@ -550,16 +611,23 @@ class RunRecords:
             if not 0 <= value <= 100:
                 return f"{column} = {value!r} is not an accuracy in %"
         for column, value in (summary.get("results_nll") or {}).items():
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not (math.isfinite(value) and value >= 0):
+            if (
+                not isinstance(value, (int, float))
+                or isinstance(value, bool)
+                or not (math.isfinite(value) and value >= 0)
+            ):
                 return f"results_nll {column} = {value!r} is not a test loss"
         try:
             stored = self.stored_config()
         except UserError:
             return f"no readable {self.config_path.name} beside it"
         config, protocol = stored["config"], stored.get("protocol") or {}
-        for key, mine in (("method", config.get("run", {}).get("method")), ("seed", config.get("run", {}).get("seed")),
-                          ("dataset", config.get("data", {}).get("dataset")),
-                          ("model", config.get("model", {}).get("name"))):
+        for key, mine in (
+            ("method", config.get("run", {}).get("method")),
+            ("seed", config.get("run", {}).get("seed")),
+            ("dataset", config.get("data", {}).get("dataset")),
+            ("model", config.get("model", {}).get("name")),
+        ):
             if summary.get(key) != mine:
                 return f"its {key} is {summary.get(key)!r}, {self.config_path.name}'s {mine!r}"
         points = protocol.get("report_points")
@@ -570,7 +638,9 @@ class RunRecords:
         recorded = {}
         for row in self.read_metrics():
             for column in row.get("report") or []:
-                recorded[column] = row.get(Column(column).metrics_prefix + "acc") if not Column(column).problem() else None
+                recorded[column] = (
+                    row.get(Column(column).metrics_prefix + "acc") if not Column(column).problem() else None
+                )
         for column, value in summary["results"].items():
             if column not in recorded:
                 return f"{self.metrics_path.name} records no report of {column}"

@@ -35,8 +35,10 @@ def find_config(name: str | Path) -> Path:
         return shipped
     if path.exists():
         raise ConfigNotFound(f"{path}: not a config file")
-    raise ConfigNotFound(f"{path}: config file not found, and no shipped config has that name "
-                         f"(shipped: {', '.join(shipped_config_names())}; `swa-bench list` shows them)")
+    raise ConfigNotFound(
+        f"{path}: config file not found, and no shipped config has that name "
+        f"(shipped: {', '.join(shipped_config_names())}; `swa-bench list` shows them)"
+    )
 
 
 def render_catalog() -> str:
@@ -50,24 +52,42 @@ def render_catalog() -> str:
     configs = []
     for name in shipped_config_names():
         cfg = load_config(CONFIG_DIR / f"{name}.yaml")
-        configs.append([name, cfg.model.name, cfg.schedule.budget, cfg.optim.lr_init, cfg.schedule.type,
-                        cfg.optim.weight_decay, _swa_summary(cfg)])
+        configs.append(
+            [
+                name,
+                cfg.model.name,
+                cfg.schedule.budget,
+                cfg.optim.lr_init,
+                cfg.schedule.type,
+                cfg.optim.weight_decay,
+                _swa_summary(cfg),
+            ]
+        )
     models = []
     for name in model_names():
         entry = get_model_entry(name)
         macs = "–" if entry.macs is None else f"{entry.macs / 1e9:.3f} G"
         params = "–" if entry.params is None else f"{entry.params:,}"
         models.append([name, params, macs, "x".join(map(str, entry.input_shape)), entry.description])
-    return (f"Configs (train --config NAME, or a path to your own; shipped in {CONFIG_DIR}):\n"
-            + tabulate(configs, headers=["config", "model", "budget", "lr_init", "sgd schedule", "wd", "swa"],
-                       disable_numparse=True)
-            + "\n\nModels (parameters for 10 classes; forward multiply-accumulates per image of the model's input size):\n"
-            + tabulate(models, headers=["model", "params", "MACs", "input", "description"], disable_numparse=True) + "\n")
+    return (
+        f"Configs (train --config NAME, or a path to your own; shipped in {CONFIG_DIR}):\n"
+        + tabulate(
+            configs,
+            headers=["config", "model", "budget", "lr_init", "sgd schedule", "wd", "swa"],
+            disable_numparse=True,
+        )
+        + "\n\nModels (parameters for 10 classes; forward multiply-accumulates per image of the model's input size):\n"
+        + tabulate(models, headers=["model", "params", "MACs", "input", "description"], disable_numparse=True)
+        + "\n"
+    )
 
 
 def _swa_summary(cfg) -> str:
     w = cfg.swa
     rate = f"{w.lr:g}" if w.lr_schedule == "constant" else f"cyclical {w.alpha1:g}->{w.alpha2:g}/{w.c_epochs} ep"
-    start = {"scratch": f"from epoch {w.start}", "sgd_run": "after the SGD run", "pretrained": "from pretrained weights"}[
-        w.start_from]
+    start = {
+        "scratch": f"from epoch {w.start}",
+        "sgd_run": "after the SGD run",
+        "pretrained": "from pretrained weights",
+    }[w.start_from]
     return f"{rate}, {start}"

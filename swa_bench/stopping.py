@@ -44,9 +44,9 @@ class StopPoll:
     flag. Many (torchrun) must agree on the same step, which takes a collective; one per step would
     sync the device and every process at every step. So they agree only at check points spaced to
     about `every_seconds` of training, the spacing doubling from one step at the start of each pass
-    (checks after steps 1, 3, 7, 15... until the measured step time says `every_seconds` is reached): a few collectives per pass, and a signal is
-    honoured within about `every_seconds` (every process reads the same sums, so all stop at the same
-    step). `clock` is for the tests."""
+    (checks after steps 1, 3, 7, 15... until the measured step time says `every_seconds` is reached):
+    a few collectives per pass, and a signal is honoured within about `every_seconds` (every process
+    reads the same sums, so all stop at the same step). `clock` is for the tests."""
 
     def __init__(self, signals: StopSignals, world, every_seconds: float = 2.0, clock=time.monotonic):
         self.signals, self.world, self.every_seconds, self.clock = signals, world, every_seconds, clock

@@ -17,13 +17,34 @@ from tabulate import tabulate
 from swa_bench.columns import Column
 from swa_bench.config import DATASETS, RUNTIME_KEYS
 from swa_bench.shipped import PAPER_DIR
+
 PAPER_SETTING = "paper protocol"
-CSV_COLUMNS = ["dataset", "model", "variant", "column", "mean", "std", "n", "diverged", "paper_mean", "paper_std",
-               "setting", "note", "documented", "nll_mean", "nll_std", "vs_sgd_mean", "vs_sgd_std", "vs_sgd_n",
-               "vs_sgd_se", "train_acc_mean", "train_acc_std", "paper_source"]
+CSV_COLUMNS = [
+    "dataset",
+    "model",
+    "variant",
+    "column",
+    "mean",
+    "std",
+    "n",
+    "diverged",
+    "paper_mean",
+    "paper_std",
+    "setting",
+    "note",
+    "documented",
+    "nll_mean",
+    "nll_std",
+    "vs_sgd_mean",
+    "vs_sgd_std",
+    "vs_sgd_n",
+    "vs_sgd_se",
+    "train_acc_mean",
+    "train_acc_std",
+    "paper_source",
+]
 # Marks a row whose SWA runs carry a note (e.g. SWA settings adapted from the paper's); the note is a footnote.
 NOTE_MARKS = ["†", "‡", "§", "¶"]
-
 
 
 def model_label(name: str) -> str:
@@ -67,23 +88,28 @@ def find_summaries(runs_dir: str | Path) -> list[dict]:
             continue
         missing = records.missing_weights(summary["results"])
         if missing:
-            warnings.warn(f"{records.dir}: finished, but the weights behind {', '.join(missing)} are missing from "
-                          f"checkpoints/ (its cells stay; figures cannot use them)")
+            warnings.warn(
+                f"{records.dir}: finished, but the weights behind {', '.join(missing)} are missing from "
+                f"checkpoints/ (its cells stay; figures cannot use them)"
+            )
         by_run.setdefault(_run_key(records), []).append((records, summary))
     summaries, copies = [], []
     for found in by_run.values():
         (first, summary), others = found[0], found[1:]
         differing = [r for r, s in others if _results_of(s) != _results_of(summary)]
         if differing:
-            warnings.warn(f"{first.dir} and {differing[0].dir}: records of one run (same config, method and seed) "
-                          f"with different results; not counted")
+            warnings.warn(
+                f"{first.dir} and {differing[0].dir}: records of one run (same config, method and seed) "
+                f"with different results; not counted"
+            )
             continue
         summaries.append(summary)
         copies += [(r.dir, first.dir) for r, _ in others]
     if copies:
         copy, of = copies[0]
-        warnings.warn(f"{len(copies)} record(s) are copies of runs already found (e.g. {copy} of {of}); "
-                      f"each run counted once")
+        warnings.warn(
+            f"{len(copies)} record(s) are copies of runs already found (e.g. {copy} of {of}); each run counted once"
+        )
     return summaries
 
 
@@ -98,16 +124,22 @@ def _run_key(records) -> tuple:
 
 
 def _results_of(summary: dict) -> tuple:
-    return (json.dumps(summary.get("results"), sort_keys=True), json.dumps(summary.get("results_nll"), sort_keys=True),
-            summary.get("status"))
+    return (
+        json.dumps(summary.get("results"), sort_keys=True),
+        json.dumps(summary.get("results_nll"), sort_keys=True),
+        summary.get("status"),
+    )
 
 
 def find_failures(runs_dir: str | Path) -> list[dict]:
     """The failure records a grid left in run directories (failure.json), for the table to mention."""
     from swa_bench.records import RunRecords
 
-    return [{"run": str(failure.get("run", records.dir)), "error": failure["error"]}
-            for records in RunRecords.find(runs_dir, "failure.json") if (failure := records.read_failure()) is not None]
+    return [
+        {"run": str(failure.get("run", records.dir)), "error": failure["error"]}
+        for records in RunRecords.find(runs_dir, "failure.json")
+        if (failure := records.read_failure()) is not None
+    ]
 
 
 def setting_label(summary: dict) -> str:
@@ -130,8 +162,11 @@ def setting_label(summary: dict) -> str:
     # `--set swa.variant=NAME` names the SWA settings set with it: they are that variant's row, not a
     # setting (so a sweep of SWA rates from the command line stays paired with its SGD runs).
     named = "swa." if "swa.variant" in overrides else None
-    changed = {k: v for k, v in overrides.items()
-               if k not in RUNTIME_KEYS | _IDENTITY_KEYS | _CADENCE_KEYS and not (named and k.startswith(named))}
+    changed = {
+        k: v
+        for k, v in overrides.items()
+        if k not in RUNTIME_KEYS | _IDENTITY_KEYS | _CADENCE_KEYS and not (named and k.startswith(named))
+    }
     parts += [f"{k}={v}" for k, v in sorted(changed.items())]
     return "; ".join(parts) or PAPER_SETTING
 
@@ -185,8 +220,10 @@ def _refuse_repeated_cells(paper: pd.DataFrame) -> None:
     same = repeated[(repeated[PAPER_CELL] == first[PAPER_CELL]).all(axis=1)]
     files = " and ".join(dict.fromkeys(same["_file"]))
     budgets = ", ".join("none" if pd.isna(b) else f"{b:g}" for b in same["budget"])
-    raise ConfigError(f"{files}: {len(same)} paper numbers for one table cell (dataset {first['dataset']}, model "
-                      f"{first['model']}, column {first['column']}; budgets {budgets}); keep one row")
+    raise ConfigError(
+        f"{files}: {len(same)} paper numbers for one table cell (dataset {first['dataset']}, model "
+        f"{first['model']}, column {first['column']}; budgets {budgets}); keep one row"
+    )
 
 
 _PAPER_COLUMNS = {"dataset": str, "model": str, "budget": "number", "column": str, "mean": "number", "std": "number"}
@@ -218,31 +255,34 @@ _ROW_KEYS = ["dataset", "model", "budget", "setting", "variant"]
 
 def _run_records(summaries: list[dict]) -> pd.DataFrame:
     """One record per (run, reported column)."""
+
     def values(s: dict) -> dict:
         # A diverged run counts in its row's cells as a run without a number.
         return s["results"] if s["status"] == "finished" else {c: float("nan") for c in s.get("columns", [])}
 
     nan = float("nan")
-    return pd.DataFrame([
-        {
-            "dataset": s["dataset"],
-            "model": s["model"],
-            "budget": s["budget"],
-            "setting": setting_label(s),
-            "variant": s.get("variant") or "",
-            "seed": s.get("seed"),
-            "column": column,
-            "value": value,
-            # Records written before test losses were kept have none: NaN, shown as "–".
-            "nll": (s.get("results_nll") or {}).get(column, nan),
-            "train_acc": s.get("final_train_acc", nan) if column == "sgd" else nan,
-            "note": s.get("note") or "",
-            # torchvision's documented accuracy of the pretrained weights, beside their measured one
-            "documented": (s.get("start_point") or {}).get("documented_acc1") if column == "sgd" else None,
-        }
-        for s in summaries
-        for column, value in values(s).items()
-    ])
+    return pd.DataFrame(
+        [
+            {
+                "dataset": s["dataset"],
+                "model": s["model"],
+                "budget": s["budget"],
+                "setting": setting_label(s),
+                "variant": s.get("variant") or "",
+                "seed": s.get("seed"),
+                "column": column,
+                "value": value,
+                # Records written before test losses were kept have none: NaN, shown as "–".
+                "nll": (s.get("results_nll") or {}).get(column, nan),
+                "train_acc": s.get("final_train_acc", nan) if column == "sgd" else nan,
+                "note": s.get("note") or "",
+                # torchvision's documented accuracy of the pretrained weights, beside their measured one
+                "documented": (s.get("start_point") or {}).get("documented_acc1") if column == "sgd" else None,
+            }
+            for s in summaries
+            for column, value in values(s).items()
+        ]
+    )
 
 
 def varies_with_variant(column: str) -> bool:
@@ -269,8 +309,11 @@ def _paired_differences(runs: pd.DataFrame) -> pd.DataFrame:
     sgd = runs[runs.column == "sgd"][_ROW_KEYS + ["seed", "value"]].rename(columns={"value": "sgd_value"})
     paired = runs[runs.column != "sgd"].merge(sgd, on=_ROW_KEYS + ["seed"])
     paired["diff"] = paired["value"] - paired["sgd_value"]
-    stats = paired.groupby(_ROW_KEYS + ["column"], sort=False).agg(
-        vs_sgd_mean=("diff", "mean"), vs_sgd_std=("diff", "std"), vs_sgd_n=("diff", "count")).reset_index()
+    stats = (
+        paired.groupby(_ROW_KEYS + ["column"], sort=False)
+        .agg(vs_sgd_mean=("diff", "mean"), vs_sgd_std=("diff", "std"), vs_sgd_n=("diff", "count"))
+        .reset_index()
+    )
     return stats.assign(vs_sgd_se=stats["vs_sgd_std"] / stats["vs_sgd_n"] ** 0.5)
 
 
@@ -283,16 +326,28 @@ def aggregate(summaries: list[dict], paper: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=CSV_COLUMNS + ["budget"])
     runs = _share_runs_without_variant(runs)
     row_keys = _ROW_KEYS
-    stats = runs.groupby(row_keys + ["column"], sort=False).agg(
-        mean=("value", "mean"), std=("value", "std"), n=("value", "count"), runs=("value", "size"),
-        documented=("documented", "first"), nll_mean=("nll", "mean"), nll_std=("nll", "std"),
-        train_acc_mean=("train_acc", "mean"), train_acc_std=("train_acc", "std"),
-    ).reset_index()
+    stats = (
+        runs.groupby(row_keys + ["column"], sort=False)
+        .agg(
+            mean=("value", "mean"),
+            std=("value", "std"),
+            n=("value", "count"),
+            runs=("value", "size"),
+            documented=("documented", "first"),
+            nll_mean=("nll", "mean"),
+            nll_std=("nll", "std"),
+            train_acc_mean=("train_acc", "mean"),
+            train_acc_std=("train_acc", "std"),
+        )
+        .reset_index()
+    )
     stats["diverged"] = stats.pop("runs") - stats["n"]
     stats = stats.merge(_paired_differences(runs), on=row_keys + ["column"], how="left")
     # A note is the SWA setting's (swa.note): each cell carries the notes of its own runs, so the SGD, EMA
     # and FGE cells repeated under each SWA variant's row never take that variant's note.
-    notes = runs.groupby(row_keys + ["column"], sort=False)["note"].agg(lambda v: "; ".join(sorted({n for n in v if n})))
+    notes = runs.groupby(row_keys + ["column"], sort=False)["note"].agg(
+        lambda v: "; ".join(sorted({n for n in v if n}))
+    )
     stats = stats.merge(notes.reset_index(), on=row_keys + ["column"], how="left")
     paper = paper.loc[[not Column(c).beyond_paper for c in paper["column"]]]  # no paper number for what it lacks
     # Where a number comes from another source than the paper's tables (a `source` column), it says so.
@@ -365,8 +420,13 @@ def _tabulate(lines: list[list[str]], headers: list[str], fmt: str) -> str:
     align = ["left", "left"] + ["right"] * (len(headers) - 2)
     if fmt == "markdown":  # a `|` in a note or a setting would split its cell
         lines = [[cell.replace("|", "\\|") for cell in line] for line in lines]
-    body = tabulate(lines, headers=headers, tablefmt={"markdown": "pipe", "latex": "latex_booktabs"}[fmt],
-                    disable_numparse=True, colalign=align)
+    body = tabulate(
+        lines,
+        headers=headers,
+        tablefmt={"markdown": "pipe", "latex": "latex_booktabs"}[fmt],
+        disable_numparse=True,
+        colalign=align,
+    )
     return body if fmt == "markdown" else body.replace("±", r"$\pm$").replace("Δ", r"$\Delta$")
 
 
@@ -386,15 +446,17 @@ def _block(dataset: str, part: pd.DataFrame, paper_columns: list[str], fmt: str,
     columns = sorted(set(part["column"]) | set(paper_columns), key=lambda c: Column(c).order())
     with_paper = set(part.loc[part["paper_mean"].notna(), "column"])
     lines, marks = [], {}
-    for (model, budget, setting, variant), row_part in part.groupby(["model", "budget", "setting", "variant"],
-                                                                    sort=True):
+    for (model, budget, setting, variant), row_part in part.groupby(
+        ["model", "budget", "setting", "variant"], sort=True
+    ):
         rows = {r["column"]: r for _, r in row_part.iterrows()}
         label = row_label(dataset, model, budget, variant)
         # The row's footnote: the notes its cells carry (its SWA runs' settings).
         note = "; ".join(sorted({n for n in row_part["note"] if isinstance(n, str) and n}))
         label += f" {_mark(marks, note)}" if note else ""
-        lines.append([label, setting] + [cell for c in columns
-                                         for cell in _cells(rows.get(c), c in with_paper, detail, marks)])
+        lines.append(
+            [label, setting] + [cell for c in columns for cell in _cells(rows.get(c), c in with_paper, detail, marks)]
+        )
     headers = ["model" if dataset == "imagenet" else "model (budget)", "setting"]
     for c in columns:
         note = Column(c).beyond_paper
@@ -406,8 +468,9 @@ def _block(dataset: str, part: pd.DataFrame, paper_columns: list[str], fmt: str,
     return f"{heading}{title}\n\n{_tabulate(lines, headers, fmt)}{footnotes}"
 
 
-def render(table: pd.DataFrame, fmt: str = "markdown", paper_columns: dict[str, list[str]] | None = None,
-           detail: bool = False) -> str:
+def render(
+    table: pd.DataFrame, fmt: str = "markdown", paper_columns: dict[str, list[str]] | None = None, detail: bool = False
+) -> str:
     """`paper_columns`: dataset -> the columns of the paper's table, shown even where no run has them.
     `detail`: each measured cell also gives the test loss, the paired difference from SGD and, for
     SGD, the final training accuracy."""
@@ -415,8 +478,10 @@ def render(table: pd.DataFrame, fmt: str = "markdown", paper_columns: dict[str, 
         counts = {c: "Int64" for c in ("n", "diverged", "vs_sgd_n")}  # whole numbers, empty where none
         return table[CSV_COLUMNS].astype(counts).to_csv(index=False, float_format="%.4f")
     paper_columns = paper_columns or {}
-    blocks = [_block(dataset, part, paper_columns.get(dataset, []), fmt, detail)
-              for dataset, part in table.groupby("dataset", sort=True)]
+    blocks = [
+        _block(dataset, part, paper_columns.get(dataset, []), fmt, detail)
+        for dataset, part in table.groupby("dataset", sort=True)
+    ]
     return "\n\n".join(blocks) + "\n"
 
 
@@ -429,8 +494,9 @@ def build_table(runs_dir: str | Path, paper_dir: str | Path | None = None) -> pd
     return aggregate(find_summaries(runs_dir), load_paper(paper_dir or PAPER_DIR))
 
 
-def table_text(runs_dir: str | Path, fmt: str = "markdown", paper_dir: str | Path | None = None,
-               detail: bool = False) -> str:
+def table_text(
+    runs_dir: str | Path, fmt: str = "markdown", paper_dir: str | Path | None = None, detail: bool = False
+) -> str:
     """The tables of the ended runs under `runs_dir`, rendered ("" when there are none yet)."""
     paper = load_paper(paper_dir or PAPER_DIR)
     result = aggregate(find_summaries(runs_dir), paper)

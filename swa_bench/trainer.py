@@ -29,20 +29,30 @@ from tqdm import tqdm
 
 from swa_bench.averaging import WeightAverage, has_batchnorm, recompute_bn
 from swa_bench.checkpointing import CheckpointWriter
+from swa_bench.columns import Column
 from swa_bench.config import Config, ConfigError
 from swa_bench.continuation import load_start_point
 from swa_bench.dashboards import Dashboards
 from swa_bench.data import build_datasets, make_loader, resolve_loader_kind
 from swa_bench.data.datasets import data_format
 from swa_bench.distributed import World, init_world, shutdown
-from swa_bench.engine import (STREAM_BN, STREAM_TRAIN, Tally, evaluate, predict, resolve_device, rng_states,
-                              seed_epoch, set_rng_states, train_one_epoch)
+from swa_bench.engine import (
+    STREAM_BN,
+    STREAM_TRAIN,
+    Tally,
+    evaluate,
+    predict,
+    resolve_device,
+    rng_states,
+    seed_epoch,
+    set_rng_states,
+    train_one_epoch,
+)
 from swa_bench.ensembling import PredictionEnsemble
 from swa_bench.execution import Execution
 from swa_bench.models import create_model
-from swa_bench.models.registry import check_input_size
 from swa_bench.models.pretrained import load_pretrained
-from swa_bench.columns import Column
+from swa_bench.models.registry import check_input_size
 from swa_bench.protocol import Protocol, resolve_protocol
 from swa_bench.provenance import environment, process_seconds
 from swa_bench.record_files import CorruptCheckpointError, read_checkpoint
@@ -50,11 +60,16 @@ from swa_bench.records import RunRecords, identity_problem, kept_state_name, mem
 from swa_bench.stopping import Preempted, StopPoll, StopSignals
 from swa_bench.timefmt import format_duration
 
+
 def resolved_config(cfg: Config, proto: Protocol, overrides: dict) -> dict:
     """What config.yaml holds: the validated config, the protocol it implies, and the overrides
     (CLI flags and --set) that produced it from the file."""
-    return {"config": cfg.to_dict(), "protocol": proto.to_dict(), "overrides": dict(overrides),
-            "data_format": data_format(cfg.data)}
+    return {
+        "config": cfg.to_dict(),
+        "protocol": proto.to_dict(),
+        "overrides": dict(overrides),
+        "data_format": data_format(cfg.data),
+    }
 
 
 # --------------------------------------------------------------------------------------------------
@@ -99,10 +114,22 @@ def _train_in(cfg: Config, records: RunRecords, overrides, progress: bool, sgd_r
     with records.lock() if world.is_main else contextlib.nullcontext():
         try:
             # Only the main process logs; the others' dashboards stay closed.
-            with StopSignals() as signals, CheckpointWriter(records) as writer, \
-                    Dashboards(cfg.log, records.dir, name) as dashboards:
-                run = _Run(cfg, resolve_protocol(cfg), records, dict(overrides or {}), progress and world.is_main,
-                           world, signals, writer, dashboards)
+            with (
+                StopSignals() as signals,
+                CheckpointWriter(records) as writer,
+                Dashboards(cfg.log, records.dir, name) as dashboards,
+            ):
+                run = _Run(
+                    cfg,
+                    resolve_protocol(cfg),
+                    records,
+                    dict(overrides or {}),
+                    progress and world.is_main,
+                    world,
+                    signals,
+                    writer,
+                    dashboards,
+                )
                 return run.execute(sgd_run_dir)
         except BaseException:
             # A start that fails before any epoch (bad data or model options, no GPU, Ctrl-C while
@@ -117,10 +144,26 @@ class _Run:
     record), then finish. Holds what the steps share: the model, its optimizer and average, the
     loaders, and the results reported so far."""
 
-    def __init__(self, cfg: Config, proto: Protocol, records: RunRecords, overrides: dict, progress: bool,
-                 world: World, signals: StopSignals, writer: CheckpointWriter, dashboards: Dashboards):
+    def __init__(
+        self,
+        cfg: Config,
+        proto: Protocol,
+        records: RunRecords,
+        overrides: dict,
+        progress: bool,
+        world: World,
+        signals: StopSignals,
+        writer: CheckpointWriter,
+        dashboards: Dashboards,
+    ):
         self.cfg, self.proto, self.records, self.overrides = cfg, proto, records, overrides
-        self.progress, self.world, self.signals, self.writer, self.dashboards = progress, world, signals, writer, dashboards
+        self.progress, self.world, self.signals, self.writer, self.dashboards = (
+            progress,
+            world,
+            signals,
+            writer,
+            dashboards,
+        )
         self.say = _say if world.is_main else (lambda line: None)
         # column -> {"acc", "nll"} of each budget point passed: kept in the checkpoints, so the
         # summary does not depend on metrics.jsonl being intact.
@@ -180,17 +223,23 @@ class _Run:
         self.start_point = load_pretrained(module, cfg.model) if cfg.model.weights else None
         self.model = self.execution.place(module)
         o = cfg.optim
-        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=o.lr_init, momentum=o.momentum,
-                                         nesterov=o.nesterov, weight_decay=o.weight_decay)
+        self.optimizer = torch.optim.SGD(
+            self.model.parameters(), lr=o.lr_init, momentum=o.momentum, nesterov=o.nesterov, weight_decay=o.weight_decay
+        )
         # The averaged model: SWA's equal average, or the EMA's (beyond the paper); FGE's ensemble of
         # collected models' predictions instead; none for SGD.
         method = self.proto.method
-        self.average = None if method not in ("swa", "ema") else WeightAverage(
-            self.model, decay=cfg.ema.decay if method == "ema" else None)
+        self.average = (
+            None
+            if method not in ("swa", "ema")
+            else WeightAverage(self.model, decay=cfg.ema.decay if method == "ema" else None)
+        )
         self.ensemble = PredictionEnsemble() if method == "fge" else None
         if self.ensemble is not None and world.distributed:
             # Each process would hold the probabilities of its share of the test set only.
-            raise ConfigError("run.method: fge runs in one process (the CIFAR rows need no more); start it without torchrun")
+            raise ConfigError(
+                "run.method: fge runs in one process (the CIFAR rows need no more); start it without torchrun"
+            )
 
     def _resume(self, sgd_run_dir) -> tuple[int, dict | None]:
         """The epoch to start from and a signal's partial epoch: from this run's checkpoint, the SGD
@@ -208,21 +257,30 @@ class _Run:
             if self.ensemble is not None:
                 self.ensemble.load_state_dict(checkpoint["ensemble"])
                 self.ensemble.to(self.device)
-            start, self.start_point, partial = checkpoint["epoch"], checkpoint.get("start_point"), checkpoint.get("partial")
+            start, self.start_point, partial = (
+                checkpoint["epoch"],
+                checkpoint.get("start_point"),
+                checkpoint.get("partial"),
+            )
             self.reported = dict(checkpoint.get("reported") or {})
             if partial is not None and len(partial["rng"]) != world.size:
-                raise ConfigError(f"{records.dir}: stopped within an epoch with {len(partial['rng'])} process(es); "
-                                  f"resume it with as many (its data were split that way)")
+                raise ConfigError(
+                    f"{records.dir}: stopped within an epoch with {len(partial['rng'])} process(es); "
+                    f"resume it with as many (its data were split that way)"
+                )
             within = f" and {partial['step']} steps" if partial else ""
             self.say(f"{records.dir}: resuming after epoch {start}{within} of {proto.epochs}")
         elif proto.start_from == "sgd_run":
             # The SGD run's weights and momentum buffers (after B epochs for an SWA continuation, after
             # fge.start x B for FGE); the rates come from this run's schedule.
-            initial, self.start_point = load_start_point(cfg, sgd_run_dir, map_location="cpu",
-                                                         model=self.model.state_dict())
+            initial, self.start_point = load_start_point(
+                cfg, sgd_run_dir, map_location="cpu", model=self.model.state_dict()
+            )
             self.model.load_state_dict(initial["model"])
             self.optimizer.load_state_dict(initial["optimizer"])
-            self.say(f"{records.dir}: continuing from {self.start_point['run']} after its epoch {self.start_point['epoch']}")
+            self.say(
+                f"{records.dir}: continuing from {self.start_point['run']} after its epoch {self.start_point['epoch']}"
+            )
         if checkpoint is None and proto.method == "swa" and cfg.swa.include_start:
             self.average.update(self.model)  # Algorithm 1: the average starts at the start point
         if world.is_main:
@@ -257,9 +315,16 @@ class _Run:
         rows = {r["epoch"] for r in self.records.read_metrics(strict=True)}
         missing = [e for e in range(proto.first_epoch + 1, epoch + 1) if e not in rows]
         if missing:
-            return (f"{self.records.metrics_path.name} lacks the rows of epoch{'s' if len(missing) > 1 else ''} "
-                    f"{missing[0]}{f' to {missing[-1]}' if len(missing) > 1 else ''}, which it has done (a cut or edited file)")
-        lost = [c for c, at in proto.report_points.items() if 0 < at <= epoch and not self.records.checkpoint_path(c).is_file()]
+            return (
+                f"{self.records.metrics_path.name} lacks the rows of epoch{'s' if len(missing) > 1 else ''} "
+                f"{missing[0]}{f' to {missing[-1]}' if len(missing) > 1 else ''}, which it has done (a "
+                "cut or edited file)"
+            )
+        lost = [
+            c
+            for c, at in proto.report_points.items()
+            if 0 < at <= epoch and not self.records.checkpoint_path(c).is_file()
+        ]
         if lost:
             return f"the weights behind {', '.join(lost)}, which it has passed, are missing from checkpoints/"
         return self._foreign_weights(state, epoch)
@@ -277,12 +342,19 @@ class _Run:
             expected[member_name(i)] = {"column": "fge_member", "index": i, "epoch": members[i - 1].get("epoch")}
         # The state an FGE run continues from (an SGD run's), where one is there: never the absence of one
         # (an SGD run trained before its row had fge settings has none, and is still this run).
-        expected.update({kept_state_name(e): {"epoch": e} for e in proto.keep_states
-                         if e <= epoch and records.checkpoint_path(kept_state_name(e)).exists()})
+        expected.update(
+            {
+                kept_state_name(e): {"epoch": e}
+                for e in proto.keep_states
+                if e <= epoch and records.checkpoint_path(kept_state_name(e)).exists()
+            }
+        )
         for name, fields in expected.items():
             path = records.checkpoint_path(name)
             if not path.is_file():  # a member's (the cells' were checked before)
-                return f"{path.name}, the weights of collected model {fields.get('index')}, is missing from checkpoints/"
+                return (
+                    f"{path.name}, the weights of collected model {fields.get('index')}, is missing from checkpoints/"
+                )
             try:
                 weights = read_checkpoint(path)
             except CorruptCheckpointError as e:
@@ -310,7 +382,8 @@ class _Run:
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=".*broadcast_buffers", category=FutureWarning)
                 train_module = DistributedDataParallel(
-                    self.model, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False)
+                    self.model, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False
+                )
         self.run_train, self.run_model = execution.compiled(train_module), execution.compiled(self.model)
         self.run_average = execution.compiled(self.average.module) if self.average is not None else None
 
@@ -319,8 +392,9 @@ class _Run:
         self.generator = torch.Generator(device=device if self.loader_kind == "device" else torch.device("cpu"))
         # Training pads its pass so every process takes as many steps; BN recomputation and evaluation
         # see each image exactly once.
-        self.train_loader = make_loader(self.data.train, self.batch, shuffle=True, generator=self.generator, pad=True,
-                                        **args)
+        self.train_loader = make_loader(
+            self.data.train, self.batch, shuffle=True, generator=self.generator, pad=True, **args
+        )
         self.bn_loader = make_loader(self.data.train, self.batch, shuffle=True, generator=self.generator, **args)
         self.test_loader = make_loader(self.data.test, self.batch, shuffle=False, **args)
         self.bn_needed = self.average is not None and has_batchnorm(self.average.module)
@@ -333,9 +407,12 @@ class _Run:
     def _announce(self) -> None:
         proto, data, world, execution = self.proto, self.data, self.world, self.execution
         if world.distributed and has_batchnorm(self.model):
-            self.say(f"{self.records.dir}: BatchNorm normalises each process's own batch of {self.batch} "
-                     f"({self.cfg.optim.batch_size} / {world.size} processes), not the whole batch of "
-                     f"{self.cfg.optim.batch_size}: with BN, a run on {world.size} processes is not the single-device protocol")
+            self.say(
+                f"{self.records.dir}: BatchNorm normalises each process's own batch of {self.batch} "
+                f"({self.cfg.optim.batch_size} / {world.size} processes), not the whole batch of "
+                f"{self.cfg.optim.batch_size}: with BN, a run on {world.size} processes is not the "
+                "single-device protocol"
+            )
         self.say(
             f"{self.records.dir}: {proto.method.upper()} {self.cfg.model.name} on {data.source['description']}, "
             f"{len(data.train)} train / {len(data.test)} test images, "
@@ -345,9 +422,13 @@ class _Run:
         )
 
     def _evaluate_pretrained(self) -> None:
-        row = {"epoch": 0, **_prefixed("test_", evaluate(self.run_model, self.test_loader, self.execution, self.world)),
-               **_skipped("test_skipped", self.test_loader, self.world), "report": list(self.proto.report_points),
-               "seconds": 0.0}
+        row = {
+            "epoch": 0,
+            **_prefixed("test_", evaluate(self.run_model, self.test_loader, self.execution, self.world)),
+            **_skipped("test_skipped", self.test_loader, self.world),
+            "report": list(self.proto.report_points),
+            "seconds": 0.0,
+        }
         if self.world.is_main:
             self.records.append_metrics(row)
 
@@ -374,15 +455,31 @@ class _Run:
             if proto.collects_at_step(epoch, step, steps):  # a cycle in steps: collect where it says
                 self._collect(epoch, step)
                 self.model.train()  # a member's evaluation left it in eval mode mid-pass
+
         row = {"epoch": epoch + 1, "lr": lr_at_step(0)}
         self.stop_poll.start_pass()
         if proto.schedule.per_iteration:
             row["lr_end"] = lr_at_step(steps - 1)
-        with tqdm(total=steps, initial=first_step, desc=f"epoch {epoch + 1}/{proto.epochs}", leave=False,
-                  disable=None if self.progress else True, file=sys.stderr) as bar:
-            tally, step = train_one_epoch(self.run_train, self.train_loader, self.optimizer, self.execution, bar,
-                                          lr_at_step, tally=tally, first_step=first_step, stop=self.stop_poll,
-                                          after_step=after_step)
+        with tqdm(
+            total=steps,
+            initial=first_step,
+            desc=f"epoch {epoch + 1}/{proto.epochs}",
+            leave=False,
+            disable=None if self.progress else True,
+            file=sys.stderr,
+        ) as bar:
+            tally, step = train_one_epoch(
+                self.run_train,
+                self.train_loader,
+                self.optimizer,
+                self.execution,
+                bar,
+                lr_at_step,
+                tally=tally,
+                first_step=first_step,
+                stop=self.stop_poll,
+                after_step=after_step,
+            )
         if step < steps:  # stopped by a signal: checkpoint the partial epoch and leave
             self._stop_within(epoch, step, tally, spent + time.time() - began)
         row["train_loss"], row["train_acc"] = tally.means(world)
@@ -408,8 +505,10 @@ class _Run:
         if world.is_main:
             self._save(epoch, {"step": step, "tally": sums, "rng": rng, "seconds": seconds})
         world.barrier()
-        self.say(f"{self.records.dir}: stopped by {self.signals.signal_name} at step {step} of epoch {epoch + 1}; "
-                 f"checkpoint written, run the same command to resume")
+        self.say(
+            f"{self.records.dir}: stopped by {self.signals.signal_name} at step {step} of epoch {epoch + 1}; "
+            f"checkpoint written, run the same command to resume"
+        )
         raise Preempted(self.signals.signal_name)
 
     def _collect_and_evaluate(self, epoch: int, row: dict) -> None:
@@ -429,9 +528,16 @@ class _Run:
             if self.bn_needed:
                 seed_epoch(self.cfg.run.seed, epoch, STREAM_BN, self.generator, world.rank)
                 with execution.autocast():
-                    recompute_bn(average.module, execution.batches(self.bn_loader), self.device,
-                                 forward=self.run_average, world=world)
-            row.update(_prefixed(f"{proto.method}_test_", evaluate(self.run_average, self.test_loader, execution, world)))
+                    recompute_bn(
+                        average.module,
+                        execution.batches(self.bn_loader),
+                        self.device,
+                        forward=self.run_average,
+                        world=world,
+                    )
+            row.update(
+                _prefixed(f"{proto.method}_test_", evaluate(self.run_average, self.test_loader, execution, world))
+            )
             row[f"{proto.method}_count"] = average.count
         if self.ensemble is not None and self.ensemble.count:
             row.update(_prefixed("fge_test_", self.ensemble.metrics()), fge_count=self.ensemble.count)
@@ -454,9 +560,17 @@ class _Run:
             member["step"] = (epoch - self.proto.first_epoch) * self.steps + step  # since the start point
         keep = self.cfg.fge.keep_models
         if self.world.is_main and (keep is None or self.ensemble.count <= keep):
-            self.records.save_weights({"epoch": epoch + 1, "column": "fge_member", "index": self.ensemble.count,
-                                       "step": member.get("step"), "identity": self.identity,
-                                       "model": self.model.state_dict()}, member_name(self.ensemble.count))
+            self.records.save_weights(
+                {
+                    "epoch": epoch + 1,
+                    "column": "fge_member",
+                    "index": self.ensemble.count,
+                    "step": member.get("step"),
+                    "identity": self.identity,
+                    "model": self.model.state_dict(),
+                },
+                member_name(self.ensemble.count),
+            )
 
     def _record(self, done: int, row: dict, reported: list[str]) -> None:
         """Metrics, then the weights behind each table cell, then the checkpoint: on resume, rows
@@ -480,9 +594,14 @@ class _Run:
         model); for an ensemble (FGE), the iterate at the end and the names of its kept members' files."""
         if column.ensemble:
             kept = min(self.ensemble.count, self.cfg.fge.keep_models or self.ensemble.count)
-            return {"epoch": done, "column": column.name, "model": self.model.state_dict(),
-                    "members": [member_name(i) for i in range(1, kept + 1)], "ensembled": self.ensemble.count,
-                    "identity": self.identity}
+            return {
+                "epoch": done,
+                "column": column.name,
+                "model": self.model.state_dict(),
+                "members": [member_name(i) for i in range(1, kept + 1)],
+                "ensembled": self.ensemble.count,
+                "identity": self.identity,
+            }
         weights = self.average.module if column.averaged else self.model
         return {"epoch": done, "column": column.name, "model": weights.state_dict(), "identity": self.identity}
 
@@ -514,8 +633,17 @@ class _Run:
     # -- the end -----------------------------------------------------------------------------------
 
     def _summary(self, reported: dict | None) -> dict:
-        return build_summary(self.cfg, self.proto, self.records, self.data, self.device, self.start_point, self.world,
-                             reported, self.overrides)
+        return build_summary(
+            self.cfg,
+            self.proto,
+            self.records,
+            self.data,
+            self.device,
+            self.start_point,
+            self.world,
+            reported,
+            self.overrides,
+        )
 
     def _finish(self, start: int) -> RunOutcome:
         records = self.records
@@ -539,16 +667,32 @@ class _Run:
         self.writer.wait()
         records.append_metrics(row)
         summary = self._summary(None)
-        summary.update(status="diverged", diverged_epoch=row["epoch"], results={}, results_nll={},
-                       columns=list(self.proto.report_points))
+        summary.update(
+            status="diverged",
+            diverged_epoch=row["epoch"],
+            results={},
+            results_nll={},
+            columns=list(self.proto.report_points),
+        )
         records.write_summary(summary)
-        self.say(f"{records.dir}: diverged: training loss {row['train_loss']} in epoch {row['epoch']}; "
-                 f"recorded in summary.json, no results")
+        self.say(
+            f"{records.dir}: diverged: training loss {row['train_loss']} in epoch {row['epoch']}; "
+            f"recorded in summary.json, no results"
+        )
         return RunOutcome(records.dir, summary, "diverged")
 
 
-def build_summary(cfg: Config, proto: Protocol, records: RunRecords, data, device, start_point=None,
-                  world: World = World(), reported: dict | None = None, overrides: dict | None = None) -> dict:
+def build_summary(
+    cfg: Config,
+    proto: Protocol,
+    records: RunRecords,
+    data,
+    device,
+    start_point=None,
+    world: World = World(),
+    reported: dict | None = None,
+    overrides: dict | None = None,
+) -> dict:
     """The run's summary. Its results are `reported` (the run's own state); metrics rows fill in only
     columns it lacks (checkpoints of earlier versions kept none)."""
     rows = records.read_metrics()

@@ -29,8 +29,10 @@ class _StrictLoader(yaml.SafeLoader):
             except TypeError:  # an unhashable key: the base class says so
                 break
             if first != key_node.start_mark.line + 1:
-                raise YAMLInputError(f"{shown(key)}: duplicated key (lines {first} and {key_node.start_mark.line + 1}); "
-                                     f"the second would silently replace the first")
+                raise YAMLInputError(
+                    f"{shown(key)}: duplicated key (lines {first} and {key_node.start_mark.line + 1}); "
+                    f"the second would silently replace the first"
+                )
         return super().construct_mapping(node, deep=deep)
 
 
@@ -77,7 +79,9 @@ def _shallow_repr(value) -> str:
         inner = ", ".join(f"{k!r}: {_brief(v)}" for k, v in list(value.items())[:5])
     else:
         inner = ", ".join(_brief(v) for v in list(value)[:5])
-    opening, closing = ("{", "}") if isinstance(value, dict) else (("[", "]") if isinstance(value, list) else ("(", ")"))
+    opening, closing = (
+        ("{", "}") if isinstance(value, dict) else (("[", "]") if isinstance(value, list) else ("(", ")"))
+    )
     return opening + inner + (", ..." if len(value) > 5 else "") + closing
 
 

@@ -10,8 +10,14 @@ from click.testing import CliRunner
 from swa_bench.cli import main
 
 # The writers of the real formats, imported here so that tests take them with the fixtures.
-from swa_bench.data.synthetic import (CIFAR10_CLASSES, IMAGENET_CLASSES, N_PER_BATCH, N_TEST,  # noqa: F401
-                                      write_cifar10, write_cifar100, write_imagefolder, write_imagenet)
+from swa_bench.data.synthetic import (
+    CIFAR10_CLASSES,
+    N_TEST,  # noqa: F401
+    write_cifar10,
+    write_cifar100,
+    write_imagefolder,
+    write_imagenet,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -100,9 +106,25 @@ def signal_when(condition):
 
 IMAGENET_CONFIG = REPO / "configs/imagenet/resnet50.yaml"
 # A small stand-in of the same family: ResNet-18 at 32x32 over a 4-class tree.
-SMALL = ["--set", "model.name=resnet18", "--set", "data.num_classes=4", "--set", "data.image_size=32",
-         "--set", "data.test_resize=36", "--set", "data.workers=0", "--set", "optim.batch_size=8",
-         "--set", "model.verify_weights=false", "--device", "cpu", "--quiet"]
+SMALL = [
+    "--set",
+    "model.name=resnet18",
+    "--set",
+    "data.num_classes=4",
+    "--set",
+    "data.image_size=32",
+    "--set",
+    "data.test_resize=36",
+    "--set",
+    "data.workers=0",
+    "--set",
+    "optim.batch_size=8",
+    "--set",
+    "model.verify_weights=false",
+    "--device",
+    "cpu",
+    "--quiet",
+]
 
 
 @pytest.fixture
@@ -119,8 +141,21 @@ def weights_file(tmp_path) -> Path:
 
 def imagenet_cli(data, weights, out, method, *extra):
     """`train` of the ImageNet row's small stand-in, in this process."""
-    args = ["train", "--config", str(IMAGENET_CONFIG), "--method", method, "--data-path", str(data), "--weights", str(weights),
-            "--out", str(out), *SMALL, *extra]
+    args = [
+        "train",
+        "--config",
+        str(IMAGENET_CONFIG),
+        "--method",
+        method,
+        "--data-path",
+        str(data),
+        "--weights",
+        str(weights),
+        "--out",
+        str(out),
+        *SMALL,
+        *extra,
+    ]
     return CliRunner().invoke(main, args)
 
 
@@ -137,10 +172,26 @@ def without_seconds(rows):
 
 # Modules whose tests train, run the CLI end to end, kill processes or build packages: the
 # integration tier. `pytest -m "not integration"` leaves the unit tests, a loop of seconds.
-_INTEGRATION = {"test_api_doc", "test_bench", "test_checkpointing", "test_continuation", "test_dashboards",
-                "test_distributed", "test_ema", "test_figures", "test_grid", "test_hostile", "test_imagenet",
-                "test_install", "test_real_data", "test_records", "test_reliability", "test_run_dirs", "test_train",
-                "test_variants"}
+_INTEGRATION = {
+    "test_api_doc",
+    "test_bench",
+    "test_checkpointing",
+    "test_continuation",
+    "test_dashboards",
+    "test_distributed",
+    "test_ema",
+    "test_figures",
+    "test_grid",
+    "test_hostile",
+    "test_imagenet",
+    "test_install",
+    "test_real_data",
+    "test_records",
+    "test_reliability",
+    "test_run_dirs",
+    "test_train",
+    "test_variants",
+}
 
 
 def pytest_collection_modifyitems(config, items):

@@ -1,20 +1,24 @@
 import json
 
+import pytest
 import torch.nn as nn
 from click.testing import CliRunner
-
-import pytest
+from conftest import REPO
 
 from swa_bench.bench import BenchSettings, render_bench, run_bench
 from swa_bench.cli import main
 from swa_bench.models import count_parameters, create_model, registry
 
-from conftest import REPO
-
 
 def _bench_tiny(num_classes: int) -> nn.Module:
-    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
-                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, num_classes))
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(4, num_classes),
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -39,12 +43,32 @@ def _ratio_cell(text: str, label: str) -> str:
 
 
 def test_bench_measures_every_figure(tmp_path):
-    results = run_bench(BenchSettings("bench_tiny", batch_size=16, steps=2, warmup=1, rounds=2, device="cpu", workers=0,
-                                      scratch=str(tmp_path / "scratch"), epoch_seconds=1.5), _tiny_config_dir(tmp_path))
+    results = run_bench(
+        BenchSettings(
+            "bench_tiny",
+            batch_size=16,
+            steps=2,
+            warmup=1,
+            rounds=2,
+            device="cpu",
+            workers=0,
+            scratch=str(tmp_path / "scratch"),
+            epoch_seconds=1.5,
+        ),
+        _tiny_config_dir(tmp_path),
+    )
     assert results["bn_img_s"] > 0  # the tiny net has BN
-    for key in ["input_pil_img_s", "input_device_img_s", "train_img_s", "eval_img_s",
-                "reference_train_img_s", "reference_eval_img_s", "average_fused_ms", "average_plain_loop_ms",
-                "average_torch_averagedmodel_ms"]:
+    for key in [
+        "input_pil_img_s",
+        "input_device_img_s",
+        "train_img_s",
+        "eval_img_s",
+        "reference_train_img_s",
+        "reference_eval_img_s",
+        "average_fused_ms",
+        "average_plain_loop_ms",
+        "average_torch_averagedmodel_ms",
+    ]:
         assert results[key] > 0, key
     # Checkpoints: the loop is held for the host copy only; min <= median; nothing left behind.
     for key in ["checkpoint_blocked_s", "checkpoint_direct_s", "checkpoint_write_s"]:
@@ -73,10 +97,28 @@ def test_bench_measures_every_figure(tmp_path):
 def test_bench_bf16_compares_same_precision_and_fp32(tmp_path):
     """bf16: the reference-style loop runs under the same autocast (the pipeline's gain) and in strict
     fp32 (the whole gain); both ratios are printed, each the ratio of its two rates."""
-    results = run_bench(BenchSettings("bench_tiny", batch_size=16, steps=1, warmup=1, rounds=1, device="cpu", workers=0,
-                                      precision="bf16", scratch=str(tmp_path / "scratch")), _tiny_config_dir(tmp_path))
-    for key in ["train_img_s", "eval_img_s", "reference_train_img_s", "reference_eval_img_s",
-                "reference_fp32_train_img_s", "reference_fp32_eval_img_s"]:
+    results = run_bench(
+        BenchSettings(
+            "bench_tiny",
+            batch_size=16,
+            steps=1,
+            warmup=1,
+            rounds=1,
+            device="cpu",
+            workers=0,
+            precision="bf16",
+            scratch=str(tmp_path / "scratch"),
+        ),
+        _tiny_config_dir(tmp_path),
+    )
+    for key in [
+        "train_img_s",
+        "eval_img_s",
+        "reference_train_img_s",
+        "reference_eval_img_s",
+        "reference_fp32_train_img_s",
+        "reference_fp32_eval_img_s",
+    ]:
         assert results[key] > 0, key
     json.dumps(results)
     text = render_bench(results)

@@ -11,13 +11,12 @@ import warnings
 import pytest
 import torch
 from click.testing import CliRunner
+from conftest import REPO
 
 from swa_bench import record_files as records_module
 from swa_bench.checkpointing import CheckpointWriter, HostSnapshot
 from swa_bench.cli import main
 from swa_bench.records import CorruptCheckpointError, RecordsWriteError, RunRecords, read_checkpoint, sidecar_of
-
-from conftest import REPO
 
 
 def tiny_state(epoch):
@@ -104,7 +103,7 @@ def test_a_damaged_checkpoint_is_reported_and_the_one_before_used(tmp_path, dama
     def spoil(path):
         data = bytearray(path.read_bytes())
         if damage == "truncated":
-            del data[len(data) // 2:]
+            del data[len(data) // 2 :]
         else:
             data[-10] ^= 0xFF
         path.write_bytes(bytes(data))
@@ -172,8 +171,9 @@ def test_a_failed_background_write_is_raised_at_the_next_checkpoint(tmp_path, mo
     writer.save(state_of(model, optimizer, 1), wait=True)
 
     def full_disk(self, state):
-        raise RecordsWriteError(f"{self.checkpoint_path('last')}: cannot write (No space left on device); "
-                                "the previous version is intact")
+        raise RecordsWriteError(
+            f"{self.checkpoint_path('last')}: cannot write (No space left on device); the previous version is intact"
+        )
 
     monkeypatch.setattr(RunRecords, "save_checkpoint", full_disk)
     writer.save(state_of(model, optimizer, 2))  # fails in the background...
@@ -186,15 +186,26 @@ def test_a_failed_background_write_is_raised_at_the_next_checkpoint(tmp_path, mo
     assert read_checkpoint(records.checkpoint_path("last"))["epoch"] == 4
 
 
-DEMO = ["train", "--config", str(REPO / "configs/demo/digits.yaml"), "--method", "sgd", "--budget-scale", "0.25",
-        "--quiet"]
+DEMO = [
+    "train",
+    "--config",
+    str(REPO / "configs/demo/digits.yaml"),
+    "--method",
+    "sgd",
+    "--budget-scale",
+    "0.25",
+    "--quiet",
+]
 
 
-@pytest.mark.parametrize("cadence,expect_previous", [
-    (["--set", "run.checkpoint_every=1"], True),  # every epoch
-    (["--set", "run.checkpoint_every=null", "--set", "run.checkpoint_minutes=0.00001"], True),  # time is always up
-    (["--set", "run.checkpoint_every=null", "--set", "run.checkpoint_minutes=600"], False),  # only the end writes
-])
+@pytest.mark.parametrize(
+    "cadence,expect_previous",
+    [
+        (["--set", "run.checkpoint_every=1"], True),  # every epoch
+        (["--set", "run.checkpoint_every=null", "--set", "run.checkpoint_minutes=0.00001"], True),  # time is always up
+        (["--set", "run.checkpoint_every=null", "--set", "run.checkpoint_minutes=600"], False),  # only the end writes
+    ],
+)
 def test_checkpoint_cadence_keys(tmp_path, cadence, expect_previous):
     result = CliRunner().invoke(main, DEMO + ["--out", str(tmp_path), *cadence])
     assert result.exit_code == 0, result.output
@@ -204,6 +215,10 @@ def test_checkpoint_cadence_keys(tmp_path, cadence, expect_previous):
 
 
 def test_bad_cadence_values_are_config_errors(tmp_path):
-    for key, value in (("run.checkpoint_minutes", "0"), ("run.checkpoint_every", "-2"), ("run.checkpoint_minutes", "x")):
+    for key, value in (
+        ("run.checkpoint_minutes", "0"),
+        ("run.checkpoint_every", "-2"),
+        ("run.checkpoint_minutes", "x"),
+    ):
         result = CliRunner().invoke(main, DEMO + ["--out", str(tmp_path), "--set", f"{key}={value}"])
         assert result.exit_code == 2 and key in result.output

@@ -58,8 +58,13 @@ def test_shipped_config_loads(path):
     assert isinstance(cfg, Config)
     mini = path.parent.name.startswith("mini")  # the miniature and the experiments beside it
     reduced = mini or path.parent.name.startswith("cpu")  # ... and the full-size CPU experiment: not paper rows
-    expected_dataset = {"demo": "digits", "mini": "cifar10", "mini-experiments": "cifar10", "cpu": "cifar10",
-                        "cpu-experiments": "cifar10"}.get(path.parent.name, path.parent.name)
+    expected_dataset = {
+        "demo": "digits",
+        "mini": "cifar10",
+        "mini-experiments": "cifar10",
+        "cpu": "cifar10",
+        "cpu-experiments": "cifar10",
+    }.get(path.parent.name, path.parent.name)
     assert cfg.data.dataset == expected_dataset
     assert cfg.optim.momentum == 0.9
     # One model collected per epoch, except the paper's cycles of the PyramidNet (3) and Shake-Shake (100) rows.
@@ -80,15 +85,19 @@ PYRAMID_MEAN = tuple(v / 255 for v in (125.3, 123.0, 113.9))
 PYRAMID_STD = tuple(v / 255 for v in (63.0, 62.1, 66.7))
 
 
-@pytest.mark.parametrize("row", ["cifar100/pyramidnet272", "cifar10/pyramidnet272",
-                                 "cifar10/shakeshake26_2x64d", "cifar100/shakeshake26_2x64d"])
+@pytest.mark.parametrize(
+    "row",
+    ["cifar100/pyramidnet272", "cifar10/pyramidnet272", "cifar10/shakeshake26_2x64d", "cifar100/shakeshake26_2x64d"],
+)
 def test_continuation_rows_follow_spec(row):
     """docs/PROTOCOL.md §2: the original authors' SGD recipes, then SWA continued with a cyclical rate for 0.25 B
     and 0.5 B more epochs, at the SWA paper's cyclical settings (arXiv v1), the notes citing it."""
     cfg = load_config(CONFIG_DIR / f"{row}.yaml")
     o, s, w = cfg.optim, cfg.schedule, cfg.swa
     assert (o.momentum, o.nesterov, o.weight_decay, o.batch_size) == (0.9, True, 1e-4, 128)
-    assert cfg.data.mean == pytest.approx(PYRAMID_MEAN, abs=1e-8) and cfg.data.std == pytest.approx(PYRAMID_STD, abs=1e-8)
+    assert cfg.data.mean == pytest.approx(PYRAMID_MEAN, abs=1e-8) and cfg.data.std == pytest.approx(
+        PYRAMID_STD, abs=1e-8
+    )
     if "pyramidnet" in row:
         assert s.budget == 300 and s.type == "step" and s.milestones == (150, 225) and s.gamma == 0.1
         assert o.lr_init == (0.5 if row.startswith("cifar100") else 0.1)
@@ -322,23 +331,38 @@ MALFORMED = [
     ("missing-swa-lr", _delete("swa.lr"), "swa.lr"),
     ("bad-schedule-type", _set("schedule.type", "exponential"), "schedule.type"),
     ("step-without-milestones", _set("schedule.type", "step"), "schedule.milestones"),
-    ("milestone-beyond-budget", _edit(lambda r: r["schedule"].update(type="step", milestones=[100, 250])),
-     "schedule.milestones"),
-    ("milestones-decreasing", _edit(lambda r: r["schedule"].update(type="step", milestones=[150, 100])),
-     "schedule.milestones"),
+    (
+        "milestone-beyond-budget",
+        _edit(lambda r: r["schedule"].update(type="step", milestones=[100, 250])),
+        "schedule.milestones",
+    ),
+    (
+        "milestones-decreasing",
+        _edit(lambda r: r["schedule"].update(type="step", milestones=[150, 100])),
+        "schedule.milestones",
+    ),
     ("gamma-above-one", _set("schedule.gamma", 2.0), "schedule.gamma"),
     ("cosine-floor-above-lr", _edit(lambda r: r["schedule"].update(type="cosine", final_lr=1.0)), "schedule.final_lr"),
     ("bad-swa-schedule", _set("swa.lr_schedule", "triangular"), "swa.lr_schedule"),
     ("cyclical-without-alphas", _set("swa.lr_schedule", "cyclical"), "swa.alpha1"),
-    ("alpha2-above-alpha1", _edit(lambda r: r["swa"].update(lr_schedule="cyclical", alpha1=0.01, alpha2=0.05)),
-     "swa.alpha2"),
-    ("cycle-longer-than-start", _edit(lambda r: r["swa"].update(lr_schedule="cyclical", alpha1=0.05, alpha2=0.01,
-                                                                 c_epochs=200)), "swa.c_epochs"),
+    (
+        "alpha2-above-alpha1",
+        _edit(lambda r: r["swa"].update(lr_schedule="cyclical", alpha1=0.01, alpha2=0.05)),
+        "swa.alpha2",
+    ),
+    (
+        "cycle-longer-than-start",
+        _edit(lambda r: r["swa"].update(lr_schedule="cyclical", alpha1=0.05, alpha2=0.01, c_epochs=200)),
+        "swa.c_epochs",
+    ),
     ("bad-start-from", _set("swa.start_from", "checkpoint"), "swa.start_from"),
     ("include-start-from-scratch", _set("swa.include_start", True), "swa.include_start"),
     ("continuation-with-start", _set("swa.start_from", "sgd_run"), "swa.start"),
-    ("continuation-reporting-at-one-budget", _edit(lambda r: (r["swa"].pop("start"), r["swa"].update(start_from="sgd_run"))),
-     "swa.budgets"),
+    (
+        "continuation-reporting-at-one-budget",
+        _edit(lambda r: (r["swa"].pop("start"), r["swa"].update(start_from="sgd_run"))),
+        "swa.budgets",
+    ),
     ("empty-file", _text(""), None),
     ("only-comments", _text("# nothing here\n"), None),
     ("not-yaml", _text("data: [1, 2\nmodel: {name: vgg16\n"), None),

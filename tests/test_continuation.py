@@ -6,27 +6,52 @@ import json
 import pytest
 import torch
 from click.testing import CliRunner
+from conftest import REPO
 
 from swa_bench.cli import main
 from swa_bench.config import load_config
 from swa_bench.models import create_model
 from swa_bench.records import RunRecords
 
-from conftest import REPO
-
 # Small networks of the same families, so CPU runs take seconds.
 ROWS = {
-    "cifar100/pyramidnet272": ["--budget-scale", "0.02", "--set", "model.options.depth=11",
-                               "--set", "model.options.alpha=12"],
-    "cifar10/shakeshake26_2x64d": ["--budget-scale", "0.002", "--set", "model.options.depth=8",
-                                   "--set", "model.options.width=8", "--set", "optim.batch_size=32"],
+    "cifar100/pyramidnet272": [
+        "--budget-scale",
+        "0.02",
+        "--set",
+        "model.options.depth=11",
+        "--set",
+        "model.options.alpha=12",
+    ],
+    "cifar10/shakeshake26_2x64d": [
+        "--budget-scale",
+        "0.002",
+        "--set",
+        "model.options.depth=8",
+        "--set",
+        "model.options.width=8",
+        "--set",
+        "optim.batch_size=32",
+    ],
 }
 COMMON = ["--device", "cpu", "--quiet", "--set", "data.verify_checksums=false", "--set", "data.workers=0"]
 
 
 def train(row, method, data, out, *extra):
-    args = ["train", "--config", str(REPO / "configs" / f"{row}.yaml"), "--method", method, "--data-path", str(data),
-            "--out", str(out), *ROWS[row], *COMMON, *extra]
+    args = [
+        "train",
+        "--config",
+        str(REPO / "configs" / f"{row}.yaml"),
+        "--method",
+        method,
+        "--data-path",
+        str(data),
+        "--out",
+        str(out),
+        *ROWS[row],
+        *COMMON,
+        *extra,
+    ]
     return CliRunner().invoke(main, args)
 
 
@@ -70,8 +95,19 @@ def test_sgd_then_swa_continuation_end_to_end(tmp_path, request, row):
     header, cells = ([c.strip() for c in line.strip("|").split("|")] for line in lines[:2])
     # The paper has SGD and SWA 1.25 and 1.5 budgets for these rows (arXiv v1): only they get a paper and a Δ
     # column. The tables also show the FGE and SWA 1 B columns of the paper's other rows ("–" here).
-    assert header[2:] == ["SGD", "paper", "Δ", "FGE 1 B", "SWA 1 B", "SWA 1.25 B", "paper", "Δ",
-                          "SWA 1.5 B", "paper", "Δ"]
+    assert header[2:] == [
+        "SGD",
+        "paper",
+        "Δ",
+        "FGE 1 B",
+        "SWA 1 B",
+        "SWA 1.25 B",
+        "paper",
+        "Δ",
+        "SWA 1.5 B",
+        "paper",
+        "Δ",
+    ]
     assert "†" in cells[0] and cells[5] == cells[6] == "–"  # no FGE run; SWA 1 budget: in neither
     assert all(cell != "–" for cell in cells[7:13])  # SWA 1.25 and 1.5: measured, the paper's, Δ
     assert f"† {note}" in table.output  # the SWA setting's note, as the footnote of the row

@@ -6,18 +6,31 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import REPO
 
 from swa_bench.cli import main
 from swa_bench.records import RunRecords
-
-from conftest import REPO
 
 RUN = Path("digits/digits_cnn/swa/seed0-scale0.25-subset300")
 
 
 def _train(out, *extra):
-    result = CliRunner().invoke(main, ["train", "--config", str(REPO / "configs/demo/digits.yaml"), "--method", "swa",
-                                       "--out", str(out), "--budget-scale", "0.25", "--quiet", *extra])
+    result = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "--config",
+            str(REPO / "configs/demo/digits.yaml"),
+            "--method",
+            "swa",
+            "--out",
+            str(out),
+            "--budget-scale",
+            "0.25",
+            "--quiet",
+            *extra,
+        ],
+    )
     assert result.exit_code == 0, result.output
     return result.output
 
@@ -46,8 +59,12 @@ def test_tensorboard_holds_every_row_once_after_a_resume(tmp_path):
     assert len(list(folder.glob("events.out.tfevents.*"))) == 2  # the first process's and the resumed one's
     events = EventAccumulator(str(folder))
     events.Reload()
-    for tag, key in (("train/loss", "train_loss"), ("test/acc", "test_acc"), ("swa_test/acc", "swa_test_acc"),
-                     ("lr", "lr")):
+    for tag, key in (
+        ("train/loss", "train_loss"),
+        ("test/acc", "test_acc"),
+        ("swa_test/acc", "swa_test_acc"),
+        ("lr", "lr"),
+    ):
         scalars = events.Scalars(tag)
         steps = [s.step for s in scalars]
         assert steps == sorted(set(steps)), f"{tag}: doubled or unordered steps {steps}"
@@ -67,11 +84,11 @@ def _wandb_history(run_dir: Path) -> list[tuple[int, dict]]:
         data, pos, block, chunk = path.read_bytes(), 7, 32768, b""
         while pos + 7 <= len(data):
             left = block - pos % block
-            length, kind = int.from_bytes(data[pos + 4:pos + 6], "little"), data[pos + 6]
+            length, kind = int.from_bytes(data[pos + 4 : pos + 6], "little"), data[pos + 6]
             if left < 7 or kind == 0:  # block trailer or padding
                 pos += left
                 continue
-            chunk += data[pos + 7:pos + 7 + length]
+            chunk += data[pos + 7 : pos + 7 + length]
             pos += 7 + length
             if kind in (1, 4):  # a full record, or the last piece of one
                 record = wandb_internal_pb2.Record()
@@ -86,8 +103,9 @@ def _wandb_history(run_dir: Path) -> list[tuple[int, dict]]:
 def test_wandb_offline_holds_every_row_once_after_a_resume(tmp_path, monkeypatch):
     pytest.importorskip("wandb")
     monkeypatch.setenv("WANDB_SILENT", "true")
-    rows = _train_then_resume_the_last_epoch(tmp_path, "--log", "wandb", "--set", "log.wandb_mode=offline",
-                                             "--set", "log.wandb_project=swa-bench-tests")
+    rows = _train_then_resume_the_last_epoch(
+        tmp_path, "--log", "wandb", "--set", "log.wandb_mode=offline", "--set", "log.wandb_project=swa-bench-tests"
+    )
     history = _wandb_history(tmp_path / RUN)
     assert [step for step, _ in history] == [r["epoch"] for r in rows]  # each epoch once, in order
     for (step, items), row in zip(history, rows):

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import CIFAR10_CLASSES, N_PER_BATCH, N_TEST, write_cifar10, write_cifar100, write_imagefolder
 from PIL import Image
 from torch.utils.data import Subset
 from torchvision import transforms as T
@@ -15,8 +16,6 @@ from torchvision import transforms as T
 from swa_bench.config import DataConfig
 from swa_bench.data import DataError, build_datasets
 from swa_bench.data.transforms import transforms_for
-
-from conftest import CIFAR10_CLASSES, N_PER_BATCH, N_TEST, write_cifar10, write_cifar100, write_imagefolder
 
 VGG_MEAN = (0.485, 0.456, 0.406)
 VGG_STD = (0.229, 0.224, 0.225)

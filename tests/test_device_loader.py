@@ -74,8 +74,9 @@ def test_device_loader_is_deterministic_per_seed_and_unshuffled_in_order():
 
     assert torch.equal(first_batch(3)[0], first_batch(3)[0])
     assert not torch.equal(first_batch(3)[0], first_batch(4)[0])
-    plain = DeviceImageLoader(images, targets, ImageTransform((), 4, MEAN, STD), 16, shuffle=False,
-                              device=torch.device("cpu"))
+    plain = DeviceImageLoader(
+        images, targets, ImageTransform((), 4, MEAN, STD), 16, shuffle=False, device=torch.device("cpu")
+    )
     assert torch.cat([t for _, t in plain]).tolist() == targets.tolist()
 
 

@@ -12,12 +12,11 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 import torchvision
+from conftest import IMAGENET_CONFIG, SMALL, imagenet_run_dir, kill_process_tree, without_seconds
 
 from swa_bench.averaging import WeightAverage, recompute_bn
 from swa_bench.distributed import World
 from swa_bench.records import RunRecords
-
-from conftest import IMAGENET_CONFIG, SMALL, imagenet_run_dir, kill_process_tree, without_seconds
 
 # --------------------------------------------------------------------------------------------------
 # Many processes: gloo on CPU
@@ -67,9 +66,30 @@ def test_ddp_average_is_identical_and_bn_equals_one_process_pass(tmp_path):
 
 def _torchrun(out, data, weights, *extra):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    args = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "swa_bench",
-            "train", "--config", str(IMAGENET_CONFIG), "--method", "swa", "--data-path", str(data), "--weights", str(weights),
-            "--out", str(out), *SMALL, "--budget-scale", "0.3", *extra]
+    args = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "swa_bench",
+        "train",
+        "--config",
+        str(IMAGENET_CONFIG),
+        "--method",
+        "swa",
+        "--data-path",
+        str(data),
+        "--weights",
+        str(weights),
+        "--out",
+        str(out),
+        *SMALL,
+        "--budget-scale",
+        "0.3",
+        *extra,
+    ]
     return args, env
 
 
@@ -98,4 +118,6 @@ def test_torchrun_two_processes_write_one_record_and_resume(tmp_path, tiny_image
     again = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "resuming after epoch" in again.stderr + again.stdout
-    assert without_seconds(RunRecords(imagenet_run_dir(tmp_path / "killed", "swa")).read_metrics()) == without_seconds(rows)
+    assert without_seconds(RunRecords(imagenet_run_dir(tmp_path / "killed", "swa")).read_metrics()) == without_seconds(
+        rows
+    )

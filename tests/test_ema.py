@@ -10,16 +10,15 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
+from conftest import REPO
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from swa_bench.averaging import WeightAverage
 from swa_bench.cli import main
 from swa_bench.config import ConfigError, load_config
+from swa_bench.outcomes import EXIT_PREEMPTED
 from swa_bench.protocol import resolve_protocol
 from swa_bench.records import RunRecords
-from swa_bench.outcomes import EXIT_PREEMPTED
-
-from conftest import REPO
 
 DEMO = REPO / "configs/demo/digits.yaml"
 
@@ -55,11 +54,14 @@ def test_ema_protocol_is_the_sgd_schedule_reported_at_the_budget():
     assert ema.report_points == {"ema_1": sgd.epochs} and ema.swa_start is None
 
 
-@pytest.mark.parametrize("key,value,message", [
-    ("ema.decay", 1.0, "must be in (0, 1)"),
-    ("ema.decay", 0, "must be in (0, 1)"),
-    ("ema.every", 0, "must be positive"),
-])
+@pytest.mark.parametrize(
+    "key,value,message",
+    [
+        ("ema.decay", 1.0, "must be in (0, 1)"),
+        ("ema.decay", 0, "must be in (0, 1)"),
+        ("ema.every", 0, "must be positive"),
+    ],
+)
 def test_bad_ema_keys_are_one_line(key, value, message):
     with pytest.raises(ConfigError, match=rf"{key}: .*{message.replace('(', '[(]').replace(')', '[)]')}"):
         load_config(DEMO, {key: value})
@@ -72,14 +74,27 @@ def test_ema_needs_a_row_trained_from_scratch():
 
 def test_method_is_required():
     result = CliRunner().invoke(main, ["train", "--config", str(DEMO), "--out", "unused"])
-    assert result.exit_code == 2 and result.output == "error: --method: missing; give sgd (the baseline), swa, ema " \
-        "(beyond the paper) or fge\n"
+    assert (
+        result.exit_code == 2
+        and result.output == "error: --method: missing; give sgd (the baseline), swa, ema (beyond the paper) or fge\n"
+    )
     assert not Path("unused").exists()
 
 
 def _train(out, method, *extra):
-    args = ["train", "--config", str(DEMO), "--method", method, "--out", str(out), "--budget-scale", "0.5",
-            "--quiet", *extra]
+    args = [
+        "train",
+        "--config",
+        str(DEMO),
+        "--method",
+        method,
+        "--out",
+        str(out),
+        "--budget-scale",
+        "0.5",
+        "--quiet",
+        *extra,
+    ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     return out / "digits/digits_cnn" / method / "seed0-scale0.5-subset300"
@@ -90,8 +105,9 @@ def test_ema_run_follows_the_sgd_run_and_reports_its_average(tmp_path):
     ema = RunRecords(_train(tmp_path, "ema", "--set", "ema.every=2"))
     iterate = ("epoch", "lr", "train_loss", "train_acc", "test_acc", "test_loss")
     # The same seed and schedule: the SGD iterate of the EMA run is the SGD run's, step for step.
-    assert [{k: r.get(k) for k in iterate} for r in ema.read_metrics()] == \
-        [{k: r.get(k) for k in iterate} for r in sgd.read_metrics()]
+    assert [{k: r.get(k) for k in iterate} for r in ema.read_metrics()] == [
+        {k: r.get(k) for k in iterate} for r in sgd.read_metrics()
+    ]
     summary = ema.read_summary()
     last = ema.read_metrics()[-1]
     assert summary["method"] == "ema" and summary["results"] == {"ema_1": last["ema_test_acc"]}
@@ -104,9 +120,25 @@ def test_ema_run_follows_the_sgd_run_and_reports_its_average(tmp_path):
 
 def test_stopped_ema_run_resumes_to_the_uninterrupted_result(tmp_path):
     def command(out):
-        return [sys.executable, "-m", "swa_bench", "train", "--config", str(DEMO), "--method", "ema", "--out",
-                str(out), "--quiet", "--budget-scale", "0.5", "--set", "ema.decay=0.9",
-                "--set", "data.loader=torch"]  # the slower loader: stopped mid-run
+        return [
+            sys.executable,
+            "-m",
+            "swa_bench",
+            "train",
+            "--config",
+            str(DEMO),
+            "--method",
+            "ema",
+            "--out",
+            str(out),
+            "--quiet",
+            "--budget-scale",
+            "0.5",
+            "--set",
+            "ema.decay=0.9",
+            "--set",
+            "data.loader=torch",
+        ]  # the slower loader: stopped mid-run
 
     subprocess.run(command(tmp_path / "whole"), check=True, capture_output=True)
     proc = subprocess.Popen(command(tmp_path / "stopped"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -120,7 +152,11 @@ def test_stopped_ema_run_resumes_to_the_uninterrupted_result(tmp_path):
     subprocess.run(command(tmp_path / "stopped"), check=True, capture_output=True)
 
     def rows(run):
-        return [{k: v for k, v in json.loads(line).items() if k != "seconds"}
-                for line in (tmp_path / run / "digits/digits_cnn/ema/seed0-scale0.5-subset300/metrics.jsonl").read_text().splitlines()]
+        return [
+            {k: v for k, v in json.loads(line).items() if k != "seconds"}
+            for line in (tmp_path / run / "digits/digits_cnn/ema/seed0-scale0.5-subset300/metrics.jsonl")
+            .read_text()
+            .splitlines()
+        ]
 
     assert rows("stopped") == rows("whole")

@@ -5,8 +5,8 @@ trains nothing; the full-size experiment's parts likewise. The real things take 
 that the parts fit together."""
 
 import csv
-import re
 import json
+import re
 
 import pytest
 
@@ -30,8 +30,9 @@ def test_argument_errors_are_one_line(capsys):
 def test_a_part_the_experiment_lacks_is_one_line(tmp_path, capsys):
     status = experiment.main(["cpu", "--part", "figures", "--data", str(tmp_path)])
     err = capsys.readouterr().err.strip().splitlines()
-    assert status == 2 and err == ["error: --part figures: the cpu experiment has no such part "
-                                   "(its parts: table, schedules, finetune, picture)"]
+    assert status == 2 and err == [
+        "error: --part figures: the cpu experiment has no such part (its parts: table, schedules, finetune, picture)"
+    ]
 
 
 def test_the_shipped_experiments_load():
@@ -41,18 +42,31 @@ def test_the_shipped_experiments_load():
     assert [len(g.seeds) for g in cpu.table] == [3, 3] and cpu.seed_curves
 
 
-@pytest.mark.parametrize("text,message", [
-    ("title: t\nout: o\nresults: r\nzoom_from: 5\ntabel: {}\n", "tabel: unknown key"),
-    ("title: t\nout: o\nresults: r\nzoom_from: 0\n", "zoom_from: must be a positive epoch"),
-    ("title: t\nresults: r\nzoom_from: 5\n", "out: missing or not a string"),
-    ("title: t\nout: o\nresults: r\nzoom_from: 5\ntable: {runs: [{configs: [cpu/none], methods: [sgd], seeds: [0]}]}\n",
-     "table.runs[0].configs: cpu/none: config file not found"),
-    ("title: t\nout: o\nresults: r\nzoom_from: 5\ntable: {runs: [{configs: [cpu/preresnet20_ratio0.5], methods: [swag], "
-     "seeds: [0]}]}\n", "table.runs[0].methods: needs configs and methods among sgd, swa, ema, fge; got 'swag'"),
-    ("title: t\nout: o\nresults: r\nzoom_from: 5\nfinetune: {runs: [{configs: [cpu/preresnet20_ratio0.5], "
-     "methods: [sgd], seeds: [-1]}]}\n", "finetune.runs[0].seeds: must be a non-empty list of seeds"),
-    ("title: [t\n", "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("title: t\nout: o\nresults: r\nzoom_from: 5\ntabel: {}\n", "tabel: unknown key"),
+        ("title: t\nout: o\nresults: r\nzoom_from: 0\n", "zoom_from: must be a positive epoch"),
+        ("title: t\nresults: r\nzoom_from: 5\n", "out: missing or not a string"),
+        (
+            "title: t\nout: o\nresults: r\nzoom_from: 5\ntable: "
+            "{runs: [{configs: [cpu/none], methods: [sgd], seeds: [0]}]}\n",
+            "table.runs[0].configs: cpu/none: config file not found",
+        ),
+        (
+            "title: t\nout: o\nresults: r\nzoom_from: 5\ntable: "
+            "{runs: [{configs: [cpu/preresnet20_ratio0.5], methods: [swag], "
+            "seeds: [0]}]}\n",
+            "table.runs[0].methods: needs configs and methods among sgd, swa, ema, fge; got 'swag'",
+        ),
+        (
+            "title: t\nout: o\nresults: r\nzoom_from: 5\nfinetune: {runs: [{configs: [cpu/preresnet20_ratio0.5], "
+            "methods: [sgd], seeds: [-1]}]}\n",
+            "finetune.runs[0].seeds: must be a non-empty list of seeds",
+        ),
+        ("title: [t\n", "not valid YAML"),
+    ],
+)
 def test_a_wrong_experiment_file_is_one_line_naming_file_and_key(tmp_path, text, message):
     path = tmp_path / "bad.yaml"
     path.write_text(text)
@@ -64,9 +78,17 @@ def test_a_wrong_experiment_file_is_one_line_naming_file_and_key(tmp_path, text,
 @pytest.mark.slow
 def test_every_part_on_tiny_data_then_nothing_to_redo(tmp_path, tiny_cifar10):
     lines = []
-    x = Experiment(load_design("mini"), data=str(tiny_cifar10), out=str(tmp_path / "runs"),
-                   results=str(tmp_path / "results"), jobs=2, say=lines.append, budget_scale=0.2, sets=TINY,
-                   test_images=None)
+    x = Experiment(
+        load_design("mini"),
+        data=str(tiny_cifar10),
+        out=str(tmp_path / "runs"),
+        results=str(tmp_path / "results"),
+        jobs=2,
+        say=lines.append,
+        budget_scale=0.2,
+        sets=TINY,
+        test_images=None,
+    )
     run_parts(x, list(x.design.parts))
     results = tmp_path / "results"
     row = results / "cifar10" / "preresnet20"
@@ -101,11 +123,24 @@ def test_the_full_size_experiment_on_tiny_data(tmp_path, tiny_cifar10):
 
     design = load_design("cpu")
     one_seed = lambda groups: tuple(dataclasses.replace(g, seeds=(0,)) for g in groups)  # noqa: E731
-    design = dataclasses.replace(design, table=one_seed(design.table), finetune=one_seed(design.finetune),
-                                 schedules=dataclasses.replace(design.schedules, variants={
-                                     k: v for k, v in design.schedules.variants.items() if "cyclical-0.1" in k}))
-    x = Experiment(design, data=str(tiny_cifar10), out=str(tmp_path / "runs"), results=str(tmp_path / "results"),
-                   jobs=2, say=[].append, budget_scale=0.5, sets=TINY + ("optim.batch_size=1",))
+    design = dataclasses.replace(
+        design,
+        table=one_seed(design.table),
+        finetune=one_seed(design.finetune),
+        schedules=dataclasses.replace(
+            design.schedules, variants={k: v for k, v in design.schedules.variants.items() if "cyclical-0.1" in k}
+        ),
+    )
+    x = Experiment(
+        design,
+        data=str(tiny_cifar10),
+        out=str(tmp_path / "runs"),
+        results=str(tmp_path / "results"),
+        jobs=2,
+        say=[].append,
+        budget_scale=0.5,
+        sets=TINY + ("optim.batch_size=1",),
+    )
     run_parts(x, list(x.design.parts))
     results = tmp_path / "results"
     table = (results / "table.md").read_text()
@@ -126,15 +161,17 @@ def test_a_failed_download_is_one_line(tmp_path, monkeypatch, capsys):
         raise OSError("network unreachable")
 
     monkeypatch.setattr(torchvision.datasets.CIFAR10, "download", offline)
-    status = experiment.main(["mini", "--download", "--data", str(tmp_path / "cifar"), "--results", str(tmp_path / "r"),
-                              "--part", "picture"])
+    status = experiment.main(
+        ["mini", "--download", "--data", str(tmp_path / "cifar"), "--results", str(tmp_path / "r"), "--part", "picture"]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and len(err) == 1 and "downloading cifar10 failed" in err[0] and "network unreachable" in err[0]
 
 
 def test_missing_data_is_one_line_before_any_run(tmp_path, capsys):
-    status = experiment.main(["mini", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "runs"),
-                              "--part", "table"])
+    status = experiment.main(
+        ["mini", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "runs"), "--part", "table"]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and len(err) == 1 and "no such folder" in err[0]
     assert not (tmp_path / "runs").exists()  # nothing started

@@ -11,6 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from click.testing import CliRunner
+from conftest import REPO, signal_when
 
 from swa_bench import trainer as trainer_module
 from swa_bench.cli import main
@@ -22,15 +23,15 @@ from swa_bench.schedules import Triangular, triangular_lr
 from swa_bench.stopping import Preempted, StopSignals
 from swa_bench.trainer import train_run
 
-from conftest import REPO, signal_when
-
 DIGITS = REPO / "configs/demo/digits.yaml"
 
 
 def digits(method, **overrides):
     """The demo row, small: B = 14 epochs of 4 steps; FGE from epoch 11, models after epochs 12 and 14."""
-    return load_config(DIGITS, {"run.method": method, "data.train_subset": 100, "optim.batch_size": 32,
-                                "run.budget_scale": 0.7, **overrides})
+    return load_config(
+        DIGITS,
+        {"run.method": method, "data.train_subset": 100, "optim.batch_size": 32, "run.budget_scale": 0.7, **overrides},
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -43,7 +44,9 @@ def test_triangular_rate_at_every_iteration_of_a_cycle():
     for e in range(4):  # two cycles
         for i in range(steps):
             t = ((e % cycle) + i / steps) / cycle  # the FGE code's position in the cycle
-            expected = (1 - 2 * t) * alpha1 + 2 * t * alpha2 if t <= 0.5 else (2 - 2 * t) * alpha2 + (2 * t - 1) * alpha1
+            expected = (
+                (1 - 2 * t) * alpha1 + 2 * t * alpha2 if t <= 0.5 else (2 - 2 * t) * alpha2 + (2 * t - 1) * alpha1
+            )
             assert schedule.lr(96 + e, i, steps) == pytest.approx(expected, abs=1e-15)
     assert schedule.lr(96, 0, steps) == pytest.approx(alpha1)  # a cycle starts at alpha1
     assert schedule.lr(97, 0, steps) == pytest.approx(alpha2)  # mid-cycle: alpha2, where models are collected
@@ -60,17 +63,21 @@ def test_fge_protocol_collects_at_mid_cycle_and_reports_the_ensemble_at_the_budg
     assert proto.schedule.per_iteration
     sgd = resolve_protocol(load_config(REPO / "configs/mini/preresnet20_ratio0.5.yaml", {"run.method": "sgd"}))
     assert sgd.keep_states == (96,)  # the SGD run keeps what FGE continues from
-    cycle4 = resolve_protocol(load_config(REPO / "configs/cifar100/preresnet164.yaml",
-                                          {"run.method": "fge", "fge.cycle": 4}))
+    cycle4 = resolve_protocol(
+        load_config(REPO / "configs/cifar100/preresnet164.yaml", {"run.method": "fge", "fge.cycle": 4})
+    )
     assert [e + 1 for e in range(120, 130) if cycle4.collects_after(e)] == [122, 126, 130]  # epoch c/2 of each cycle
 
 
-@pytest.mark.parametrize("key,value,message", [
-    ("fge.cycle", 3, "must be an even number"),
-    ("fge.start", 1.0, "fraction of the budget"),
-    ("fge.alpha2", -0.1, "must be positive"),
-    ("fge.keep_models", 0, "must be positive"),
-])
+@pytest.mark.parametrize(
+    "key,value,message",
+    [
+        ("fge.cycle", 3, "must be an even number"),
+        ("fge.start", 1.0, "fraction of the budget"),
+        ("fge.alpha2", -0.1, "must be positive"),
+        ("fge.keep_models", 0, "must be positive"),
+    ],
+)
 def test_bad_fge_settings_are_one_line(key, value, message):
     with pytest.raises(ConfigError, match=message):
         load_config(DIGITS, {"run.method": "fge", key: value})
@@ -82,14 +89,26 @@ def test_a_row_without_fge_settings_refuses_fge():
 
 
 def test_shipped_fge_rows():
-    with_fge = {p.relative_to(REPO / "configs").as_posix() for p in (REPO / "configs").glob("*/*.yaml")
-                if load_config(p).fge.alpha1 is not None}
-    assert with_fge == {f"{d}/{m}.yaml" for d in ("cifar10", "cifar100") for m in ("vgg16", "preresnet164", "wrn28x10")} | {
-        "demo/digits.yaml", "demo/digits_mlp.yaml", "mini/preresnet20_ratio0.1.yaml", "mini/preresnet20_ratio0.5.yaml",
+    with_fge = {
+        p.relative_to(REPO / "configs").as_posix()
+        for p in (REPO / "configs").glob("*/*.yaml")
+        if load_config(p).fge.alpha1 is not None
+    }
+    assert with_fge == {
+        f"{d}/{m}.yaml" for d in ("cifar10", "cifar100") for m in ("vgg16", "preresnet164", "wrn28x10")
+    } | {
+        "demo/digits.yaml",
+        "demo/digits_mlp.yaml",
+        "mini/preresnet20_ratio0.1.yaml",
+        "mini/preresnet20_ratio0.5.yaml",
         # the continuations of the miniature's SGD runs name where those runs keep their state
-        "mini-experiments/preresnet20_from_sgd.yaml", "mini-experiments/preresnet20_finetune.yaml",
-        "cpu/preresnet20_ratio0.1.yaml", "cpu/preresnet20_ratio0.5.yaml",
-        "cpu-experiments/preresnet20_from_sgd.yaml", "cpu-experiments/preresnet20_finetune.yaml"}
+        "mini-experiments/preresnet20_from_sgd.yaml",
+        "mini-experiments/preresnet20_finetune.yaml",
+        "cpu/preresnet20_ratio0.1.yaml",
+        "cpu/preresnet20_ratio0.5.yaml",
+        "cpu-experiments/preresnet20_from_sgd.yaml",
+        "cpu-experiments/preresnet20_finetune.yaml",
+    }
 
 
 # --------------------------------------------------------------------------------------------------
@@ -175,12 +194,40 @@ def test_fge_refuses_a_missing_unfinished_or_different_sgd_run(runs, tmp_path):
 @pytest.mark.integration
 def test_fge_through_the_cli_grid_and_table(tmp_path):
     out = tmp_path / "runs"
-    args = ["--config", str(DIGITS), "--seed", "0", "--out", str(out), "--budget-scale", "0.7", "--quiet",
-            "--set", "data.train_subset=100"]
+    args = [
+        "--config",
+        str(DIGITS),
+        "--seed",
+        "0",
+        "--out",
+        str(out),
+        "--budget-scale",
+        "0.7",
+        "--quiet",
+        "--set",
+        "data.train_subset=100",
+    ]
     first = CliRunner().invoke(main, ["train", "--method", "fge", *args])
     assert first.exit_code == 2 and "train it first (same config, --method sgd --seed 0, same --out)" in first.output
-    plan = CliRunner().invoke(main, ["grid", "--table", "demo", "--seeds", "1", "--rows", "digits", "--out", str(out),
-                                     "--budget-scale", "0.7", "--set", "data.train_subset=100", "--dry-run"])
+    plan = CliRunner().invoke(
+        main,
+        [
+            "grid",
+            "--table",
+            "demo",
+            "--seeds",
+            "1",
+            "--rows",
+            "digits",
+            "--out",
+            str(out),
+            "--budget-scale",
+            "0.7",
+            "--set",
+            "data.train_subset=100",
+            "--dry-run",
+        ],
+    )
     assert plan.exit_code == 0, plan.output
     lines = [line for line in plan.output.splitlines() if "/seed0" in line]
     methods = [line.split("/")[2] for line in lines]
@@ -211,9 +258,19 @@ def test_table_shows_the_papers_own_fge_numbers_before_the_readmes(tmp_path):
     from swa_bench.shipped import PAPER_DIR
     from swa_bench.tables import aggregate, load_paper, render
 
-    summary = {"dataset": "cifar100", "model": "preresnet164", "method": "fge", "seed": 0, "budget": 150,
-               "budget_scale": 1.0, "results": {"fge_1": 80.0}, "results_nll": {"fge_1": 0.7}, "status": "finished",
-               "data": {"format": "torchvision", "description": "CIFAR-100"}, "overrides": {}}
+    summary = {
+        "dataset": "cifar100",
+        "model": "preresnet164",
+        "method": "fge",
+        "seed": 0,
+        "budget": 150,
+        "budget_scale": 1.0,
+        "results": {"fge_1": 80.0},
+        "results_nll": {"fge_1": 0.7},
+        "status": "finished",
+        "data": {"format": "torchvision", "description": "CIFAR-100"},
+        "overrides": {},
+    }
     table = aggregate([summary], load_paper())
     assert len(table) == 1 and table.paper_mean.iloc[0] == 79.84 and table.paper_source.iloc[0] == ""
     text = render(table)

@@ -7,23 +7,38 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from conftest import REPO
 
 from swa_bench.averaging import recompute_bn
 from swa_bench.cli import main
 from swa_bench.figures.evaluator import PointEvaluator
 from swa_bench.figures.weights import Plane, grid_axis, load_state, random_directions, solution_file
 
-from conftest import REPO
-
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
     out = tmp_path_factory.mktemp("pair")
     for method in ("sgd", "swa"):
-        result = CliRunner().invoke(main, ["train", "--config", str(REPO / "configs/demo/digits.yaml"), "--method",
-                                           method, "--out", str(out), "--budget-scale", "0.25", "--quiet"])
+        result = CliRunner().invoke(
+            main,
+            [
+                "train",
+                "--config",
+                str(REPO / "configs/demo/digits.yaml"),
+                "--method",
+                method,
+                "--out",
+                str(out),
+                "--budget-scale",
+                "0.25",
+                "--quiet",
+            ],
+        )
         assert result.exit_code == 0, result.output
-    return out / "digits/digits_cnn/swa/seed0-scale0.25-subset300", out / "digits/digits_cnn/sgd/seed0-scale0.25-subset300"
+    return (
+        out / "digits/digits_cnn/swa/seed0-scale0.25-subset300",
+        out / "digits/digits_cnn/sgd/seed0-scale0.25-subset300",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +65,25 @@ def test_curves_write_png_pdf_and_data(pair, tmp_path):
     data = (tmp_path / "curves.csv").read_text()
     assert "swa_sgd" in data and ",swa," in data and ",sgd," in data
 
-    zoomed = CliRunner().invoke(main, ["plot", "curves", str(pair[0]), str(pair[1]), "--out", str(tmp_path),
-                                       "--name", "late", "--zoom-from", "2", "--series", "sgd", "--series", "swa"])
+    zoomed = CliRunner().invoke(
+        main,
+        [
+            "plot",
+            "curves",
+            str(pair[0]),
+            str(pair[1]),
+            "--out",
+            str(tmp_path),
+            "--name",
+            "late",
+            "--zoom-from",
+            "2",
+            "--series",
+            "sgd",
+            "--series",
+            "swa",
+        ],
+    )
     assert zoomed.exit_code == 0, zoomed.output
     assert_readable_png(tmp_path / "late.png")
     assert set(pd.read_csv(tmp_path / "late.csv").series) == {"sgd", "swa"}  # the iterate left out
@@ -102,12 +134,43 @@ def test_a_rate_that_changes_within_an_epoch_is_drawn_from_its_start_to_its_end(
 
 
 def test_line_ends_are_the_two_solutions(pair, evaluator, tmp_path):
-    result = CliRunner().invoke(main, ["landscape", "line", "--swa", str(pair[0]), "--sgd", str(pair[1]),
-                                       "--points", "4", "--out", str(tmp_path), "--quiet"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "landscape",
+            "line",
+            "--swa",
+            str(pair[0]),
+            "--sgd",
+            str(pair[1]),
+            "--points",
+            "4",
+            "--out",
+            str(tmp_path),
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
-    quick = CliRunner().invoke(main, ["landscape", "line", "--swa", str(pair[0]), "--sgd", str(pair[1]), "--points",
-                                      "2", "--train-images", "100", "--test-images", "50", "--out", str(tmp_path / "q"),
-                                      "--quiet"])
+    quick = CliRunner().invoke(
+        main,
+        [
+            "landscape",
+            "line",
+            "--swa",
+            str(pair[0]),
+            "--sgd",
+            str(pair[1]),
+            "--points",
+            "2",
+            "--train-images",
+            "100",
+            "--test-images",
+            "50",
+            "--out",
+            str(tmp_path / "q"),
+            "--quiet",
+        ],
+    )
     assert quick.exit_code == 0, quick.output  # evaluation subsets of a run trained on a subset
     assert_readable_png(tmp_path / "line.png")
     import pandas as pd
@@ -119,8 +182,11 @@ def test_line_ends_are_the_two_solutions(pair, evaluator, tmp_path):
         assert rows.loc[t, "train_loss_l2"] == pytest.approx(direct["train_loss_l2"], rel=1e-5)
     summary = json.loads((pair[0] / "summary.json").read_text())
     assert 100 - rows.loc[0.0, "test_error"] == pytest.approx(summary["results"]["swa_1.5"], abs=3.0)
-    gap = float((evaluator.vector(load_state(solution_file(pair[1]))) -
-                 evaluator.vector(load_state(solution_file(pair[0])))).norm())
+    gap = float(
+        (
+            evaluator.vector(load_state(solution_file(pair[1]))) - evaluator.vector(load_state(solution_file(pair[0])))
+        ).norm()
+    )
     assert rows.loc[1.0, "distance"] == pytest.approx(gap)
 
 
@@ -129,8 +195,26 @@ def test_rays_are_unit_and_start_at_the_solutions(pair, evaluator, tmp_path):
     assert all(float(d.norm()) == pytest.approx(1.0) for d in directions)
     assert not torch.allclose(directions[0], directions[1])
     assert torch.equal(random_directions(1000, 4, seed=3)[2], directions[2])  # reproducible
-    result = CliRunner().invoke(main, ["landscape", "rays", "--swa", str(pair[0]), "--sgd", str(pair[1]), "--rays",
-                                       "2", "--points", "3", "--max-distance", "10", "--out", str(tmp_path), "--quiet"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "landscape",
+            "rays",
+            "--swa",
+            str(pair[0]),
+            "--sgd",
+            str(pair[1]),
+            "--rays",
+            "2",
+            "--points",
+            "3",
+            "--max-distance",
+            "10",
+            "--out",
+            str(tmp_path),
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert_readable_png(tmp_path / "rays.png")
     import pandas as pd
@@ -156,8 +240,26 @@ def test_rays_are_unit_and_start_at_the_solutions(pair, evaluator, tmp_path):
     original = ev.PointEvaluator.metrics
     ev.PointEvaluator.metrics = fail
     try:
-        again = CliRunner().invoke(main, ["landscape", "rays", "--swa", str(pair[0]), "--sgd", str(pair[1]), "--rays",
-                                          "2", "--points", "3", "--max-distance", "10", "--out", str(tmp_path), "--quiet"])
+        again = CliRunner().invoke(
+            main,
+            [
+                "landscape",
+                "rays",
+                "--swa",
+                str(pair[0]),
+                "--sgd",
+                str(pair[1]),
+                "--rays",
+                "2",
+                "--points",
+                "3",
+                "--max-distance",
+                "10",
+                "--out",
+                str(tmp_path),
+                "--quiet",
+            ],
+        )
     finally:
         ev.PointEvaluator.metrics = original
     assert again.exit_code == 0, again.output
@@ -174,8 +276,21 @@ def test_plane_maps_the_three_points_as_constructed(pair, tmp_path):
     assert axis[0] == pytest.approx(-0.4) and axis[-1] == pytest.approx(2.4) and len(axis) == 21
 
     ckpts = [pair[1] / "checkpoints/sgd.pt", pair[0] / "checkpoints/swa_1.pt", pair[0] / "checkpoints/swa_1.5.pt"]
-    result = CliRunner().invoke(main, ["landscape", "plane", *map(str, ckpts), "--grid", "3", "--out", str(tmp_path),
-                                       "--extra", str(pair[0] / "checkpoints/swa_1.25.pt"), "--quiet"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "landscape",
+            "plane",
+            *map(str, ckpts),
+            "--grid",
+            "3",
+            "--out",
+            str(tmp_path),
+            "--extra",
+            str(pair[0] / "checkpoints/swa_1.25.pt"),
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert_readable_png(tmp_path / "plane.png")
     data = json.loads((tmp_path / "plane.json").read_text())
@@ -186,8 +301,23 @@ def test_plane_maps_the_three_points_as_constructed(pair, tmp_path):
     assert all("test_error" in p and "train_loss_l2" in p for p in points)  # each marked point measured
 
     # The average of weight files marked (an FGE run's models: its SWA solution), measured at that point.
-    result = CliRunner().invoke(main, ["landscape", "plane", *map(str, ckpts), "--grid", "3", "--out", str(tmp_path),
-                                       "--mean-of", str(ckpts[1]), "--mean-of", str(ckpts[2]), "--quiet"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "landscape",
+            "plane",
+            *map(str, ckpts),
+            "--grid",
+            "3",
+            "--out",
+            str(tmp_path),
+            "--mean-of",
+            str(ckpts[1]),
+            "--mean-of",
+            str(ckpts[2]),
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     mean = json.loads((tmp_path / "plane.json").read_text())["points"][-1]
     assert mean["name"] == "average of 2"
@@ -195,8 +325,21 @@ def test_plane_maps_the_three_points_as_constructed(pair, tmp_path):
     w = json.loads((tmp_path / "plane.json").read_text())["points"]
     assert (mean["x"], mean["y"]) == pytest.approx(((w[1]["x"] + w[2]["x"]) / 2, (w[1]["y"] + w[2]["y"]) / 2))
     assert mean["distance_from_plane"] == pytest.approx(0.0, abs=1e-4)
-    one = CliRunner().invoke(main, ["landscape", "plane", *map(str, ckpts), "--grid", "3", "--out", str(tmp_path),
-                                    "--mean-of", str(ckpts[1]), "--quiet"])
+    one = CliRunner().invoke(
+        main,
+        [
+            "landscape",
+            "plane",
+            *map(str, ckpts),
+            "--grid",
+            "3",
+            "--out",
+            str(tmp_path),
+            "--mean-of",
+            str(ckpts[1]),
+            "--quiet",
+        ],
+    )
     assert one.exit_code != 0 and "an average needs at least two weight files" in one.output
 
 
@@ -205,10 +348,15 @@ def test_ray_widths_interpolate_the_first_rise():
 
     from swa_bench.figures.landscape import ray_widths
 
-    data = pd.DataFrame({"solution": ["swa"] * 4 + ["sgd"] * 4, "ray": [0] * 8,
-                         "distance": [0.0, 1.0, 2.0, 3.0] * 2,
-                         "test_error": [10.0, 10.5, 12.0, 20.0, 10.0, 13.0, 9.0, 30.0],
-                         "train_loss_l2": [0.3, 0.3, 0.4, 0.5, 0.2, 0.3, 0.3, 0.3]})
+    data = pd.DataFrame(
+        {
+            "solution": ["swa"] * 4 + ["sgd"] * 4,
+            "ray": [0] * 8,
+            "distance": [0.0, 1.0, 2.0, 3.0] * 2,
+            "test_error": [10.0, 10.5, 12.0, 20.0, 10.0, 13.0, 9.0, 30.0],
+            "train_loss_l2": [0.3, 0.3, 0.4, 0.5, 0.2, 0.3, 0.3, 0.3],
+        }
+    )
     width = ray_widths(data, rises={"test_error": (1.0, 50.0), "train_loss_l2": (0.15,)})
     width = width.set_index(["metric", "solution", "rise"])
     assert width.loc[("test_error", "swa", 1.0), "mean_distance"] == pytest.approx(1 + 0.5 / 1.5)  # between 10.5 and 12
@@ -237,8 +385,19 @@ def test_bn_statistics_are_recomputed_at_every_point(pair, evaluator):
 
 def test_missing_run_is_one_line_error(tmp_path):
     (tmp_path / "empty").mkdir()
-    result = CliRunner().invoke(main, ["landscape", "line", "--swa", str(tmp_path / "empty"), "--sgd",
-                                       str(tmp_path / "empty"), "--out", str(tmp_path)])
+    result = CliRunner().invoke(
+        main,
+        [
+            "landscape",
+            "line",
+            "--swa",
+            str(tmp_path / "empty"),
+            "--sgd",
+            str(tmp_path / "empty"),
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert result.exit_code == 2 and result.output.startswith("error: ") and "Traceback" not in result.output
 
 

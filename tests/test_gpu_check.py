@@ -8,7 +8,6 @@ import sys
 import time
 
 import pytest
-
 from conftest import REPO
 
 
@@ -26,8 +25,15 @@ def _gpu_check():
 
 
 def _rows(seconds: dict[int, float], evaluated=(), averaged=()) -> list[dict]:
-    return [{"epoch": e, "seconds": s, **({"test_acc": 50.0} if e in evaluated else {}),
-             **({"swa_test_acc": 51.0} if e in averaged else {})} for e, s in seconds.items()]
+    return [
+        {
+            "epoch": e,
+            "seconds": s,
+            **({"test_acc": 50.0} if e in evaluated else {}),
+            **({"swa_test_acc": 51.0} if e in averaged else {}),
+        }
+        for e, s in seconds.items()
+    ]
 
 
 def test_time_shares_keep_the_compile_epochs_apart():
@@ -69,8 +75,13 @@ def test_rehearsal_runs_every_stage_and_returns_small_flat_files(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "OUT"}  # OUT would take precedence over the argument
     env["TMPDIR"] = str(scratch_root)  # the scratch folder goes there, and must be gone at the end
     began = time.monotonic()
-    done = subprocess.run([str(REPO / "scripts/gpu_check.sh"), "--rehearse", str(out)], env=env, capture_output=True,
-                          text=True, timeout=600)
+    done = subprocess.run(
+        [str(REPO / "scripts/gpu_check.sh"), "--rehearse", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     seconds = time.monotonic() - began
     assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-2000:]
     for stage in "abc":
@@ -80,9 +91,25 @@ def test_rehearsal_runs_every_stage_and_returns_small_flat_files(tmp_path):
     assert not [f for f in files if f.suffix == ".pt"]
     assert all(f.stat().st_size < 1_000_000 for f in files), [(f.name, f.stat().st_size) for f in files]
     names = {f.name for f in files}
-    assert {"summary.json", "gpu_check.log", "data.json", "a-stage.json", "a-smoke.json", "b-stage.json",
-            "b-bench-vgg16.json", "b-bench-preresnet164.json", "c-stage.json", "c-plan.json", "c-result.json",
-            "c-table.md", "c-table.csv", "c-sgd-metrics.jsonl", "c-swa-metrics.jsonl"} <= names
-    assert {f"a-{item}-metrics.jsonl" for item in ("sgd", "swa", "ema", "resume", "bf16", "compile", "channels_last")} <= names
+    assert {
+        "summary.json",
+        "gpu_check.log",
+        "data.json",
+        "a-stage.json",
+        "a-smoke.json",
+        "b-stage.json",
+        "b-bench-vgg16.json",
+        "b-bench-preresnet164.json",
+        "c-stage.json",
+        "c-plan.json",
+        "c-result.json",
+        "c-table.md",
+        "c-table.csv",
+        "c-sgd-metrics.jsonl",
+        "c-swa-metrics.jsonl",
+    } <= names
+    assert {
+        f"a-{item}-metrics.jsonl" for item in ("sgd", "swa", "ema", "resume", "bf16", "compile", "channels_last")
+    } <= names
     assert not list(scratch_root.glob("gpu_check-*"))  # the runs and their checkpoints were removed
     print(f"rehearsal: {seconds:.0f} s")

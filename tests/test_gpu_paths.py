@@ -16,6 +16,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from conftest import REPO, signal_when
 
 from swa_bench import trainer as trainer_module
 from swa_bench.config import load_config
@@ -26,8 +27,6 @@ from swa_bench.records import RunRecords
 from swa_bench.stopping import Preempted, StopPoll, StopSignals
 from swa_bench.trainer import train_run
 
-from conftest import REPO, signal_when
-
 pytestmark = pytest.mark.integration
 
 DIGITS = REPO / "configs/demo/digits.yaml"
@@ -35,8 +34,10 @@ DIGITS = REPO / "configs/demo/digits.yaml"
 
 def digits(method="swa", **overrides):
     """The demo row, small: 100 images in batches of 32 (a smaller last batch), 6 epochs of SWA."""
-    return load_config(DIGITS, {"run.method": method, "data.train_subset": 100, "optim.batch_size": 32,
-                                "run.budget_scale": 0.2, **overrides})
+    return load_config(
+        DIGITS,
+        {"run.method": method, "data.train_subset": 100, "optim.batch_size": 32, "run.budget_scale": 0.2, **overrides},
+    )
 
 
 def stop_then_resume(cfg, run_dir, monkeypatch, at=3):
@@ -71,7 +72,9 @@ def test_rng_states_loaded_onto_another_device_are_restored():
     saved = rng_states()
     expected = torch.rand(4)
     torch.rand(100)  # move on
-    set_rng_states({"cpu": OnAnotherDevice(saved["cpu"]), "cuda": [OnAnotherDevice(torch.zeros(16, dtype=torch.uint8))]})
+    set_rng_states(
+        {"cpu": OnAnotherDevice(saved["cpu"]), "cuda": [OnAnotherDevice(torch.zeros(16, dtype=torch.uint8))]}
+    )
     assert torch.equal(torch.rand(4), expected)  # the CPU state came back; the CUDA one needs no device here
 
 
@@ -152,8 +155,11 @@ def test_per_image_seeding_in_the_main_process_never_seeds_cuda(monkeypatch):
     monkeypatch.setattr(torch.cuda, "manual_seed_all", lambda seed: seeded.append(seed))
     monkeypatch.setattr(torch.cuda, "manual_seed", lambda seed: seeded.append(seed))
     images = np.random.default_rng(0).integers(0, 256, (10, 8, 8, 3), dtype=np.uint8)
-    dataset = ImageArrayDataset(images, np.zeros(10, dtype=np.int64), ImageTransform(("crop", "flip"), padding=2,
-                                                                                     mean=(0.5,) * 3, std=(0.5,) * 3))
+    dataset = ImageArrayDataset(
+        images,
+        np.zeros(10, dtype=np.int64),
+        ImageTransform(("crop", "flip"), padding=2, mean=(0.5,) * 3, std=(0.5,) * 3),
+    )
     generator = torch.Generator().manual_seed(0)
     loader = make_loader(dataset, 4, shuffle=True, workers=0, device=torch.device("cpu"), generator=generator)
     first = torch.cat([x for x, _ in loader])
@@ -181,7 +187,11 @@ def test_compiled_swa_run_stays_under_the_recompile_limit(tmp_path, monkeypatch,
         return gm.forward
 
     compile_ = torch.compile
-    monkeypatch.setattr(torch, "compile", lambda model, mode=None: compile_(model, backend=counting if backend == "eager" else "inductor"))
+    monkeypatch.setattr(
+        torch,
+        "compile",
+        lambda model, mode=None: compile_(model, backend=counting if backend == "eager" else "inductor"),
+    )
     monkeypatch.setattr(execution, "RECOMPILE_LIMIT", 8)  # torch's default, not the headroom the trainer adds
     torch._dynamo.reset()
     counters.clear()
@@ -276,8 +286,16 @@ def _ddp_worker(rank, world_size, store, out):
         start_pass(self)
 
     StopPoll.start_pass = counting_start
-    cfg = load_config(DIGITS, {"run.method": "swa", "data.train_subset": 300, "optim.batch_size": 4,
-                               "run.budget_scale": 0.2, "run.checkpoint_every": None})
+    cfg = load_config(
+        DIGITS,
+        {
+            "run.method": "swa",
+            "data.train_subset": 300,
+            "optim.batch_size": 4,
+            "run.budget_scale": 0.2,
+            "run.checkpoint_every": None,
+        },
+    )
     outcome = train_run(cfg, Path(out) / "run", progress=False, world=world)
     StopPoll.start_pass = start_pass
     report["checks_per_pass"] = [b - a for a, b in zip(checks[1:], checks[2:])]

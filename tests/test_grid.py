@@ -11,13 +11,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import REPO, kill_process_tree, process_children
 
 from swa_bench.cli import main
 from swa_bench.grid.plan import build_plan
 from swa_bench.grid.slurm import SlurmResources, submit
 from swa_bench.grid.status import grid_states
-
-from conftest import REPO, kill_process_tree, process_children
 
 # The demo table has two rows (digits CNN and digits MLP); x 3 methods (SGD, SWA, EMA) x 2 seeds at a quarter budget.
 TINY = ["--table", "demo", "--seeds", "2", "--budget-scale", "0.25"]
@@ -89,13 +88,28 @@ def test_failing_row_is_reported_and_the_others_finish(tmp_path):
     (configs / "digits_mlp.yaml").write_text(broken)  # loads, but there are not 5000 training images
     (configs / "zz_not_yaml.yaml").write_text("data: [1, 2\n")
     out = tmp_path / "runs"
-    result = CliRunner().invoke(main, ["grid", "--table", "demo", "--seeds", "1", "--budget-scale", "0.25",
-                                       "--out", str(out), "--configs", str(tmp_path / "configs")])
+    result = CliRunner().invoke(
+        main,
+        [
+            "grid",
+            "--table",
+            "demo",
+            "--seeds",
+            "1",
+            "--budget-scale",
+            "0.25",
+            "--out",
+            str(out),
+            "--configs",
+            str(tmp_path / "configs"),
+        ],
+    )
     assert result.exit_code == 1
     assert "zz_not_yaml.yaml: not valid YAML" in result.output
     states = {s.run: s for s in grid_states(out)}
-    assert all(states[f"digits/digits_cnn/{m}/seed0-scale0.25-subset300"].state == "done"
-               for m in ("sgd", "swa", "ema", "fge"))
+    assert all(
+        states[f"digits/digits_cnn/{m}/seed0-scale0.25-subset300"].state == "done" for m in ("sgd", "swa", "ema", "fge")
+    )
     failed = [s for s in states.values() if s.state == "failed"]
     assert len(failed) == 7  # the four MLP runs, and the unloadable row's three
     assert any("data.train_subset=5000 exceeds" in s.detail for s in failed)
@@ -103,7 +117,10 @@ def test_failing_row_is_reported_and_the_others_finish(tmp_path):
     assert status.exit_code == 0 and "7 failed" in status.output and "4 done" in status.output
     table = CliRunner().invoke(main, ["table", str(out)])
     assert table.exit_code == 0 and "digits CNN (20)" in table.output
-    assert "digits/digits_mlp/sgd/seed0-scale0.25-subset5000: failed, not in the table: error: data.train_subset=5000" in table.output
+    assert (
+        "digits/digits_mlp/sgd/seed0-scale0.25-subset5000: failed, not in the table: error: data.train_subset=5000"
+        in table.output
+    )
 
 
 def test_submitit_local_executor_requeues_a_preempted_run_which_resumes(tmp_path, reference_grid, monkeypatch):

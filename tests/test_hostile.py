@@ -17,11 +17,10 @@ import pytest
 import torch
 import yaml
 from click.testing import CliRunner
+from conftest import CIFAR10_CLASSES, REPO, write_cifar10, write_imagefolder
 
 from swa_bench.cli import main
 from swa_bench.records import RunRecords, read_checkpoint
-
-from conftest import CIFAR10_CLASSES, REPO, write_cifar10, write_imagefolder
 
 DEMO = REPO / "configs/demo/digits.yaml"
 
@@ -69,21 +68,31 @@ ALIAS_BOMB = "".join(f"b{i}: &b{i} [{', '.join([f'*b{i - 1}'] * 10)}]\n" for i i
 
 CONFIG_CASES = {
     "duplicated section": (_digits_with("optim:\n", "optim:\n  lr_init: 0.1\noptim:\n"), ["optim", "duplicated key"]),
-    "duplicated key": (_digits_with("  batch_size: 64\n", "  batch_size: 64\n  batch_size: 32\n"),
-                       ["batch_size", "duplicated key", "lines"]),
-    "alias bomb as lr_init": ("b0: &b0 [1, 2]\n" + ALIAS_BOMB + DEMO.read_text().replace("lr_init: 0.05", "lr_init: *b8"),
-                              ["expands to more than"]),
-    "NUL in a note": (_digits_with("  c_epochs: 1\n", '  c_epochs: 1\n  note: "a\\0b"\n'),
-                      ["swa.note", "control character"]),
-    "newline in a variant": (_digits_with("  c_epochs: 1\n", '  c_epochs: 1\n  variant: "a\\nb"\n'),
-                             ["swa.variant", "control character"]),
+    "duplicated key": (
+        _digits_with("  batch_size: 64\n", "  batch_size: 64\n  batch_size: 32\n"),
+        ["batch_size", "duplicated key", "lines"],
+    ),
+    "alias bomb as lr_init": (
+        "b0: &b0 [1, 2]\n" + ALIAS_BOMB + DEMO.read_text().replace("lr_init: 0.05", "lr_init: *b8"),
+        ["expands to more than"],
+    ),
+    "NUL in a note": (
+        _digits_with("  c_epochs: 1\n", '  c_epochs: 1\n  note: "a\\0b"\n'),
+        ["swa.note", "control character"],
+    ),
+    "newline in a variant": (
+        _digits_with("  c_epochs: 1\n", '  c_epochs: 1\n  variant: "a\\nb"\n'),
+        ["swa.variant", "control character"],
+    ),
     "huge crop padding": (_digits_with("crop_padding: 1", "crop_padding: 1000000"), ["data.crop_padding", "at most"]),
     "zero width": (_digits_with("width: 32", "width: 0"), ["model.options.width", "between 1 and 4096"]),
     "negative width": (_digits_with("width: 32", "width: -1"), ["model.options.width"]),
     "huge width": (_digits_with("width: 32", "width: 100000"), ["model.options.width", "between 1 and 4096"]),
     "huge batch": (_digits_with("batch_size: 64", "batch_size: 100000000"), ["optim.batch_size", "at most"]),
-    "image size the model cannot take": (_digits_with("  workers: 0\n", "  workers: 0\n  image_size: 64\n"),
-                                         ["64x64", "digits_cnn takes 8x8"]),
+    "image size the model cannot take": (
+        _digits_with("  workers: 0\n", "  workers: 0\n  image_size: 64\n"),
+        ["64x64", "digits_cnn takes 8x8"],
+    ),
 }
 
 
@@ -102,9 +111,21 @@ def test_hostile_config_is_one_line(tmp_path, case):
 OVERRIDE_CASES = {
     "negative seed": (["--seed", "-1"], ["run.seed", "non-negative"]),
     "nested 40000 deep": (["--set", "optim.lr_init=" + "[" * 40000], ["optim.lr_init", "nested too deeply"]),
-    "alias bomb in --set": (["--set", "data.mean=[&a [1,1,1,1,1,1,1,1,1,1], &b [" + ",".join(["*a"] * 10) + "], &c ["
-                             + ",".join(["*b"] * 10) + "], &d [" + ",".join(["*c"] * 10) + "], [" + ",".join(["*d"] * 10)
-                             + "]]"], ["expands to more than"]),
+    "alias bomb in --set": (
+        [
+            "--set",
+            "data.mean=[&a [1,1,1,1,1,1,1,1,1,1], &b ["
+            + ",".join(["*a"] * 10)
+            + "], &c ["
+            + ",".join(["*b"] * 10)
+            + "], &d ["
+            + ",".join(["*c"] * 10)
+            + "], ["
+            + ",".join(["*d"] * 10)
+            + "]]",
+        ],
+        ["expands to more than"],
+    ),
     "long garbage value": (["--set", "optim.lr_init=" + "x" * 100000], ["optim.lr_init", "..."]),
     "control character in a key": (["--set", "optim.lr\x01init=0.1"], ["unknown key"]),
     "train subset larger than the data": (["--set", "data.train_subset=5000"], ["data.train_subset=5000 exceeds"]),
@@ -153,8 +174,22 @@ def test_crafted_cifar_pickle_is_refused_and_runs_nothing(tmp_path):
     write_cifar10(root)
     (root / "cifar-10-batches-py" / "data_batch_1").write_bytes(pickle.dumps({"data": Payload(), "labels": []}, 2))
     out = tmp_path / "out"
-    result = cli("train", "--config", REPO / "configs/cifar10/vgg16.yaml", "--method", "sgd", "--data-path", root,
-                 "--out", out, "--set", "data.verify_checksums=false", "--budget-scale", "0.005", "--quiet")
+    result = cli(
+        "train",
+        "--config",
+        REPO / "configs/cifar10/vgg16.yaml",
+        "--method",
+        "sgd",
+        "--data-path",
+        root,
+        "--out",
+        out,
+        "--set",
+        "data.verify_checksums=false",
+        "--budget-scale",
+        "0.005",
+        "--quiet",
+    )
     assert_one_line_error(result, "data_batch_1", "refused to unpickle", "posix.system")
     assert not marker.exists()  # the payload never ran
     assert nothing_left(out)
@@ -165,8 +200,9 @@ def test_real_format_cifar_batches_still_read_with_the_restricted_unpickler(tmp_
     from swa_bench.data import build_datasets
 
     written = write_cifar10(tmp_path / "data")
-    cfg = load_config(REPO / "configs/cifar10/vgg16.yaml", {"data.path": str(tmp_path / "data"),
-                                                             "data.verify_checksums": False}).data
+    cfg = load_config(
+        REPO / "configs/cifar10/vgg16.yaml", {"data.path": str(tmp_path / "data"), "data.verify_checksums": False}
+    ).data
     data = build_datasets(cfg, progress=False)
     first = written["train_data"][0].reshape(3, 32, 32).transpose(1, 2, 0)
     assert np.array_equal(data.train.images[0], first) and len(data.train) == 100
@@ -189,8 +225,20 @@ def test_images_of_another_size_than_the_row_takes_are_refused(tmp_path, config,
     root = tmp_path / "folder"
     write_imagefolder(root, CIFAR10_CLASSES, n_train=1, n_test=1, size=size)
     out = tmp_path / "out"
-    result = cli("train", "--config", REPO / f"configs/{config}.yaml", "--method", "sgd", "--data-path", root,
-                 "--out", out, "--budget-scale", "0.005", "--quiet")
+    result = cli(
+        "train",
+        "--config",
+        REPO / f"configs/{config}.yaml",
+        "--method",
+        "sgd",
+        "--data-path",
+        root,
+        "--out",
+        out,
+        "--budget-scale",
+        "0.005",
+        "--quiet",
+    )
     assert_one_line_error(result, str(root), f"{size}x{size}", "takes 32x32")
     assert nothing_left(out)
 
@@ -201,8 +249,20 @@ def test_an_unreadable_data_directory_is_one_line(tmp_path):
     write_imagefolder(root, CIFAR10_CLASSES, n_train=1, n_test=1)
     (root / "train").chmod(0)
     try:
-        result = cli("train", "--config", REPO / "configs/cifar10/vgg16.yaml", "--method", "sgd", "--data-path", root,
-                     "--out", tmp_path / "out", "--budget-scale", "0.005", "--quiet")
+        result = cli(
+            "train",
+            "--config",
+            REPO / "configs/cifar10/vgg16.yaml",
+            "--method",
+            "sgd",
+            "--data-path",
+            root,
+            "--out",
+            tmp_path / "out",
+            "--budget-scale",
+            "0.005",
+            "--quiet",
+        )
     finally:
         (root / "train").chmod(0o755)
     assert_one_line_error(result, "cannot read")
@@ -276,10 +336,17 @@ def test_table_and_status_skip_a_foreign_summary(finished, tmp_path, damage):
     assert status.exit_code == 0 and "damaged" in status.output and "Traceback" not in status.output, status.output
 
 
-@pytest.mark.parametrize("file,content", [("config.yaml", "- a\n- b\n"), ("config.yaml", "\x00garbage: ["),
-                                          ("metrics.jsonl", "[1, 2]\n{\"epoch\": 1, \"seconds\": \"x\"}\n"),
-                                          ("failure.json", "[1]"), ("../../../../grid.json", "[1, 2]"),
-                                          ("../../../../grid.json", '{"runs": [], "unplanned": [{"method": "sgd"}]}')])
+@pytest.mark.parametrize(
+    "file,content",
+    [
+        ("config.yaml", "- a\n- b\n"),
+        ("config.yaml", "\x00garbage: ["),
+        ("metrics.jsonl", '[1, 2]\n{"epoch": 1, "seconds": "x"}\n'),
+        ("failure.json", "[1]"),
+        ("../../../../grid.json", "[1, 2]"),
+        ("../../../../grid.json", '{"runs": [], "unplanned": [{"method": "sgd"}]}'),
+    ],
+)
 def test_status_reads_damaged_records_without_a_traceback(finished, tmp_path, file, content):
     run = _copy(finished, tmp_path)
     (run / "summary.json").unlink()
@@ -322,9 +389,26 @@ def test_weights_option_pointing_to_a_saved_list_is_one_line(tmp_path):
     data = write_imagenet(tmp_path / "imagenet")
     path = tmp_path / "list.pth"
     torch.save([1, 2, 3], path)
-    result = cli("train", "--config", REPO / "configs/imagenet/resnet50.yaml", "--method", "sgd", "--data-path", data,
-                 "--weights", path, "--out", tmp_path / "out", "--set", "model.name=resnet18", "--set",
-                 "data.num_classes=4", "--set", "model.verify_weights=false", "--quiet")
+    result = cli(
+        "train",
+        "--config",
+        REPO / "configs/imagenet/resnet50.yaml",
+        "--method",
+        "sgd",
+        "--data-path",
+        data,
+        "--weights",
+        path,
+        "--out",
+        tmp_path / "out",
+        "--set",
+        "model.name=resnet18",
+        "--set",
+        "data.num_classes=4",
+        "--set",
+        "model.verify_weights=false",
+        "--quiet",
+    )
     assert_one_line_error(result, "list.pth", "not a state_dict")
 
 
@@ -333,8 +417,22 @@ def test_weights_option_pointing_to_a_saved_list_is_one_line(tmp_path):
 
 
 def _command(out, *extra):
-    return [sys.executable, "-m", "swa_bench", "train", "--config", str(DEMO), "--method", "swa", "--out", str(out),
-            "--budget-scale", "0.25", "--quiet", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "swa_bench",
+        "train",
+        "--config",
+        str(DEMO),
+        "--method",
+        "swa",
+        "--out",
+        str(out),
+        "--budget-scale",
+        "0.25",
+        "--quiet",
+        *extra,
+    ]
 
 
 def _assert_complete(run: Path, reference: Path):
@@ -377,8 +475,11 @@ def test_a_killed_run_with_loader_workers_can_be_rerun_at_once(tmp_path):
     command = _command(out, "--set", "data.loader=torch", "--set", "data.workers=2")
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
-    while proc.poll() is None and time.time() < deadline and not any(
-            p.read_text().count("\n") >= 1 for p in out.rglob("metrics.jsonl")):
+    while (
+        proc.poll() is None
+        and time.time() < deadline
+        and not any(p.read_text().count("\n") >= 1 for p in out.rglob("metrics.jsonl"))
+    ):
         time.sleep(0.01)
     assert proc.poll() is None, "the run ended before it could be killed"
     os.kill(proc.pid, signal.SIGKILL)  # the main process only: its workers live on for a moment
@@ -388,10 +489,17 @@ def test_a_killed_run_with_loader_workers_can_be_rerun_at_once(tmp_path):
     assert "in use by" not in again.stdout + again.stderr
 
 
-@pytest.mark.parametrize("content,needle", [(b"\x00\xffgarbage,,\n1,2\n", "not a readable paper CSV"),
-                                            (b"a,b\n1,2\n", "no column 'dataset'"),
-                                            (b"dataset,model,budget,column,mean,std\ncifar10,vgg16,200,sgd,high,0\n",
-                                             "'mean' holds values that are not numbers")])
+@pytest.mark.parametrize(
+    "content,needle",
+    [
+        (b"\x00\xffgarbage,,\n1,2\n", "not a readable paper CSV"),
+        (b"a,b\n1,2\n", "no column 'dataset'"),
+        (
+            b"dataset,model,budget,column,mean,std\ncifar10,vgg16,200,sgd,high,0\n",
+            "'mean' holds values that are not numbers",
+        ),
+    ],
+)
 def test_a_garbage_paper_csv_is_one_line(finished, tmp_path, content, needle):
     papers = tmp_path / "paper"
     papers.mkdir()

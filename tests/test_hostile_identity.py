@@ -18,14 +18,13 @@ import pytest
 import torch
 import yaml
 from click.testing import CliRunner
+from conftest import REPO, signal_when
 
 from swa_bench import trainer as trainer_module
 from swa_bench.cli import main
 from swa_bench.record_files import read_checkpoint, torch_bytes
 from swa_bench.records import RunRecords
 from swa_bench.stopping import StopSignals
-
-from conftest import REPO, signal_when
 
 pytestmark = pytest.mark.integration
 
@@ -121,9 +120,12 @@ def _state_of(runs, method_of_continuation, source) -> Path:
     """The file an FGE run (state_epoch11.pt) or an SWA continuation (last.pt) would read, in the run of `source`."""
     if source == "ema":
         return run_dir(runs.out, "ema") / "checkpoints" / "last.pt"
-    folder = {"seed1": run_dir(runs.out, "sgd", seed=1), "lr": run_dir(runs.lr, "sgd"),
-              "scale": run_dir(runs.out, "sgd", scale="0.8"),
-              "mlp": run_dir(runs.mlp, "sgd", model="digits_mlp")}[source]
+    folder = {
+        "seed1": run_dir(runs.out, "sgd", seed=1),
+        "lr": run_dir(runs.lr, "sgd"),
+        "scale": run_dir(runs.out, "sgd", scale="0.8"),
+        "mlp": run_dir(runs.mlp, "sgd", model="digits_mlp"),
+    }[source]
     if method_of_continuation == "swa":
         return folder / "checkpoints" / "last.pt"
     (kept,) = (folder / "checkpoints").glob("state_epoch*.pt")
@@ -201,8 +203,9 @@ def test_a_cells_weights_file_in_place_of_the_kept_state_is_refused(runs, tmp_pa
 
 
 @pytest.mark.parametrize("method", ["fge", "swa"])
-@pytest.mark.parametrize("key,value", [("optim.lr_init", 0.07), ("optim.weight_decay", 0.001),
-                                       ("schedule.sgd_final_ratio", 0.02)])
+@pytest.mark.parametrize(
+    "key,value", [("optim.lr_init", 0.07), ("optim.weight_decay", 0.001), ("schedule.sgd_final_ratio", 0.02)]
+)
 def test_a_continuation_refuses_an_sgd_config_edited_after_training(runs, tmp_path, method, key, value):
     """The edited config.yaml and the continuation agree; the SGD run's checkpoints were made under the old one."""
     sgd = sgd_copy(runs, tmp_path)
@@ -211,8 +214,12 @@ def test_a_continuation_refuses_an_sgd_config_edited_after_training(runs, tmp_pa
     stored["config"][section][name] = value
     (sgd / "config.yaml").write_text(yaml.safe_dump(stored, sort_keys=False))
     extra = [*(CONTINUE if method == "swa" else []), "--set", f"{key}={value}"]
-    line = assert_one_line_error(train(tmp_path / "out", method, *extra), str(sgd / "config.yaml"),
-                                 "not the config the SGD run was trained under", "edited after training")
+    line = assert_one_line_error(
+        train(tmp_path / "out", method, *extra),
+        str(sgd / "config.yaml"),
+        "not the config the SGD run was trained under",
+        "edited after training",
+    )
     assert ("state_epoch11.pt" if method == "fge" else "last.pt") in line
     # At the config the run was trained under, the edited file itself disagrees: refused too.
     assert_one_line_error(train(tmp_path / "out", method, *(CONTINUE if method == "swa" else [])), key)
@@ -222,8 +229,12 @@ def test_a_continuation_refuses_an_sgd_config_edited_after_training(runs, tmp_pa
 def test_a_deleted_sgd_config_is_said_so_not_that_there_is_no_run(runs, tmp_path, method):
     sgd = sgd_copy(runs, tmp_path)
     (sgd / "config.yaml").unlink()
-    line = assert_one_line_error(train(tmp_path / "out", method, *(CONTINUE if method == "swa" else [])),
-                                 str(sgd / "config.yaml"), "missing", "records are there")
+    line = assert_one_line_error(
+        train(tmp_path / "out", method, *(CONTINUE if method == "swa" else [])),
+        str(sgd / "config.yaml"),
+        "missing",
+        "records are there",
+    )
     assert "no SGD run to continue from" not in line
 
 
@@ -248,8 +259,12 @@ def test_an_unfinished_sgd_run_is_counted_against_its_own_budget(runs, tmp_path,
 
 
 def test_every_weights_file_carries_its_runs_identity(runs):
-    for method, files in (("sgd", ["sgd", "state_epoch11"]), ("swa", ["swa_1", "swa_1.25", "swa_1.5"]),
-                          ("ema", ["ema_1"]), ("fge", ["fge_1", "fge_member1", "fge_member2"])):
+    for method, files in (
+        ("sgd", ["sgd", "state_epoch11"]),
+        ("swa", ["swa_1", "swa_1.25", "swa_1.5"]),
+        ("ema", ["ema_1"]),
+        ("fge", ["fge_1", "fge_member1", "fge_member2"]),
+    ):
         folder = run_dir(runs.out, method) / "checkpoints"
         identity = read_checkpoint(folder / "last.pt")["identity"]
         assert identity["method"] == method and identity["seed"] == 0
@@ -289,10 +304,12 @@ def test_a_resume_refuses_a_collected_model_that_is_not_its_own(runs, tmp_path, 
     what, needles = MEMBER_CASES[case]
     fge = _stopped_fge(runs, tmp_path, monkeypatch)
     member, sidecar = fge / "checkpoints" / "fge_member1.pt", fge / "checkpoints" / "fge_member1.pt.sha256"
-    sources = {"seed1 member1": run_dir(runs.out, "fge", seed=1) / "checkpoints" / "fge_member1.pt",
-               "seed1 member1 alone": run_dir(runs.out, "fge", seed=1) / "checkpoints" / "fge_member1.pt",
-               "swa seed1 cell": run_dir(runs.out, "swa", seed=1) / "checkpoints" / "swa_1.pt",
-               "own member2": run_dir(runs.out, "fge") / "checkpoints" / "fge_member2.pt"}
+    sources = {
+        "seed1 member1": run_dir(runs.out, "fge", seed=1) / "checkpoints" / "fge_member1.pt",
+        "seed1 member1 alone": run_dir(runs.out, "fge", seed=1) / "checkpoints" / "fge_member1.pt",
+        "swa seed1 cell": run_dir(runs.out, "swa", seed=1) / "checkpoints" / "swa_1.pt",
+        "own member2": run_dir(runs.out, "fge") / "checkpoints" / "fge_member2.pt",
+    }
     if what == "deleted":
         member.unlink()
         sidecar.unlink()
@@ -317,8 +334,10 @@ def test_a_resume_keeps_its_own_members_and_older_files(runs, tmp_path, monkeypa
     result = train(tmp_path / "out", "fge")
     assert result.exit_code == 0, result.output
     assert rows(fge) == rows(run_dir(runs.out, "fge"))
-    assert json.loads((fge / "summary.json").read_text())["results"] == \
-        json.loads((run_dir(runs.out, "fge") / "summary.json").read_text())["results"]
+    assert (
+        json.loads((fge / "summary.json").read_text())["results"]
+        == json.loads((run_dir(runs.out, "fge") / "summary.json").read_text())["results"]
+    )
 
 
 def test_a_resume_refuses_a_cells_weights_of_another_run(runs, tmp_path, monkeypatch):
@@ -329,8 +348,10 @@ def test_a_resume_refuses_a_cells_weights_of_another_run(runs, tmp_path, monkeyp
     swa = run_dir(tmp_path / "out", "swa")
     assert read_checkpoint(swa / "checkpoints" / "last.pt")["epoch"] >= 14
     for suffix in ("", ".sha256"):
-        shutil.copy(run_dir(runs.out, "swa", seed=1) / "checkpoints" / f"swa_1.pt{suffix}",
-                    swa / "checkpoints" / f"swa_1.pt{suffix}")
+        shutil.copy(
+            run_dir(runs.out, "swa", seed=1) / "checkpoints" / f"swa_1.pt{suffix}",
+            swa / "checkpoints" / f"swa_1.pt{suffix}",
+        )
     result = train(tmp_path / "out", "swa")
     if result.exit_code == 0:  # fell back to a checkpoint before the cell, which was made again
         assert "swa_1.pt is not this run's own" in result.output
@@ -346,13 +367,17 @@ def _fge_copy(runs, tmp_path) -> Path:
     return target
 
 
-@pytest.mark.parametrize("case", ["another seed's member", "another seed's member, no sidecar",
-                                  "own member2 as member1"])
+@pytest.mark.parametrize(
+    "case", ["another seed's member", "another seed's member, no sidecar", "own member2 as member1"]
+)
 def test_plane_refuses_a_collected_model_that_is_not_the_runs(runs, tmp_path, case):
     fge = _fge_copy(runs, tmp_path)
     c = fge / "checkpoints"
-    source = run_dir(runs.out, "fge", seed=1 if "seed" in case else 0) / "checkpoints" / (
-        "fge_member2.pt" if "member2" in case else "fge_member1.pt")
+    source = (
+        run_dir(runs.out, "fge", seed=1 if "seed" in case else 0)
+        / "checkpoints"
+        / ("fge_member2.pt" if "member2" in case else "fge_member1.pt")
+    )
     shutil.copy(source, c / "fge_member1.pt")
     if "no sidecar" in case:
         (c / "fge_member1.pt.sha256").unlink()
@@ -362,10 +387,21 @@ def test_plane_refuses_a_collected_model_that_is_not_the_runs(runs, tmp_path, ca
     if "member2" in case:  # as a marked point (with --mean-of it would be refused as fge_member2 given twice)
         needle, marked = "collected model 2 of its run, not model 1 as its name says", ["--extra", c / "fge_member1.pt"]
     else:
-        needle, marked = "another run (method fge, seed 1)", ["--mean-of", c / "fge_member1.pt", "--mean-of",
-                                                              c / "fge_member2.pt"]
-    result = cli("landscape", "plane", sgd / "sgd.pt", c / "fge_1.pt", c / "fge_member2.pt", *marked,
-                 "--out", tmp_path / "fig", "--quiet")
+        needle, marked = (
+            "another run (method fge, seed 1)",
+            ["--mean-of", c / "fge_member1.pt", "--mean-of", c / "fge_member2.pt"],
+        )
+    result = cli(
+        "landscape",
+        "plane",
+        sgd / "sgd.pt",
+        c / "fge_1.pt",
+        c / "fge_member2.pt",
+        *marked,
+        "--out",
+        tmp_path / "fig",
+        "--quiet",
+    )
     assert_one_line_error(result, str(c / "fge_member1.pt"), needle)
     assert not (tmp_path / "fig").exists()
 
@@ -382,8 +418,20 @@ def test_mean_of_refuses_one_file_given_twice(runs, tmp_path, how):
     elif how == "a copy":
         shutil.copy(c / "fge_member1.pt", twin)
     sgd = run_dir(runs.out, "sgd") / "checkpoints"
-    result = cli("landscape", "plane", sgd / "sgd.pt", c / "fge_1.pt", c / "fge_member2.pt", "--mean-of",
-                 c / "fge_member1.pt", "--mean-of", twin, "--out", tmp_path / "fig", "--quiet")
+    result = cli(
+        "landscape",
+        "plane",
+        sgd / "sgd.pt",
+        c / "fge_1.pt",
+        c / "fge_member2.pt",
+        "--mean-of",
+        c / "fge_member1.pt",
+        "--mean-of",
+        twin,
+        "--out",
+        tmp_path / "fig",
+        "--quiet",
+    )
     assert_one_line_error(result, "--mean-of", str(twin), "given twice")
 
 
@@ -429,10 +477,13 @@ def test_line_refuses_a_solution_file_of_another_run(runs, tmp_path):
     swa = run_dir(tmp_path / "out", "swa")
     shutil.copytree(run_dir(runs.out, "swa"), swa)
     for suffix in ("", ".sha256"):
-        shutil.copy(run_dir(runs.out, "swa", seed=1) / "checkpoints" / f"swa_1.5.pt{suffix}",
-                    swa / "checkpoints" / f"swa_1.5.pt{suffix}")
-    result = cli("landscape", "line", "--swa", swa, "--sgd", run_dir(runs.out, "sgd"), "--out", tmp_path / "fig",
-                 "--quiet")
+        shutil.copy(
+            run_dir(runs.out, "swa", seed=1) / "checkpoints" / f"swa_1.5.pt{suffix}",
+            swa / "checkpoints" / f"swa_1.5.pt{suffix}",
+        )
+    result = cli(
+        "landscape", "line", "--swa", swa, "--sgd", run_dir(runs.out, "sgd"), "--out", tmp_path / "fig", "--quiet"
+    )
     assert_one_line_error(result, "swa_1.5.pt", "another run (method swa, seed 1)")
 
 
@@ -442,15 +493,27 @@ def test_line_refuses_a_solution_file_of_another_run(runs, tmp_path):
 
 PAIRINGS = {
     # case: (--swa run, --sgd run, words the refusal holds)
-    "SWA of seed 0, SGD of seed 1": (("out", "swa", 0, "0.7"), ("out", "sgd", 1, "0.7"),
-                                     ["different seeds", "run.seed 0 and 1"]),
-    "SWA of seed 1, SGD of seed 0": (("out", "swa", 1, "0.7"), ("out", "sgd", 0, "0.7"),
-                                     ["different seeds", "run.seed 1 and 0"]),
+    "SWA of seed 0, SGD of seed 1": (
+        ("out", "swa", 0, "0.7"),
+        ("out", "sgd", 1, "0.7"),
+        ["different seeds", "run.seed 0 and 1"],
+    ),
+    "SWA of seed 1, SGD of seed 0": (
+        ("out", "swa", 1, "0.7"),
+        ("out", "sgd", 0, "0.7"),
+        ["different seeds", "run.seed 1 and 0"],
+    ),
     "EMA of seed 0, SGD of seed 1": (("out", "ema", 0, "0.7"), ("out", "sgd", 1, "0.7"), ["different seeds"]),
-    "SGD at another rate": (("out", "swa", 0, "0.7"), ("lr", "sgd", 0, "0.7"),
-                            ["different configs", "optim.lr_init 0.05 and 0.07"]),
-    "SGD at another budget scale": (("out", "swa", 0, "0.7"), ("out", "sgd", 0, "0.8"),
-                                    ["different configs", "run.budget_scale"]),
+    "SGD at another rate": (
+        ("out", "swa", 0, "0.7"),
+        ("lr", "sgd", 0, "0.7"),
+        ["different configs", "optim.lr_init 0.05 and 0.07"],
+    ),
+    "SGD at another budget scale": (
+        ("out", "swa", 0, "0.7"),
+        ("out", "sgd", 0, "0.8"),
+        ["different configs", "run.budget_scale"],
+    ),
     "a continuation, SGD of seed 1": (("cont", "swa", 0, "0.7"), ("out", "sgd", 1, "0.7"), ["different seeds"]),
 }
 
@@ -463,14 +526,16 @@ def _run(runs, where, method, seed, scale):
 @pytest.mark.parametrize("case", sorted(PAIRINGS))
 def test_landscapes_refuse_runs_of_different_seeds_or_configs(runs, tmp_path, command, case):
     swa, sgd, needles = PAIRINGS[case]
-    result = cli("landscape", command, "--swa", _run(runs, *swa), "--sgd", _run(runs, *sgd), "--out", tmp_path / "fig",
-                 "--quiet")
+    result = cli(
+        "landscape", command, "--swa", _run(runs, *swa), "--sgd", _run(runs, *sgd), "--out", tmp_path / "fig", "--quiet"
+    )
     assert_one_line_error(result, "--swa", "--sgd", *needles)
     assert not (tmp_path / "fig").exists()
 
 
-@pytest.mark.parametrize("swa", [("out", "swa", 0, "0.7"), ("out", "ema", 0, "0.7"), ("cont", "swa", 0, "0.7"),
-                                 ("out", "swa", 1, "0.7")])
+@pytest.mark.parametrize(
+    "swa", [("out", "swa", 0, "0.7"), ("out", "ema", 0, "0.7"), ("cont", "swa", 0, "0.7"), ("out", "swa", 1, "0.7")]
+)
 def test_landscapes_pair_a_run_with_the_sgd_run_of_its_own_seed(runs, swa):
     """The method's own keys (swa.*, ema.*, swa.start_from) may differ: a continuation is its SGD run's pair."""
     from swa_bench.figures.landscape import _solutions
@@ -488,16 +553,28 @@ def test_picture_with_no_finished_runs_is_one_line(tmp_path, capsys):
     from swa_bench import experiment
 
     (tmp_path / "data").mkdir()
-    status = experiment.main(["mini", "--part", "picture", "--data", str(tmp_path / "data"), "--out",
-                              str(tmp_path / "runs"), "--results", str(tmp_path / "results")])
+    status = experiment.main(
+        [
+            "mini",
+            "--part",
+            "picture",
+            "--data",
+            str(tmp_path / "data"),
+            "--out",
+            str(tmp_path / "runs"),
+            "--results",
+            str(tmp_path / "results"),
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and len(err) == 1 and err[0].startswith("error: ") and "no finished runs yet" in err[0], err
 
 
 def test_plot_table_with_only_sgd_runs_is_one_line(runs, tmp_path):
     shutil.copytree(run_dir(runs.out, "sgd"), run_dir(tmp_path / "out", "sgd"))
-    assert_one_line_error(cli("plot", "table", tmp_path / "out", "--out", tmp_path / "fig"),
-                          "no finished runs of an averaged column")
+    assert_one_line_error(
+        cli("plot", "table", tmp_path / "out", "--out", tmp_path / "fig"), "no finished runs of an averaged column"
+    )
 
 
 def _failing_part(tmp_path, monkeypatch, failures: dict, blocked=()):
@@ -514,8 +591,9 @@ def _failing_part(tmp_path, monkeypatch, failures: dict, blocked=()):
         specs.append(SimpleNamespace(run_dir=str(folder), name=name, after=None if name in failures else "x"))
         status, error = failures.get(name, (-1, "error: the SGD run it continues (x) did not finish"))
         RunRecords(folder).write_failure({"run": name, "exit_status": status, "error": error, "log": "x.log"})
-    monkeypatch.setattr(local, "run_local", lambda plan, jobs, say: {
-        s.name: failures.get(s.name, (-1,))[0] for s in plan.runs})
+    monkeypatch.setattr(
+        local, "run_local", lambda plan, jobs, say: {s.name: failures.get(s.name, (-1,))[0] for s in plan.runs}
+    )
     x = SimpleNamespace(out=str(tmp_path / "runs"), jobs=1, say=lambda line: None)
     with pytest.raises(UserError) as raised:
         _train(x, "table", specs)
@@ -525,15 +603,18 @@ def _failing_part(tmp_path, monkeypatch, failures: dict, blocked=()):
 EMPTY = "error: data.path /d: no training images found"
 
 
-@pytest.mark.parametrize("failures,blocked,cause", [
-    ({"a/sgd/seed0": (2, EMPTY), "a/swa/seed0": (2, EMPTY), "a/ema/seed0": (2, EMPTY)}, (), True),
-    ({"a/sgd/seed0": (2, EMPTY), "a/sgd/seed1": (2, EMPTY)}, ("a/fge/seed0", "a/fge/seed1"), True),
-    ({"a/sgd/seed0": (2, EMPTY)}, (), True),  # one refusal (exit 2): running again cannot help either
-    ({"a/sgd/seed0": (1, "RuntimeError: x"), "a/swa/seed0": (1, "RuntimeError: x")}, (), True),
-    ({"a/sgd/seed0": (2, EMPTY), "a/swa/seed0": (2, "error: other")}, (), False),
-    ({"a/sgd/seed0": (1, "Killed")}, (), False),  # one crash: may be passing
-    ({"a/sgd/seed0": (-9, "(no output)"), "a/swa/seed0": (-9, "(no output)")}, (), False),
-])
+@pytest.mark.parametrize(
+    "failures,blocked,cause",
+    [
+        ({"a/sgd/seed0": (2, EMPTY), "a/swa/seed0": (2, EMPTY), "a/ema/seed0": (2, EMPTY)}, (), True),
+        ({"a/sgd/seed0": (2, EMPTY), "a/sgd/seed1": (2, EMPTY)}, ("a/fge/seed0", "a/fge/seed1"), True),
+        ({"a/sgd/seed0": (2, EMPTY)}, (), True),  # one refusal (exit 2): running again cannot help either
+        ({"a/sgd/seed0": (1, "RuntimeError: x"), "a/swa/seed0": (1, "RuntimeError: x")}, (), True),
+        ({"a/sgd/seed0": (2, EMPTY), "a/swa/seed0": (2, "error: other")}, (), False),
+        ({"a/sgd/seed0": (1, "Killed")}, (), False),  # one crash: may be passing
+        ({"a/sgd/seed0": (-9, "(no output)"), "a/swa/seed0": (-9, "(no output)")}, (), False),
+    ],
+)
 def test_a_part_whose_runs_all_fail_for_one_cause_says_it(tmp_path, monkeypatch, failures, blocked, cause):
     line = _failing_part(tmp_path, monkeypatch, failures, blocked)
     n = len(failures) + len(blocked)

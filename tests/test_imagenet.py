@@ -6,14 +6,13 @@ import json
 import pytest
 import torch
 from click.testing import CliRunner
+from conftest import IMAGENET_CONFIG, REPO, imagenet_cli, imagenet_run_dir
 
 from swa_bench.averaging import WeightAverage
 from swa_bench.cli import main
 from swa_bench.config import load_config
 from swa_bench.protocol import resolve_protocol
 from swa_bench.records import RunRecords
-
-from conftest import IMAGENET_CONFIG, REPO, imagenet_cli, imagenet_run_dir
 
 # --------------------------------------------------------------------------------------------------
 # The protocol
@@ -25,7 +24,10 @@ def test_imagenet_configs_follow_spec():
         assert cfg.model.weights == "IMAGENET1K_V1" and cfg.swa.include_start
         assert (cfg.swa.alpha1, cfg.swa.alpha2, cfg.swa.c_epochs) == (1e-3, 1e-5, 1)
         assert (cfg.optim.batch_size, cfg.optim.weight_decay, cfg.optim.momentum) == (256, 1e-4, 0.9)
-        assert cfg.data.augment == ("resized_crop", "flip") and (cfg.data.image_size, cfg.data.test_resize) == (224, 256)
+        assert cfg.data.augment == ("resized_crop", "flip") and (cfg.data.image_size, cfg.data.test_resize) == (
+            224,
+            256,
+        )
         swa = resolve_protocol(load_config(REPO / f"configs/imagenet/{name}.yaml", {"run.method": "swa"}))
         assert swa.epochs == 10 and swa.report_points == {"swa_5ep": 5, "swa_10ep": 10}
         sgd = resolve_protocol(load_config(REPO / f"configs/imagenet/{name}.yaml", {"run.method": "sgd"}))
@@ -74,7 +76,11 @@ def test_pretrained_baseline_and_swa_end_to_end(tmp_path, tiny_imagenet, weights
     assert table.exit_code == 0, table.output
     assert "## ImageNet" in table.output
     header = next(line for line in table.output.splitlines() if line.startswith("| model"))
-    assert [c.strip() for c in header.strip("|").split("|")][2:] == ["SGD (pretrained)", "SWA 5 epochs", "SWA 10 epochs"]
+    assert [c.strip() for c in header.strip("|").split("|")][2:] == [
+        "SGD (pretrained)",
+        "SWA 5 epochs",
+        "SWA 10 epochs",
+    ]
     assert "weights file sha256" in table.output  # unverified weights are labelled
 
 
@@ -86,10 +92,14 @@ def test_unreadable_image_is_named_or_skipped_and_counted(tmp_path, tiny_imagene
     stopped = imagenet_cli(tiny_imagenet, weights_file, tmp_path / "a", "swa", *common)
     assert stopped.exit_code == 2
     errors = [line for line in stopped.output.splitlines() if line.startswith("error")]
-    assert errors == [f"error: {bad}: unreadable image (UnidentifiedImageError); "
-                      "--set data.skip_bad_images=true skips and counts such files"]
+    assert errors == [
+        f"error: {bad}: unreadable image (UnidentifiedImageError); "
+        "--set data.skip_bad_images=true skips and counts such files"
+    ]
     assert "Traceback" not in stopped.output
-    skipped = imagenet_cli(tiny_imagenet, weights_file, tmp_path / "b", "swa", *common, "--set", "data.skip_bad_images=true")
+    skipped = imagenet_cli(
+        tiny_imagenet, weights_file, tmp_path / "b", "swa", *common, "--set", "data.skip_bad_images=true"
+    )
     assert skipped.exit_code == 0, skipped.output
     rows = RunRecords(imagenet_run_dir(tmp_path / "b", "swa")).read_metrics()
     assert rows[0]["skipped_images"] == 1

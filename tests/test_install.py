@@ -9,7 +9,6 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
 
 
@@ -25,8 +24,21 @@ def installed(tmp_path_factory):
     this environment's site-packages through a .pth line, so nothing is downloaded; the checkout
     itself is not on its path."""
     root = tmp_path_factory.mktemp("install")
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(root / "dist"),
-          str(REPO)], cwd=root)
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(root / "dist"),
+            str(REPO),
+        ],
+        cwd=root,
+    )
     (wheel,) = (root / "dist").glob("swa_bench-*.whl")
     venv = root / "venv"
     _run([sys.executable, "-m", "venv", str(venv)], cwd=root)
@@ -34,7 +46,8 @@ def installed(tmp_path_factory):
     purelib = _run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=root).strip()
     ours = sysconfig.get_paths()["purelib"]
     (Path(purelib) / "deps-from-the-test-environment.pth").write_text(
-        "\n".join(dict.fromkeys([ours, *site.getsitepackages()])) + "\n")
+        "\n".join(dict.fromkeys([ours, *site.getsitepackages()])) + "\n"
+    )
     _run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)], cwd=root)
     return venv / "bin"
 
@@ -47,13 +60,33 @@ def test_wheel_works_from_another_directory(installed, tmp_path):
     assert "cifar10/vgg16" in listing and "demo/digits" in listing and "imagenet/resnet50" in listing
 
     for method in ("sgd", "swa", "ema"):  # a shipped config by name
-        _run([str(installed / "swa-bench"), "train", "--config", "demo/digits", "--method", method, "--out", "runs",
-              "--budget-scale", "0.25", "--quiet"], cwd=tmp_path)
+        _run(
+            [
+                str(installed / "swa-bench"),
+                "train",
+                "--config",
+                "demo/digits",
+                "--method",
+                method,
+                "--out",
+                "runs",
+                "--budget-scale",
+                "0.25",
+                "--quiet",
+            ],
+            cwd=tmp_path,
+        )
     summaries = [json.loads(p.read_text()) for p in (tmp_path / "runs").rglob("summary.json")]
     assert sorted(s["method"] for s in summaries) == ["ema", "sgd", "swa"]
 
     table = _run([str(installed / "swa-bench"), "table", "runs"], cwd=tmp_path)
     assert "SWA 1.5 B" in table and "EMA" in table
-    paper = _run([str(installed / "python"), "-c", "from swa_bench.tables import PAPER_DIR, load_paper; "
-                  "print(PAPER_DIR); print(len(load_paper()))"], cwd=tmp_path).split()
+    paper = _run(
+        [
+            str(installed / "python"),
+            "-c",
+            "from swa_bench.tables import PAPER_DIR, load_paper; print(PAPER_DIR); print(len(load_paper()))",
+        ],
+        cwd=tmp_path,
+    ).split()
     assert not paper[0].startswith(str(REPO)) and int(paper[1]) > 20  # the paper's numbers, shipped

@@ -8,14 +8,13 @@ import json
 import pytest
 import torch
 from click.testing import CliRunner
+from conftest import REPO
 
 from swa_bench.cli import main
 from swa_bench.config import ConfigError, load_config
 from swa_bench.protocol import resolve_protocol
 from swa_bench.records import RunRecords
 from swa_bench.tables import setting_label
-
-from conftest import REPO
 
 EXPERIMENTS = REPO / "configs" / "mini-experiments"
 MINI = REPO / "configs" / "mini" / "preresnet20_ratio0.5.yaml"
@@ -59,8 +58,12 @@ def test_from_epoch_must_be_a_kept_state():
 
 
 def test_a_named_variant_set_on_the_command_line_is_its_row_not_a_setting():
-    summary = {"data": {"format": "imagefolder"}, "budget_scale": 1, "train_subset": 1000,
-               "overrides": {"swa.variant": "x", "swa.lr": 0.1, "optim.weight_decay": 0.001}}
+    summary = {
+        "data": {"format": "imagefolder"},
+        "budget_scale": 1,
+        "train_subset": 1000,
+        "overrides": {"swa.variant": "x", "swa.lr": 0.1, "optim.weight_decay": 0.001},
+    }
     assert setting_label(summary) == "ImageFolder copy; 1000 train images; optim.weight_decay=0.001"
     del summary["overrides"]["swa.variant"]
     assert "swa.lr=0.1" in setting_label(summary)
@@ -68,21 +71,47 @@ def test_a_named_variant_set_on_the_command_line_is_its_row_not_a_setting():
 
 def test_an_evaluation_cadence_is_not_a_setting():
     """Seed 0 of the miniature is evaluated every 10 epochs, the others every 30: one row."""
-    summary = {"data": {"format": "imagefolder"}, "budget_scale": 1, "train_subset": 1000,
-               "overrides": {"schedule.eval_every": 10}}
+    summary = {
+        "data": {"format": "imagefolder"},
+        "budget_scale": 1,
+        "train_subset": 1000,
+        "overrides": {"schedule.eval_every": 10},
+    }
     assert setting_label(summary) == "ImageFolder copy; 1000 train images"
 
 
 # --------------------------------------------------------------------------------------------------
 # End to end on tiny data: 100 CIFAR-10 images, B = 6 (budget scale 0.05), PreResNet-20.
 
-SCALE = ["--budget-scale", "0.05", "--device", "cpu", "--quiet", "--set", "data.train_subset=null",
-         "--set", "data.verify_checksums=false", "--set", "data.loader=torch"]
+SCALE = [
+    "--budget-scale",
+    "0.05",
+    "--device",
+    "cpu",
+    "--quiet",
+    "--set",
+    "data.train_subset=null",
+    "--set",
+    "data.verify_checksums=false",
+    "--set",
+    "data.loader=torch",
+]
 
 
 def train(config, method, data, out, *extra):
-    args = ["train", "--config", str(config), "--method", method, "--data-path", str(data), "--out", str(out),
-            *SCALE, *extra]
+    args = [
+        "train",
+        "--config",
+        str(config),
+        "--method",
+        method,
+        "--data-path",
+        str(data),
+        "--out",
+        str(out),
+        *SCALE,
+        *extra,
+    ]
     return CliRunner().invoke(main, args)
 
 
@@ -94,9 +123,20 @@ def test_continuations_of_one_sgd_run(tmp_path, tiny_cifar10):
 
     # The schedule comparison: from the state after 5 of 6 epochs (0.8 B), a cyclical variant named on
     # the command line.
-    result = train(EXPERIMENTS / "preresnet20_from_sgd.yaml", "swa", tiny_cifar10, out,
-                   "--set", "swa.variant=cyc", "--set", "swa.lr_schedule=cyclical",
-                   "--set", "swa.alpha1=0.1", "--set", "swa.alpha2=0.001")
+    result = train(
+        EXPERIMENTS / "preresnet20_from_sgd.yaml",
+        "swa",
+        tiny_cifar10,
+        out,
+        "--set",
+        "swa.variant=cyc",
+        "--set",
+        "swa.lr_schedule=cyclical",
+        "--set",
+        "swa.alpha1=0.1",
+        "--set",
+        "swa.alpha2=0.001",
+    )
     assert result.exit_code == 0, result.output
     run = out / "cifar10" / "preresnet20" / "swa-cyc" / "seed0-scale0.05"
     summary = json.loads((run / "summary.json").read_text())

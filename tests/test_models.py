@@ -1,9 +1,8 @@
 import pytest
 import torch
+from conftest import REPO
 
 from swa_bench.models import count_parameters, create_model, get_model_entry, model_names
-
-from conftest import REPO
 
 REPO_CONFIGS = REPO / "configs"
 
@@ -30,8 +29,13 @@ def test_shake_shake_has_about_11_65m_parameters():
 
 
 # docs/PROTOCOL.md §3: forward multiply-accumulates per 32x32 image, to the digits given there.
-PUBLISHED_GMACS = [("vgg16", 0.314), ("preresnet164", 0.248), ("wrn28x10", 5.95), ("pyramidnet272", 4.49),
-              ("shakeshake26_2x64d", 1.69)]
+PUBLISHED_GMACS = [
+    ("vgg16", 0.314),
+    ("preresnet164", 0.248),
+    ("wrn28x10", 5.95),
+    ("pyramidnet272", 4.49),
+    ("shakeshake26_2x64d", 1.69),
+]
 
 
 @pytest.mark.parametrize("name,gmacs", PUBLISHED_GMACS)
@@ -42,8 +46,9 @@ def test_forward_macs_match_spec(name, gmacs):
     assert round(measured, len(str(gmacs).split(".")[1])) == gmacs
 
 
-@pytest.mark.parametrize("name", ["vgg16", "preresnet164", "preresnet110", "wrn28x10", "pyramidnet272",
-                                  "shakeshake26_2x64d"])
+@pytest.mark.parametrize(
+    "name", ["vgg16", "preresnet164", "preresnet110", "wrn28x10", "pyramidnet272", "shakeshake26_2x64d"]
+)
 def test_cifar_models_map_images_to_logits(name):
     model = create_model(name, 100).eval()
     with torch.no_grad():
@@ -109,8 +114,8 @@ def test_default_conv_and_linear_init_equal_pytorch_0_4s(make):
     for values in (weight, bias):
         assert values.abs().max() <= bound and values.abs().max() > 0.8 * bound  # the interval...
     assert abs(weight.mean().item()) < 0.01 * bound  # ...filled uniformly (many weights, tight figures)
-    assert abs(weight.std().item() - bound / 3 ** 0.5) < 0.01 * bound
-    assert abs(bias.std().item() - bound / 3 ** 0.5) < 0.2 * bound
+    assert abs(weight.std().item() - bound / 3**0.5) < 0.01 * bound
+    assert abs(bias.std().item() - bound / 3**0.5) < 0.2 * bound
 
 
 def test_small_preresnets_have_basic_blocks():
@@ -177,7 +182,7 @@ def test_pyramidnet_shortcut_pools_and_zero_pads():
         shortcut = block(x) - block.residual(x)
     pooled = torch.nn.functional.avg_pool2d(x, 2)
     assert torch.allclose(shortcut[:, : x.size(1)], pooled, atol=1e-6)
-    assert torch.all(shortcut[:, x.size(1):] == 0)
+    assert torch.all(shortcut[:, x.size(1) :] == 0)
 
 
 def test_pyramidnet_without_shakedrop_is_the_plain_network():
@@ -206,10 +211,29 @@ def test_impossible_depth_is_a_config_error(tmp_path, tiny_cifar10, name, option
     from swa_bench.cli import main
 
     key, value = next(iter(options.items()))
-    result = CliRunner().invoke(main, [
-        "train", "--config", str(REPO_CONFIGS / f"cifar10/{name}.yaml"), "--method", "sgd", "--data-path",
-        str(tiny_cifar10), "--out", str(tmp_path), "--device", "cpu", "--quiet", "--budget-scale", "0.002",
-        "--set", "data.verify_checksums=false", "--set", f"model.options.{key}={value}"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "--config",
+            str(REPO_CONFIGS / f"cifar10/{name}.yaml"),
+            "--method",
+            "sgd",
+            "--data-path",
+            str(tiny_cifar10),
+            "--out",
+            str(tmp_path),
+            "--device",
+            "cpu",
+            "--quiet",
+            "--budget-scale",
+            "0.002",
+            "--set",
+            "data.verify_checksums=false",
+            "--set",
+            f"model.options.{key}={value}",
+        ],
+    )
     assert result.exit_code == 2 and "model.options" in result.output and "depth" in result.output
     assert "Traceback" not in result.output
 

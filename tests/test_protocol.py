@@ -2,20 +2,22 @@
 the records use."""
 
 import pytest
+from conftest import REPO
 
 from swa_bench.columns import Column
 from swa_bench.config import load_config
 from swa_bench.protocol import resolve_protocol, scale_epochs
 
-from conftest import REPO
 
-
-@pytest.mark.parametrize("name,method,averaged,prefix,title", [
-    ("sgd", "sgd", False, "test_", "SGD"),
-    ("swa_1.25", "swa", True, "swa_test_", "SWA 1.25 B"),
-    ("ema_1", "ema", True, "ema_test_", "EMA 1 B"),
-    ("swa_10ep", "swa", True, "swa_test_", "SWA 10 epochs"),
-])
+@pytest.mark.parametrize(
+    "name,method,averaged,prefix,title",
+    [
+        ("sgd", "sgd", False, "test_", "SGD"),
+        ("swa_1.25", "swa", True, "swa_test_", "SWA 1.25 B"),
+        ("ema_1", "ema", True, "ema_test_", "EMA 1 B"),
+        ("swa_10ep", "swa", True, "swa_test_", "SWA 10 epochs"),
+    ],
+)
 def test_a_column_name_says_what_it_reports(name, method, averaged, prefix, title):
     column = Column(name)
     assert (column.method, column.averaged, column.metrics_prefix, column.title()) == (method, averaged, prefix, title)
@@ -32,14 +34,17 @@ def test_budget_scale_rounds_half_up_and_keeps_one_epoch():
     assert scale_epochs(150 * 1.25, 1.0) == 188 and scale_epochs(200, 0.001) == 1 and scale_epochs(300, 0.02) == 6
 
 
-@pytest.mark.parametrize("config,method,epochs,points", [
-    ("cifar10/vgg16", "sgd", 200, {"sgd": 200}),
-    ("cifar10/vgg16", "swa", 300, {"swa_1": 200, "swa_1.25": 250, "swa_1.5": 300}),
-    ("cifar10/vgg16", "ema", 200, {"ema_1": 200}),
-    ("cifar100/preresnet164", "swa", 225, {"swa_1": 150, "swa_1.25": 188, "swa_1.5": 225}),
-    ("imagenet/resnet50", "sgd", 0, {"sgd": 0}),
-    ("imagenet/resnet50", "swa", 10, {"swa_5ep": 5, "swa_10ep": 10}),
-])
+@pytest.mark.parametrize(
+    "config,method,epochs,points",
+    [
+        ("cifar10/vgg16", "sgd", 200, {"sgd": 200}),
+        ("cifar10/vgg16", "swa", 300, {"swa_1": 200, "swa_1.25": 250, "swa_1.5": 300}),
+        ("cifar10/vgg16", "ema", 200, {"ema_1": 200}),
+        ("cifar100/preresnet164", "swa", 225, {"swa_1": 150, "swa_1.25": 188, "swa_1.5": 225}),
+        ("imagenet/resnet50", "sgd", 0, {"sgd": 0}),
+        ("imagenet/resnet50", "swa", 10, {"swa_5ep": 5, "swa_10ep": 10}),
+    ],
+)
 def test_rows_report_at_the_paper_points(config, method, epochs, points):
     proto = resolve_protocol(load_config(REPO / f"configs/{config}.yaml", {"run.method": method}))
     assert proto.epochs == epochs and proto.report_points == points

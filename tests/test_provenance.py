@@ -35,8 +35,9 @@ def test_changes_outside_the_package_leave_the_commit_clean(checkout):
 
 @pytest.mark.parametrize("change", ["code", "config", "new file"])
 def test_a_changed_package_is_dirty_and_names_its_files(checkout, change):
-    path = {"code": "swa_bench/trainer.py", "config": "swa_bench/configs/row.yaml",
-            "new file": "swa_bench/extra.py"}[change]
+    path = {"code": "swa_bench/trainer.py", "config": "swa_bench/configs/row.yaml", "new file": "swa_bench/extra.py"}[
+        change
+    ]
     (checkout / path).write_text("changed\n")
     commit, changed = source_revision(checkout)
     assert commit.endswith("-dirty") and changed == [path]

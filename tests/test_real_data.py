@@ -8,12 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import REPO
 
 from swa_bench.cli import main
 from swa_bench.config import DataConfig
 from swa_bench.data import build_datasets
-
-from conftest import REPO
 
 pytestmark = pytest.mark.slow
 TARBALL = REPO.parent / "shared" / "data" / "cifar10-jpg.tar.gz"
@@ -44,9 +43,26 @@ def test_jpeg_copy_is_the_full_standard_split(cifar10_jpg):
 
 def test_preresnet_learns_from_real_images(cifar10_jpg, tmp_path):
     # 3 epochs on 2000 images: 23-27% test accuracy in the runs of docs/PERFORMANCE.md; chance is 10%.
-    args = ["train", "--config", str(REPO / "configs/cifar10/preresnet164.yaml"), "--method", "sgd",
-            "--data-path", str(cifar10_jpg), "--out", str(tmp_path), "--budget-scale", "0.02",
-            "--set", "data.train_subset=2000", "--set", "data.workers=0", "--device", "cpu", "--quiet"]
+    args = [
+        "train",
+        "--config",
+        str(REPO / "configs/cifar10/preresnet164.yaml"),
+        "--method",
+        "sgd",
+        "--data-path",
+        str(cifar10_jpg),
+        "--out",
+        str(tmp_path),
+        "--budget-scale",
+        "0.02",
+        "--set",
+        "data.train_subset=2000",
+        "--set",
+        "data.workers=0",
+        "--device",
+        "cpu",
+        "--quiet",
+    ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "cifar10/preresnet164/sgd/seed0-scale0.02-subset2000/summary.json").read_text())

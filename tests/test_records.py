@@ -8,10 +8,9 @@ import stat
 import pytest
 import torch
 from click.testing import CliRunner
+from conftest import REPO
 
 from swa_bench.cli import main
-
-from conftest import REPO
 
 RUN = "digits/digits_cnn/swa/seed0-scale0.25-subset300"
 
@@ -24,8 +23,21 @@ def finished_runs(tmp_path_factory):
         out = tmp_path_factory.mktemp(f"umask{umask:03o}")
         old = os.umask(umask)
         try:
-            result = CliRunner().invoke(main, ["train", "--config", str(REPO / "configs/demo/digits.yaml"), "--method",
-                                               "swa", "--out", str(out), "--budget-scale", "0.25", "--quiet"])
+            result = CliRunner().invoke(
+                main,
+                [
+                    "train",
+                    "--config",
+                    str(REPO / "configs/demo/digits.yaml"),
+                    "--method",
+                    "swa",
+                    "--out",
+                    str(out),
+                    "--budget-scale",
+                    "0.25",
+                    "--quiet",
+                ],
+            )
         finally:
             os.umask(old)
         assert result.exit_code == 0, result.output
@@ -36,8 +48,13 @@ def finished_runs(tmp_path_factory):
 @pytest.mark.parametrize("umask,file_mode,dir_mode", [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700)])
 def test_files_and_directories_follow_the_umask(finished_runs, umask, file_mode, dir_mode):
     run = finished_runs[umask]
-    files = [run / "config.yaml", run / "metrics.jsonl", run / "summary.json",
-             *(run / "checkpoints").glob("*.pt"), *(run / "checkpoints").glob("*.sha256")]
+    files = [
+        run / "config.yaml",
+        run / "metrics.jsonl",
+        run / "summary.json",
+        *(run / "checkpoints").glob("*.pt"),
+        *(run / "checkpoints").glob("*.sha256"),
+    ]
     names = {f.name for f in files}
     assert {"last.pt", "previous.pt", "last.pt.sha256", "previous.pt.sha256", "swa_1.5.pt.sha256"} <= names
     assert {f.name: oct(stat.S_IMODE(f.stat().st_mode)) for f in files} == {f.name: oct(file_mode) for f in files}

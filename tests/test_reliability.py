@@ -14,19 +14,31 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
+from conftest import REPO
 
 from swa_bench.cli import main
-from swa_bench.records import RunRecords, read_checkpoint
 from swa_bench.outcomes import EXIT_PREEMPTED
-
-from conftest import REPO
+from swa_bench.records import RunRecords, read_checkpoint
 
 RUN = Path("digits/digits_cnn/swa/seed3-scale0.5-subset300")
 
 
 def cli_args(out, *extra):
-    return ["train", "--config", str(REPO / "configs/demo/digits.yaml"), "--method", "swa", "--seed", "3",
-            "--out", str(out), "--budget-scale", "0.5", "--quiet", *extra]
+    return [
+        "train",
+        "--config",
+        str(REPO / "configs/demo/digits.yaml"),
+        "--method",
+        "swa",
+        "--seed",
+        "3",
+        "--out",
+        str(out),
+        "--budget-scale",
+        "0.5",
+        "--quiet",
+        *extra,
+    ]
 
 
 def command(out, *extra):
@@ -69,7 +81,9 @@ def test_random_kills_including_mid_write_end_in_the_uninterrupted_result(tmp_pa
     # First a kill aimed at a checkpoint write: as soon as its temporary file appears.
     proc = subprocess.Popen(command(out), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
-    while proc.poll() is None and time.time() < deadline and not any((out / RUN / "checkpoints").glob(".last.pt.*.tmp")):
+    while (
+        proc.poll() is None and time.time() < deadline and not any((out / RUN / "checkpoints").glob(".last.pt.*.tmp"))
+    ):
         time.sleep(0.005)
     assert proc.poll() is None, "the run ended before its first checkpoint write"
     proc.kill()
@@ -152,8 +166,9 @@ def test_no_intact_checkpoint_is_one_line_error(tmp_path, reference):
 # Signals from a scheduler
 
 
-@pytest.mark.parametrize("sig,loader", [(signal.SIGTERM, "device"), (signal.SIGUSR1, "device"),
-                                        (signal.SIGTERM, "torch")])
+@pytest.mark.parametrize(
+    "sig,loader", [(signal.SIGTERM, "device"), (signal.SIGUSR1, "device"), (signal.SIGTERM, "torch")]
+)
 def test_stop_signal_checkpoints_mid_epoch_and_resumes_exactly(tmp_path, reference, sig, loader):
     extra = ["--set", f"data.loader={loader}"]
     reference_out = reference[0]  # the demo config's loader: the device one
@@ -223,8 +238,10 @@ def test_full_disk_during_a_checkpoint_keeps_the_previous_one(tmp_path, referenc
         if name.startswith(".last.pt.") and not name.startswith(".last.pt.sha256."):  # the payload, not its sidecar
             writes["n"] += 1
             if writes["n"] == 3:  # the third checkpoint finds the disk full
+
                 def full(data):
                     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
                 handle.write = full
         return handle
 

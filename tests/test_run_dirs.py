@@ -1,20 +1,20 @@
 """Run directory names say what makes a run another experiment, and failed starts leave none behind."""
 
 from click.testing import CliRunner
+from conftest import REPO
 
 from swa_bench.cli import main
 from swa_bench.config import load_config
 from swa_bench.records import run_dir_of
-
-from conftest import REPO
 
 DEMO = REPO / "configs/demo/digits.yaml"
 VGG = REPO / "configs/cifar10/vgg16.yaml"
 
 
 def _train(out, *extra):
-    return CliRunner().invoke(main, ["train", "--config", str(DEMO), "--method", "sgd", "--out", str(out), "--quiet",
-                                     *extra])
+    return CliRunner().invoke(
+        main, ["train", "--config", str(DEMO), "--method", "sgd", "--out", str(out), "--quiet", *extra]
+    )
 
 
 def test_names_carry_the_budget_scale_and_the_subset():

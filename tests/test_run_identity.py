@@ -13,14 +13,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import REPO, signal_when
 
 from swa_bench import trainer as trainer_module
 from swa_bench.cli import main
 from swa_bench.figures.evaluator import PointCache
 from swa_bench.records import RunRecords
 from swa_bench.stopping import StopSignals
-
-from conftest import REPO, signal_when
 
 pytestmark = pytest.mark.integration
 
@@ -86,7 +85,12 @@ def test_a_foreign_last_checkpoint_is_never_resumed(finished, tmp_path, monkeypa
     its own previous.pt, says so, and ends with exactly the uninterrupted records."""
     target = stopped(tmp_path, "swa", monkeypatch, steps=10)
     if source == "mlp":
-        assert train(tmp_path / "mlp", "swa", "--set", "run.checkpoint_every=1", config=REPO / "configs/demo/digits_mlp.yaml").exit_code == 0
+        assert (
+            train(
+                tmp_path / "mlp", "swa", "--set", "run.checkpoint_every=1", config=REPO / "configs/demo/digits_mlp.yaml"
+            ).exit_code
+            == 0
+        )
         origin = run_dir(tmp_path / "mlp", "swa", model="digits_mlp")
     else:
         origin = run_dir(finished, "swa" if source == "swa-final" else source)
@@ -120,8 +124,9 @@ def test_a_final_checkpoint_of_a_twin_run_does_not_finish_a_stopped_run(finished
     result = train(tmp_path, method, "--set", "run.checkpoint_every=1")
     assert result.exit_code == 0 and "lacks the rows of epochs" in result.output, result.output
     summary = json.loads((target / "summary.json").read_text())
-    assert summary["final_test_acc"] is not None and all((target / "checkpoints" / f"{c}.pt").is_file()
-                                                          for c in summary["results"])
+    assert summary["final_test_acc"] is not None and all(
+        (target / "checkpoints" / f"{c}.pt").is_file() for c in summary["results"]
+    )
     assert rows(target) == rows(run_dir(finished, method))
 
 
@@ -129,14 +134,17 @@ def test_a_final_checkpoint_of_a_twin_run_does_not_finish_a_stopped_run(finished
 # 2. config.yaml is the run's identity
 
 
-@pytest.mark.parametrize("damage,needle", [
-    (None, "missing, but"),
-    ("", "not a run's config"),
-    ("protocol: {}\n", "not a run's config"),
-    ("config: [1, 2\n", "not valid YAML"),
-    ("- a\n- b\n", "not a run's config"),
-    ("config: 3\n", "not a run's config"),
-])
+@pytest.mark.parametrize(
+    "damage,needle",
+    [
+        (None, "missing, but"),
+        ("", "not a run's config"),
+        ("protocol: {}\n", "not a run's config"),
+        ("config: [1, 2\n", "not valid YAML"),
+        ("- a\n- b\n", "not a run's config"),
+        ("config: 3\n", "not a run's config"),
+    ],
+)
 def test_a_run_whose_config_is_lost_or_damaged_is_refused(tmp_path, monkeypatch, damage, needle):
     target = stopped(tmp_path, "swa", monkeypatch, steps=10)
     config = target / "config.yaml"
@@ -174,8 +182,10 @@ def test_a_cut_last_metrics_line_is_re_run_not_dropped(finished, tmp_path, metho
     assert result.exit_code == 0, result.output
     assert f"lacks the rows of epoch {final}" in result.output and "using previous.pt" in result.output
     assert rows(target) == rows(run_dir(finished, method))  # every epoch's row, each once
-    assert json.loads((target / "summary.json").read_text())["results"] == \
-        json.loads((run_dir(finished, method) / "summary.json").read_text())["results"]
+    assert (
+        json.loads((target / "summary.json").read_text())["results"]
+        == json.loads((run_dir(finished, method) / "summary.json").read_text())["results"]
+    )
 
 
 def test_a_cut_metrics_file_without_an_earlier_checkpoint_is_one_line(tmp_path, monkeypatch):
@@ -243,9 +253,18 @@ def test_a_run_in_use_is_not_a_failure_of_the_run(tmp_path):
 
     assert EXIT_IN_USE in NOT_FAILURES
     out = tmp_path / "runs"
-    spec = RunSpec(config=str(DEMO), method="sgd", seed=0, out=str(out), run_dir=str(run_dir(out, "sgd")), epochs=6,
-                   train_images=100, model="digits_cnn", sets=("data.train_subset=100", "optim.batch_size=32"),
-                   budget_scale=0.3)
+    spec = RunSpec(
+        config=str(DEMO),
+        method="sgd",
+        seed=0,
+        out=str(out),
+        run_dir=str(run_dir(out, "sgd")),
+        epochs=6,
+        train_images=100,
+        model="digits_cnn",
+        sets=("data.train_subset=100", "optim.batch_size=32"),
+        budget_scale=0.3,
+    )
     records = RunRecords(spec.run_dir)
     with records.lock():  # another grid's training process holds it
         status = run_spec(spec)
@@ -271,8 +290,25 @@ def test_runs_under_a_symbolic_link_are_tabulated_once(finished, tmp_path):
 
 def test_a_moved_runs_folder_keeps_its_grid_plan(tmp_path):
     out = tmp_path / "runs"
-    plan = cli("grid", "--table", "demo", "--rows", "digits", "--seeds", "1", "--out", out, "--budget-scale", "0.3",
-               "--set", "data.train_subset=100", "--set", "optim.batch_size=32", "--jobs", "2")
+    plan = cli(
+        "grid",
+        "--table",
+        "demo",
+        "--rows",
+        "digits",
+        "--seeds",
+        "1",
+        "--out",
+        out,
+        "--budget-scale",
+        "0.3",
+        "--set",
+        "data.train_subset=100",
+        "--set",
+        "optim.batch_size=32",
+        "--jobs",
+        "2",
+    )
     assert plan.exit_code == 0, plan.output
     moved = tmp_path / "moved"
     out.rename(moved)
@@ -287,7 +323,14 @@ def test_a_moved_runs_folder_keeps_its_grid_plan(tmp_path):
 
 def test_point_cache_survives_a_cut_line_and_ignores_damaged_rows(tmp_path):
     path = tmp_path / "line.points.x.jsonl"
-    good = {"key": "t0", "test_error": 1.0, "test_loss": 0.1, "train_error": 2.0, "train_loss": 0.2, "train_loss_l2": 0.3}
+    good = {
+        "key": "t0",
+        "test_error": 1.0,
+        "test_loss": 0.1,
+        "train_error": 2.0,
+        "train_loss": 0.2,
+        "train_loss_l2": 0.3,
+    }
     path.write_text(json.dumps(good) + "\n" + '["wrong", "shape"]\n{"key": "t1", "test_error": "x"}\n{"key": "t2", "te')
     cache = PointCache(path)
     assert set(cache.rows) == {"t0"}
@@ -310,16 +353,19 @@ def test_point_cache_is_keyed_by_the_weights_contents(tmp_path):
     assert _cache(tmp_path, "line", [weights], 200).path != _cache(tmp_path, "line", [weights], 100).path
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["line", "--test-images", "-1"], "--test-images"),
-    (["line", "--train-images", "0"], "--train-images"),
-    (["line", "--range", "nan", "1"], "--range"),
-    (["line", "--range", "1", "-1"], "--range"),
-    (["line", "--points", "100000000"], "--points"),
-    (["rays", "--rays", "0"], "--rays"),
-    (["rays", "--max-distance", "inf"], "--max-distance"),
-    (["rays", "--points", "1"], "--points"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["line", "--test-images", "-1"], "--test-images"),
+        (["line", "--train-images", "0"], "--train-images"),
+        (["line", "--range", "nan", "1"], "--range"),
+        (["line", "--range", "1", "-1"], "--range"),
+        (["line", "--points", "100000000"], "--points"),
+        (["rays", "--rays", "0"], "--rays"),
+        (["rays", "--max-distance", "inf"], "--max-distance"),
+        (["rays", "--points", "1"], "--points"),
+    ],
+)
 def test_figure_commands_refuse_bad_numbers(finished, args, needle):
     command, *options = args
     result = cli("landscape", command, "--swa", run_dir(finished, "swa"), "--sgd", run_dir(finished, "sgd"), *options)
@@ -338,17 +384,37 @@ def test_figures_refuse_swapped_foreign_or_repeated_weights(finished, tmp_path):
     assert_one_line_error(cli("landscape", "line", "--swa", sgd, "--sgd", swa, "--out", tmp_path), "--swa", "a sgd run")
     assert_one_line_error(cli("landscape", "rays", "--swa", swa, "--sgd", ema, "--out", tmp_path), "--sgd", "a ema run")
     c = swa / "checkpoints"
-    assert_one_line_error(cli("landscape", "plane", c / "swa_1.pt", c / "swa_1.pt", c / "swa_1.5.pt", "--out", tmp_path),
-                          "the same weights")
+    assert_one_line_error(
+        cli("landscape", "plane", c / "swa_1.pt", c / "swa_1.pt", c / "swa_1.5.pt", "--out", tmp_path),
+        "the same weights",
+    )
     loose = tmp_path / "loose.pt"
     shutil.copy(c / "swa_1.pt", loose)
-    assert_one_line_error(cli("landscape", "plane", loose, c / "swa_1.25.pt", c / "swa_1.5.pt", "--out", tmp_path),
-                          "loose.pt", "not a weights file in a run's checkpoints/ folder")
+    assert_one_line_error(
+        cli("landscape", "plane", loose, c / "swa_1.25.pt", c / "swa_1.5.pt", "--out", tmp_path),
+        "loose.pt",
+        "not a weights file in a run's checkpoints/ folder",
+    )
     other = tmp_path / "mlp"
     assert train(other, "sgd", config=REPO / "configs/demo/digits_mlp.yaml").exit_code == 0
     mlp = run_dir(other, "sgd", model="digits_mlp") / "checkpoints" / "sgd.pt"
-    assert_one_line_error(cli("landscape", "plane", c / "swa_1.pt", c / "swa_1.25.pt", mlp, "--out", tmp_path,
-                              "--test-images", "10", "--train-images", "10"), "sgd.pt", "not weights of this run's model")
+    assert_one_line_error(
+        cli(
+            "landscape",
+            "plane",
+            c / "swa_1.pt",
+            c / "swa_1.25.pt",
+            mlp,
+            "--out",
+            tmp_path,
+            "--test-images",
+            "10",
+            "--train-images",
+            "10",
+        ),
+        "sgd.pt",
+        "not weights of this run's model",
+    )
     assert not any(tmp_path.glob("*.png"))
 
 
@@ -361,26 +427,64 @@ def test_figures_are_written_atomically(finished, tmp_path, monkeypatch):
 
     real = record_files.atomic_write_bytes
     monkeypatch.setattr(record_files, "atomic_write_bytes", lambda path, data: written.append(path) or real(path, data))
-    result = cli("landscape", "line", "--swa", run_dir(finished, "swa"), "--sgd", run_dir(finished, "sgd"), "--out",
-                 tmp_path, "--points", "3", "--test-images", "20", "--train-images", "20", "--quiet")
+    result = cli(
+        "landscape",
+        "line",
+        "--swa",
+        run_dir(finished, "swa"),
+        "--sgd",
+        run_dir(finished, "sgd"),
+        "--out",
+        tmp_path,
+        "--points",
+        "3",
+        "--test-images",
+        "20",
+        "--train-images",
+        "20",
+        "--quiet",
+    )
     assert result.exit_code == 0, result.output
     assert atomic is not None and {".png", ".pdf", ".csv"} <= {p.suffix for p in written}
     assert not list(tmp_path.glob(".*.tmp"))
 
 
-def test_a_run_made_from_one_kind_of_files_is_not_continued_or_reported_from_another(tmp_path, tiny_cifar10,
-                                                                                      tiny_imagefolder):
+def test_a_run_made_from_one_kind_of_files_is_not_continued_or_reported_from_another(
+    tmp_path, tiny_cifar10, tiny_imagefolder
+):
     """data.path is a runtime key (the files may move), so the same --out with the JPEG copy's
     ImageFolder tree and then torchvision's files would otherwise find "the same" run finished."""
     out = tmp_path / "runs"
-    args = ["--config", REPO / "configs/mini/preresnet20_ratio0.5.yaml", "--method", "sgd", "--out", out,
-            "--budget-scale", "0.01", "--set", "data.train_subset=20", "--set", "data.verify_checksums=false",
-            "--device", "cpu", "--quiet"]
+    args = [
+        "--config",
+        REPO / "configs/mini/preresnet20_ratio0.5.yaml",
+        "--method",
+        "sgd",
+        "--out",
+        out,
+        "--budget-scale",
+        "0.01",
+        "--set",
+        "data.train_subset=20",
+        "--set",
+        "data.verify_checksums=false",
+        "--device",
+        "cpu",
+        "--quiet",
+    ]
     first = cli("train", *args, "--data-path", tiny_imagefolder)
     assert first.exit_code == 0, first.output
     again = cli("train", *args, "--data-path", tiny_cifar10)
     assert_one_line_error(again, "made from imagefolder files", "the data now given are torchvision files")
     # An SWA continuation of it is refused the same way.
-    swa = cli("train", *args[:3], "swa", *args[4:], "--data-path", tiny_cifar10,
-              "--config", REPO / "configs/mini-experiments/preresnet20_finetune.yaml")
+    swa = cli(
+        "train",
+        *args[:3],
+        "swa",
+        *args[4:],
+        "--data-path",
+        tiny_cifar10,
+        "--config",
+        REPO / "configs/mini-experiments/preresnet20_finetune.yaml",
+    )
     assert swa.exit_code != 0 and "imagefolder" in swa.output, swa.output

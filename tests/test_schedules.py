@@ -1,15 +1,20 @@
 import math
 
 import pytest
+from conftest import REPO
 
 from swa_bench.config import load_config
 from swa_bench.protocol import resolve_protocol, scale_epochs
 from swa_bench.schedules import piecewise_linear_lr
 
-from conftest import REPO
-
-ROWS = ["cifar10/vgg16", "cifar100/vgg16", "cifar10/preresnet164", "cifar100/preresnet164",
-        "cifar10/wrn28x10", "cifar100/wrn28x10"]
+ROWS = [
+    "cifar10/vgg16",
+    "cifar100/vgg16",
+    "cifar10/preresnet164",
+    "cifar100/preresnet164",
+    "cifar10/wrn28x10",
+    "cifar100/wrn28x10",
+]
 
 
 def spec_lr(e, lr_init, D, r):
@@ -56,8 +61,11 @@ def test_schedule_literal_values():
 
 @pytest.mark.parametrize(
     "row,points,start",
-    [("cifar10/vgg16", (200, 250, 300), 161), ("cifar100/preresnet164", (150, 188, 225), 126),
-     ("cifar10/wrn28x10", (200, 250, 300), 161)],
+    [
+        ("cifar10/vgg16", (200, 250, 300), 161),
+        ("cifar100/preresnet164", (150, 188, 225), 126),
+        ("cifar10/wrn28x10", (200, 250, 300), 161),
+    ],
 )
 def test_swa_budget_points(row, points, start):
     proto = resolve_protocol(load_config(REPO / "configs" / f"{row}.yaml", {"run.method": "swa"}))
@@ -76,8 +84,9 @@ def test_collection_epochs_follow_reference():
     proto = resolve_protocol(load_config(REPO / "configs/cifar10/vgg16.yaml", {"run.method": "swa"}))
     collected = [e for e in range(proto.epochs) if proto.collects_after(e)]
     assert collected[0] == 160 and collected == list(range(160, 300))  # after epoch 161 (1-based) on
-    every2 = resolve_protocol(load_config(REPO / "configs/cifar10/vgg16.yaml",
-                                          {"run.method": "swa", "swa.c_epochs": 2}))
+    every2 = resolve_protocol(
+        load_config(REPO / "configs/cifar10/vgg16.yaml", {"run.method": "swa", "swa.c_epochs": 2})
+    )
     assert [e + 1 for e in range(300) if every2.collects_after(e)][:3] == [161, 163, 165]
 
 
@@ -90,8 +99,9 @@ def test_evaluation_cadence():
 
 def test_budget_scale_applies_to_every_epoch_count():
     assert scale_epochs(187.5, 1) == 188 and scale_epochs(0.2, 1) == 1
-    proto = resolve_protocol(load_config(REPO / "configs/cifar10/vgg16.yaml",
-                                         {"run.method": "swa", "run.budget_scale": 0.02}))
+    proto = resolve_protocol(
+        load_config(REPO / "configs/cifar10/vgg16.yaml", {"run.method": "swa", "run.budget_scale": 0.02})
+    )
     assert proto.report_points == {"swa_1": 4, "swa_1.25": 5, "swa_1.5": 6}
     assert proto.swa_start == 3 and proto.eval_every == 1 and proto.epochs == 6
 
@@ -154,8 +164,11 @@ def test_collections_happen_exactly_at_cycle_ends(c_epochs):
     proto = _proto("cifar100/pyramidnet272", **{"run.method": "swa", "swa.c_epochs": c_epochs})
     steps = 7
     collected = [e for e in range(proto.first_epoch, proto.epochs) if proto.collects_after(e)]
-    cycle_ends = [e for e in range(proto.first_epoch, proto.epochs)
-                  if ((e + 1 - proto.first_epoch) * steps) % (c_epochs * steps) == 0]
+    cycle_ends = [
+        e
+        for e in range(proto.first_epoch, proto.epochs)
+        if ((e + 1 - proto.first_epoch) * steps) % (c_epochs * steps) == 0
+    ]
     assert collected == cycle_ends and collected[0] == 300 + c_epochs - 1  # SGD's own point is not collected
     assert all(proto.lr(e, steps - 1, steps) == pytest.approx(proto.schedule.alpha2) for e in collected)
     assert proto.report_points == {"swa_1.25": 375, "swa_1.5": 450} and proto.epochs == 450
@@ -184,8 +197,16 @@ def test_continuation_budget_points_at_small_scale():
 def test_cyclical_schedule_from_scratch_is_available_to_any_config():
     # A reference row with a cyclical SWA phase: the reference schedule (D = swa_start) down to alpha1,
     # then cycles of c epochs, the first ending at swa_start.
-    proto = _proto("cifar10/vgg16", **{"run.method": "swa", "swa.lr_schedule": "cyclical", "swa.alpha1": 0.01,
-                                       "swa.alpha2": 0.001, "swa.c_epochs": 4})
+    proto = _proto(
+        "cifar10/vgg16",
+        **{
+            "run.method": "swa",
+            "swa.lr_schedule": "cyclical",
+            "swa.alpha1": 0.01,
+            "swa.alpha2": 0.001,
+            "swa.c_epochs": 4,
+        },
+    )
     steps = 10
     assert proto.first_epoch == 0 and proto.swa_start == 161
     assert proto.lr(0) == pytest.approx(0.05)

@@ -38,9 +38,11 @@ def test_block_mixes_branches_forward_with_alpha_and_backward_with_beta():
 
     outputs = {}
     for i, branch in enumerate(block.branches):
+
         def keep(module, inputs, output, i=i):
             output.retain_grad()
             outputs[i] = output
+
         branch.register_forward_hook(keep)
     out = block(x)
     weights = torch.randn_like(out)
@@ -85,8 +87,13 @@ def test_training_coefficients_are_drawn_per_image():
     assert not torch.equal(alpha, beta)
 
 
-@pytest.mark.parametrize("name,options", [("shakeshake26_2x64d", {"depth": 8, "width": 8}),
-                                          ("pyramidnet272", {"depth": 11, "alpha": 12, "shakedrop": True})])
+@pytest.mark.parametrize(
+    "name,options",
+    [
+        ("shakeshake26_2x64d", {"depth": 8, "width": 8}),
+        ("pyramidnet272", {"depth": 11, "alpha": 12, "shakedrop": True}),
+    ],
+)
 def test_shaking_models_train_a_step(name, options):
     model = create_model(name, 10, **options).train()
     out = model(torch.randn(4, 3, 32, 32))

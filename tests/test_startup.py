@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import REPO
 
 PROBE = """
@@ -19,15 +18,19 @@ print("torch" in sys.modules, "torchvision" in sys.modules)
 """
 
 
-@pytest.mark.parametrize("args,code", [
-    (["--help"], 0),
-    (["table", str(REPO / "results/cifar10-jpg-quick")], 0),
-    (["status", str(REPO / "results/cifar10-jpg-quick")], 0),
-    (["table", str(REPO / "no-such-runs")], 2),
-])
+@pytest.mark.parametrize(
+    "args,code",
+    [
+        (["--help"], 0),
+        (["table", str(REPO / "results/cifar10-jpg-quick")], 0),
+        (["status", str(REPO / "results/cifar10-jpg-quick")], 0),
+        (["table", str(REPO / "no-such-runs")], 2),
+    ],
+)
 def test_read_only_commands_do_not_import_torch(args, code):
-    done = subprocess.run([sys.executable, "-c", PROBE.format(args=args, code=code)], capture_output=True, text=True,
-                          cwd=REPO)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE.format(args=args, code=code)], capture_output=True, text=True, cwd=REPO
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False", "False"]
 

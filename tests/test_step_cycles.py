@@ -7,6 +7,7 @@ recorded before the keys existed."""
 from __future__ import annotations
 
 import pytest
+from conftest import REPO, signal_when
 
 from swa_bench import trainer as trainer_module
 from swa_bench.config import ConfigError, load_config
@@ -16,16 +17,16 @@ from swa_bench.schedules import Cyclical, Triangular, cyclical_lr, triangular_lr
 from swa_bench.stopping import Preempted, StopSignals
 from swa_bench.trainer import train_run
 
-from conftest import REPO, signal_when
-
 DIGITS = REPO / "configs/demo/digits.yaml"
 FULL = REPO / "configs/cpu/preresnet20_ratio0.5.yaml"
 
 
 def digits(method, **overrides):
     """The demo row, small: B = 14 epochs of 4 steps; the SGD run keeps its state after epoch 11."""
-    return load_config(DIGITS, {"run.method": method, "data.train_subset": 100, "optim.batch_size": 32,
-                                "run.budget_scale": 0.7, **overrides})
+    return load_config(
+        DIGITS,
+        {"run.method": method, "data.train_subset": 100, "optim.batch_size": 32, "run.budget_scale": 0.7, **overrides},
+    )
 
 
 def test_triangular_and_cyclical_rates_count_steps_across_epoch_ends():
@@ -46,7 +47,9 @@ def test_the_full_size_fge_protocol_collects_twenty_models_at_mid_cycle():
     proto = resolve_protocol(load_config(FULL, {"run.method": "fge"}))
     assert (proto.first_epoch, proto.epochs, proto.collect_steps) == (8, 10, (20, 40))
     steps = 391
-    collected = [(e - 8) * steps + s for e in range(8, 10) for s in range(1, steps + 1) if proto.collects_at_step(e, s, steps)]
+    collected = [
+        (e - 8) * steps + s for e in range(8, 10) for s in range(1, steps + 1) if proto.collects_at_step(e, s, steps)
+    ]
     assert collected == list(range(20, 782, 40)) and len(collected) == 20
     assert not any(proto.collects_after(e) for e in range(8, 10))  # not also at the epochs' ends
     # At the step after each collection the rate is alpha2: the collected models sit at mid-cycle.
@@ -56,22 +59,44 @@ def test_the_full_size_fge_protocol_collects_twenty_models_at_mid_cycle():
 
 
 def test_a_continuation_with_a_cycle_in_steps_collects_at_each_cycle_end():
-    cfg = load_config(FULL, {"run.method": "swa", "swa.start_from": "sgd_run", "swa.from_epoch": 8,
-                             "swa.start": None, "swa.lr_schedule": "cyclical", "swa.alpha1": 0.1,
-                             "swa.alpha2": 0.001, "swa.cycle_steps": 130, "swa.budgets": [1.0, 1.25]})
+    cfg = load_config(
+        FULL,
+        {
+            "run.method": "swa",
+            "swa.start_from": "sgd_run",
+            "swa.from_epoch": 8,
+            "swa.start": None,
+            "swa.lr_schedule": "cyclical",
+            "swa.alpha1": 0.1,
+            "swa.alpha2": 0.001,
+            "swa.cycle_steps": 130,
+            "swa.budgets": [1.0, 1.25],
+        },
+    )
     proto = resolve_protocol(cfg)
     assert (proto.first_epoch, proto.epochs, proto.collect_steps) == (8, 13, (130, 130))
     assert proto.lr(8, 129, 391) == pytest.approx(0.001) and proto.lr(8, 130, 391) == proto.lr(8, 0, 391)  # a new cycle
     assert sum(proto.collects_at_step(e, s, 391) for e in range(8, 13) for s in range(1, 392)) == 5 * 391 // 130
 
 
-@pytest.mark.parametrize("overrides,message", [
-    ({"run.method": "fge", "fge.cycle_steps": 41}, "fge.cycle_steps: must be an even number of steps"),
-    ({"run.method": "fge", "fge.cycle_steps": 0}, "fge.cycle_steps: must be an even number of steps"),
-    ({"run.method": "swa", "swa.cycle_steps": 100}, "swa.cycle_steps: only for runs continuing the SGD run"),
-    ({"run.method": "swa", "swa.start_from": "sgd_run", "swa.start": None, "swa.budgets": [1.25],
-      "swa.cycle_steps": -3}, "swa.cycle_steps: must be positive"),
-])
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        ({"run.method": "fge", "fge.cycle_steps": 41}, "fge.cycle_steps: must be an even number of steps"),
+        ({"run.method": "fge", "fge.cycle_steps": 0}, "fge.cycle_steps: must be an even number of steps"),
+        ({"run.method": "swa", "swa.cycle_steps": 100}, "swa.cycle_steps: only for runs continuing the SGD run"),
+        (
+            {
+                "run.method": "swa",
+                "swa.start_from": "sgd_run",
+                "swa.start": None,
+                "swa.budgets": [1.25],
+                "swa.cycle_steps": -3,
+            },
+            "swa.cycle_steps: must be positive",
+        ),
+    ],
+)
 def test_bad_cycles_in_steps_are_one_line(overrides, message):
     with pytest.raises(ConfigError, match=message):
         load_config(FULL, overrides)
@@ -81,8 +106,10 @@ def test_identities_recorded_before_the_keys_existed_stay_valid():
     """A config written before cycle_steps existed (no such key) and today's (the key unset) are one run."""
     for method in ("swa", "fge"):
         today = load_config(DIGITS, {"run.method": method}).to_dict()
-        before = {section: {k: v for k, v in values.items() if k != "cycle_steps"} if isinstance(values, dict) else values
-                  for section, values in today.items()}
+        before = {
+            section: {k: v for k, v in values.items() if k != "cycle_steps"} if isinstance(values, dict) else values
+            for section, values in today.items()
+        }
         assert run_identity(today) == run_identity(before)
         changed = load_config(FULL, {"run.method": "fge", "fge.cycle_steps": 38}).to_dict()
         assert run_identity(changed) != run_identity(load_config(FULL, {"run.method": "fge"}).to_dict())
@@ -104,7 +131,10 @@ def test_fge_collects_a_model_at_each_mid_cycle_inside_the_epochs(runs):
     # From epoch 11 (4 steps per epoch, 12 steps to the budget): after steps 2, 6 and 10.
     assert [(m["epoch"], m["step"]) for m in members] == [(12, 2), (13, 6), (14, 10)]
     assert sorted(p.name for p in (out / "fge" / "checkpoints").glob("fge_member*.pt")) == [
-        "fge_member1.pt", "fge_member2.pt", "fge_member3.pt"]
+        "fge_member1.pt",
+        "fge_member2.pt",
+        "fge_member3.pt",
+    ]
     rows = RunRecords(out / "fge").read_metrics()
     assert rows[-1]["fge_count"] == 3 and rows[-1]["fge_member_acc"] == members[-1]["acc"]
 
@@ -129,9 +159,19 @@ def test_a_stop_after_a_mid_pass_collection_resumes_bit_identical(runs, tmp_path
 @pytest.mark.integration
 def test_swa_continuing_the_sgd_state_averages_at_each_cycle_end(runs, tmp_path):
     out, _ = runs
-    cfg = digits("swa", **{"swa.start_from": "sgd_run", "swa.from_epoch": 16, "swa.start": None,
-                           "swa.lr_schedule": "cyclical", "swa.alpha1": 0.02, "swa.alpha2": 0.002,
-                           "swa.cycle_steps": 5, "swa.budgets": [1.0, 1.25]})
+    cfg = digits(
+        "swa",
+        **{
+            "swa.start_from": "sgd_run",
+            "swa.from_epoch": 16,
+            "swa.start": None,
+            "swa.lr_schedule": "cyclical",
+            "swa.alpha1": 0.02,
+            "swa.alpha2": 0.002,
+            "swa.cycle_steps": 5,
+            "swa.budgets": [1.0, 1.25],
+        },
+    )
     done = train_run(cfg, tmp_path / "swa", progress=False, sgd_run_dir=out / "sgd")
     rows = {r["epoch"]: r for r in RunRecords(tmp_path / "swa").read_metrics()}
     # From epoch 11, a cycle of 4 steps (5 x 0.7): 3 collections by epoch 14 (1 B), 7 by epoch 18 (1.25 B).
@@ -142,7 +182,9 @@ def test_swa_continuing_the_sgd_state_averages_at_each_cycle_end(runs, tmp_path)
 def test_a_cycle_in_steps_longer_than_the_room_before_the_first_report_is_one_line(runs, tmp_path):
     out, _ = runs
     cfg = digits("fge", **{"fge.cycle_steps": 40})  # 28 steps under the scale: mid-cycle after 14, 12 available
-    with pytest.raises(ConfigError, match="fge.cycle_steps: the first model is collected after 14 steps, "
-                                          "but the first report point comes after 12"):
+    with pytest.raises(
+        ConfigError,
+        match="fge.cycle_steps: the first model is collected after 14 steps, but the first report point comes after 12",
+    ):
         train_run(cfg, tmp_path / "fge", progress=False, sgd_run_dir=out / "sgd")
     assert not (tmp_path / "fge").exists()

@@ -6,21 +6,53 @@ import pytest
 from click.testing import CliRunner
 
 from swa_bench.cli import main
-from swa_bench.tables import (CSV_COLUMNS, PAPER_SETTING, aggregate, build_table, find_summaries, load_paper, render,
-                               setting_label)
+from swa_bench.tables import (
+    CSV_COLUMNS,
+    PAPER_SETTING,
+    aggregate,
+    build_table,
+    find_summaries,
+    load_paper,
+    render,
+    setting_label,
+)
 
 TORCHVISION = {"format": "torchvision", "path": "/data/cifar-10-batches-py", "description": "cifar10 pickle batches"}
 FOLDER = {"format": "imagefolder", "path": "/data/cifar10-jpg", "description": "ImageFolder copy"}
 
 
-def write_summary(root, dataset, model, method, seed, results, data=TORCHVISION, scale=1.0, subset=None,
-                  overrides=None, status="finished", variant=None, note=None):
+def write_summary(
+    root,
+    dataset,
+    model,
+    method,
+    seed,
+    results,
+    data=TORCHVISION,
+    scale=1.0,
+    subset=None,
+    overrides=None,
+    status="finished",
+    variant=None,
+    note=None,
+):
     run = root / dataset / model / method / f"seed{seed}"
     run.mkdir(parents=True, exist_ok=True)
-    summary = {"status": status, "dataset": dataset, "model": model, "method": method, "seed": seed,
-               "budget": 200, "budget_scale": scale, "train_subset": subset, "data": data,
-               "overrides": overrides or {}, "results": results,
-               **({"variant": variant} if variant else {}), **({"note": note} if note else {})}
+    summary = {
+        "status": status,
+        "dataset": dataset,
+        "model": model,
+        "method": method,
+        "seed": seed,
+        "budget": 200,
+        "budget_scale": scale,
+        "train_subset": subset,
+        "data": data,
+        "overrides": overrides or {},
+        "results": results,
+        **({"variant": variant} if variant else {}),
+        **({"note": note} if note else {}),
+    }
     (run / "summary.json").write_text(json.dumps(summary))
     write_run_records(run, summary)
     return run
@@ -31,9 +63,12 @@ def write_run_records(run, summary):
     the run's method, seed, dataset and model, its report points, and each reported number logged."""
     from swa_bench.columns import Column
 
-    config = {"run": {"method": summary["method"], "seed": summary["seed"], "budget_scale": summary["budget_scale"]},
-              "data": {"dataset": summary["dataset"], "train_subset": summary["train_subset"]},
-              "model": {"name": summary["model"]}, "schedule": {"budget": summary["budget"]}}
+    config = {
+        "run": {"method": summary["method"], "seed": summary["seed"], "budget_scale": summary["budget_scale"]},
+        "data": {"dataset": summary["dataset"], "train_subset": summary["train_subset"]},
+        "model": {"name": summary["model"]},
+        "schedule": {"budget": summary["budget"]},
+    }
     for key, value in (summary.get("overrides") or {}).items():  # what makes another setting another run
         *sections, last = key.split(".")
         target = config
@@ -44,23 +79,42 @@ def write_run_records(run, summary):
         if summary.get(key) is not None:
             config.setdefault("swa", {})[key] = summary[key]
     columns = list(summary["results"])
-    (run / "config.yaml").write_text(json.dumps({"config": config, "data_format": summary["data"]["format"],
-                                                 "protocol": {"report_points": {c: i + 1 for i, c in enumerate(columns)}}}))
-    rows = [{"epoch": i + 1, "report": [c], Column(c).metrics_prefix + "acc": v} for i, (c, v) in
-            enumerate(summary["results"].items())]
+    (run / "config.yaml").write_text(
+        json.dumps(
+            {
+                "config": config,
+                "data_format": summary["data"]["format"],
+                "protocol": {"report_points": {c: i + 1 for i, c in enumerate(columns)}},
+            }
+        )
+    )
+    rows = [
+        {"epoch": i + 1, "report": [c], Column(c).metrics_prefix + "acc": v}
+        for i, (c, v) in enumerate(summary["results"].items())
+    ]
     (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
 @pytest.fixture
 def runs(tmp_path):
     root = tmp_path / "runs"
-    for seed, (sgd, s1, s125, s15) in enumerate([(93.1, 93.5, 93.6, 93.7), (93.3, 93.7, 93.9, 93.8),
-                                                (93.2, 93.4, 93.5, 93.9)]):
+    for seed, (sgd, s1, s125, s15) in enumerate(
+        [(93.1, 93.5, 93.6, 93.7), (93.3, 93.7, 93.9, 93.8), (93.2, 93.4, 93.5, 93.9)]
+    ):
         write_summary(root, "cifar10", "vgg16", "sgd", seed, {"sgd": sgd})
         write_summary(root, "cifar10", "vgg16", "swa", seed, {"swa_1": s1, "swa_1.25": s125, "swa_1.5": s15})
     # A quick run on the JPEG copy at a budget scale: must stay out of the paper row.
-    write_summary(root, "cifar10", "vgg16", "swa", 7, {"swa_1": 50.0, "swa_1.25": 51.0, "swa_1.5": 52.0},
-                  data=FOLDER, scale=0.02, subset=5000)
+    write_summary(
+        root,
+        "cifar10",
+        "vgg16",
+        "swa",
+        7,
+        {"swa_1": 50.0, "swa_1.25": 51.0, "swa_1.5": 52.0},
+        data=FOLDER,
+        scale=0.02,
+        subset=5000,
+    )
     # Unfinished and unreadable runs are ignored.
     write_summary(root, "cifar10", "vgg16", "sgd", 9, {"sgd": 0.0}, status="running")
     (root / "cifar10/vgg16/sgd/seed9/summary.json").write_text("{ torn")
@@ -93,8 +147,12 @@ def test_other_data_and_scales_get_their_own_labelled_row(runs):
 
 
 def test_setting_label_names_changed_hyperparameters_but_not_runtime_keys():
-    summary = {"data": TORCHVISION, "budget_scale": 1.0, "train_subset": None,
-               "overrides": {"run.device": "cuda", "data.workers": 8, "run.seed": 2, "optim.lr_init": 0.1}}
+    summary = {
+        "data": TORCHVISION,
+        "budget_scale": 1.0,
+        "train_subset": None,
+        "overrides": {"run.device": "cuda", "data.workers": 8, "run.seed": 2, "optim.lr_init": 0.1},
+    }
     assert setting_label(summary) == "optim.lr_init=0.1"
     summary["overrides"] = {"run.device": "cuda", "data.path": "/x", "run.method": "swa"}
     assert setting_label(summary) == PAPER_SETTING
@@ -110,8 +168,11 @@ def table_lines(text: str, heading: str = "## CIFAR-10") -> list[list[str]]:
 def latex_lines(text: str) -> list[list[str]]:
     """The cells of each LaTeX table row between \\toprule and \\bottomrule (the \\midrule left out)."""
     body = text.split("\\toprule", 1)[1].split("\\bottomrule", 1)[0]
-    return [[c.strip() for c in line.removesuffix("\\\\").split(" & ")]
-            for line in map(str.strip, body.splitlines()) if line and line != "\\midrule"]
+    return [
+        [c.strip() for c in line.removesuffix("\\\\").split(" & ")]
+        for line in map(str.strip, body.splitlines())
+        if line and line != "\\midrule"
+    ]
 
 
 def paper_row(lines: list[list[str]], label: str = "VGG-16 (200)") -> dict[str, str]:
@@ -130,14 +191,31 @@ def test_markdown_gives_paper_and_difference_their_own_columns(runs):
     with pytest.warns(UserWarning):
         table = build_table(runs)
     header, *rows = table_lines(render(table, "markdown"))
-    assert header == ["model (budget)", "setting", "SGD", "paper", "Δ", "SWA 1 B", "paper", "Δ",
-                      "SWA 1.25 B", "paper", "Δ", "SWA 1.5 B", "paper", "Δ"]
+    assert header == [
+        "model (budget)",
+        "setting",
+        "SGD",
+        "paper",
+        "Δ",
+        "SWA 1 B",
+        "paper",
+        "Δ",
+        "SWA 1.25 B",
+        "paper",
+        "Δ",
+        "SWA 1.5 B",
+        "paper",
+        "Δ",
+    ]
     cells = paper_row([header, *rows])
     # SGD: mean 93.20, std 0.10 over (93.1, 93.3, 93.2); the paper's 93.25 ± 0.16; 93.20 - 93.25
     assert (cells["SGD"], cells["SGD paper"], cells["SGD Δ"]) == ("93.20 ± 0.10 (n=3)", "93.25 ± 0.16", "-0.05")
     # SWA 1.5: mean 93.80 over (93.7, 93.8, 93.9); the paper's 93.64 ± 0.18; 93.80 - 93.64
     assert (cells["SWA 1.5 B"], cells["SWA 1.5 B paper"], cells["SWA 1.5 B Δ"]) == (
-        "93.80 ± 0.10 (n=3)", "93.64 ± 0.18", "+0.16")
+        "93.80 ± 0.10 (n=3)",
+        "93.64 ± 0.18",
+        "+0.16",
+    )
     # The quick run on other data keeps the paper's number beside it (it is the same model).
     assert next(r for r in rows if r[0] == "tinynet (200)")[2:5] == ["90.00 (n=1)", "–", "–"]
     quick = next(r for r in rows if r[1] != PAPER_SETTING)
@@ -146,8 +224,16 @@ def test_markdown_gives_paper_and_difference_their_own_columns(runs):
 
 
 def test_latex_uses_booktabs_math_and_escapes_text(runs):
-    write_summary(runs, "cifar10", "vgg16", "swa", 5, {"swa_1": 90.0}, overrides={"optim.lr_init": 0.1},
-                  data={"format": "jpeg", "path": "/x", "description": "JPEG 75% & #2"})
+    write_summary(
+        runs,
+        "cifar10",
+        "vgg16",
+        "swa",
+        5,
+        {"swa_1": 90.0},
+        overrides={"optim.lr_init": 0.1},
+        data={"format": "jpeg", "path": "/x", "description": "JPEG 75% & #2"},
+    )
     with pytest.warns(UserWarning):
         table = build_table(runs)
     table.loc[table.setting != PAPER_SETTING, "note"] = "a quick run"
@@ -156,11 +242,28 @@ def test_latex_uses_booktabs_math_and_escapes_text(runs):
     assert "\\hline" not in latex and "|" not in latex.split("\\begin{tabular}{", 1)[1].split("}", 1)[0]
     assert "±" not in latex.split("\\bottomrule")[0] and "$\\pm$" in latex
     lines = latex_lines(latex)
-    assert lines[0] == ["model (budget)", "setting", "SGD", "paper", "$\\Delta$", "SWA 1 B", "paper", "$\\Delta$",
-                        "SWA 1.25 B", "paper", "$\\Delta$", "SWA 1.5 B", "paper", "$\\Delta$"]
+    assert lines[0] == [
+        "model (budget)",
+        "setting",
+        "SGD",
+        "paper",
+        "$\\Delta$",
+        "SWA 1 B",
+        "paper",
+        "$\\Delta$",
+        "SWA 1.25 B",
+        "paper",
+        "$\\Delta$",
+        "SWA 1.5 B",
+        "paper",
+        "$\\Delta$",
+    ]
     cells = paper_row(lines)
     assert (cells["SGD"], cells["SGD paper"], cells["SGD $\\Delta$"]) == (
-        "93.20 $\\pm$ 0.10 (n=3)", "93.25 $\\pm$ 0.16", "-0.05")
+        "93.20 $\\pm$ 0.10 (n=3)",
+        "93.25 $\\pm$ 0.16",
+        "-0.05",
+    )
     assert any(r[1] == "JPEG 75\\% \\& \\#2; optim.lr\\_init=0.1" for r in lines)
     assert "VGG-16 (200) †" in latex and latex.endswith("\n% † a quick run\n")  # the footnote, as a comment
 
@@ -202,16 +305,29 @@ def test_ema_columns_follow_swa_without_paper_numbers(runs):
 
 def test_a_paper_file_cannot_give_ema_a_number(runs):
     write_summary(runs, "cifar10", "vgg16", "ema", 0, {"ema_1": 93.4})
-    paper = pd.concat([load_paper(), pd.DataFrame([{"dataset": "cifar10", "model": "vgg16", "budget": 200,
-                                                    "column": "ema_1", "mean": 99.0, "std": 0.1}])])
+    paper = pd.concat(
+        [
+            load_paper(),
+            pd.DataFrame(
+                [{"dataset": "cifar10", "model": "vgg16", "budget": 200, "column": "ema_1", "mean": 99.0, "std": 0.1}]
+            ),
+        ]
+    )
     with pytest.warns(UserWarning):
         table = aggregate(find_summaries(runs), paper)
     assert table[table.column == "ema_1"].paper_mean.isna().all()
 
 
 def test_rows_without_paper_numbers_show_a_dash(tmp_path):
-    write_summary(tmp_path, "digits", "digits_cnn", "sgd", 0, {"sgd": 97.0},
-                  data={"format": "sklearn", "path": "sklearn", "description": "scikit-learn 8x8 digits"})
+    write_summary(
+        tmp_path,
+        "digits",
+        "digits_cnn",
+        "sgd",
+        0,
+        {"sgd": 97.0},
+        data={"format": "sklearn", "path": "sklearn", "description": "scikit-learn 8x8 digits"},
+    )
     table = aggregate([json.loads(p.read_text()) for p in tmp_path.rglob("summary.json")], load_paper())
     assert pd.isna(table.paper_mean).all()
     text = render(table)
@@ -307,7 +423,9 @@ def test_copies_of_runs_count_once_and_say_so_in_one_line(tmp_path, copy):
             os.link(root / "cifar10/vgg16/swa/seed1" / name, target / name)
     after, messages = _counts(root)
     assert after == before == {"sgd": 3, "swa_1": 3}
-    assert len(messages) == 1 and "copies of runs already found" in messages[0] and "each run counted once" in messages[0]
+    assert (
+        len(messages) == 1 and "copies of runs already found" in messages[0] and "each run counted once" in messages[0]
+    )
 
 
 def test_copies_of_one_run_with_other_results_are_not_counted(tmp_path):
@@ -326,8 +444,9 @@ def test_copies_of_one_run_with_other_results_are_not_counted(tmp_path):
     write_run_records(root / "other/seed1", edited)  # its metrics log edited to match: two versions of one run
     counts, messages = _counts(root)
     assert counts == {"sgd": 1}
-    assert any("records of one run (same config, method and seed) with different results; not counted" in m
-               for m in messages)
+    assert any(
+        "records of one run (same config, method and seed) with different results; not counted" in m for m in messages
+    )
 
 
 def test_a_lone_summary_in_a_stray_folder_is_not_counted(tmp_path):
@@ -340,8 +459,10 @@ def test_a_lone_summary_in_a_stray_folder_is_not_counted(tmp_path):
     shutil.copyfile(root / "cifar10/vgg16/sgd/seed1/summary.json", root / "stray" / "summary.json")
     counts, messages = _counts(root)
     assert counts == {"sgd": 2}
-    assert any("stray/summary.json: skipped, does not agree with its run (no readable config.yaml beside it)" in m
-               for m in messages)
+    assert any(
+        "stray/summary.json: skipped, does not agree with its run (no readable config.yaml beside it)" in m
+        for m in messages
+    )
 
 
 def test_the_command_counts_the_committed_miniature_once():
@@ -415,13 +536,27 @@ def test_the_papers_own_fge_file_wins_over_the_fge_readme_by_rule(tmp_path):
     assert not fge.index.duplicated().any() and len(fge) == 6
     assert fge.loc[("cifar100", "preresnet164"), "mean"] == 79.84 and fge.loc[("cifar10", "wrn28x10"), "mean"] == 96.36
     assert set(fge["source"]) == {"SWA paper, arXiv v1 (Table 1, quoting Garipov et al. 2018)"}
-    table = aggregate([{"dataset": "cifar100", "model": "vgg16", "method": "fge", "seed": 0, "budget": 200,
-                        "budget_scale": 1.0, "status": "finished", "results": {"fge_1": 74.0}, "overrides": {},
-                        "data": TORCHVISION}], load_paper())
+    table = aggregate(
+        [
+            {
+                "dataset": "cifar100",
+                "model": "vgg16",
+                "method": "fge",
+                "seed": 0,
+                "budget": 200,
+                "budget_scale": 1.0,
+                "status": "finished",
+                "results": {"fge_1": 74.0},
+                "overrides": {},
+                "data": TORCHVISION,
+            }
+        ],
+        load_paper(),
+    )
     assert len(table) == 1 and table.paper_source.iloc[0] == "" and "74.26 |" in render(table)
 
     readme = (PAPER_DIR / "fge_readme.csv").read_text()
-    only_vgg = HEADER + "cifar100,vgg16,200,fge_1,74.26,,\"SWA paper, arXiv v1 (Table 1)\"\n"
+    only_vgg = HEADER + 'cifar100,vgg16,200,fge_1,74.26,,"SWA paper, arXiv v1 (Table 1)"\n'
     fge = load_paper(_paper_dir(tmp_path, {"fge_readme.csv": readme, "fge_swa_paper.csv": only_vgg}))
     fge = fge.query("column == 'fge_1'").set_index("model")
     assert fge.loc["vgg16", "mean"] == 74.26 and fge.loc["preresnet164", "mean"] == 80.3 and len(fge) == 3
@@ -432,7 +567,10 @@ def test_pyramidnet_and_shake_shake_have_the_papers_125_budget_numbers():
     paper = load_paper().set_index(["dataset", "model", "column"])
     assert tuple(paper.loc[("cifar100", "pyramidnet272", "swa_1.25"), ["budget", "mean", "std"]]) == (300, 83.93, 0.18)
     assert tuple(paper.loc[("cifar10", "shakeshake26_2x64d", "swa_1.25"), ["budget", "mean", "std"]]) == (
-        1800, 97.16, 0.10)
+        1800,
+        97.16,
+        0.10,
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -452,26 +590,32 @@ def test_a_variants_note_stays_off_the_cells_shared_by_every_variant(tmp_path):
     table = build_table(root)
     parsed = pd.read_csv(pd.io.common.StringIO(render(table, "csv")), keep_default_na=False)
     notes = {(r.variant, r.column): r.note for r in parsed.itertuples()}
-    assert notes == {(v, c): "fine-tuned from the SGD run" if (v, c) == ("finetune", "swa_1") else ""
-                     for v in ("finetune", "plain") for c in ("sgd", "fge_1", "swa_1", "ema_1")}
+    assert notes == {
+        (v, c): "fine-tuned from the SGD run" if (v, c) == ("finetune", "swa_1") else ""
+        for v in ("finetune", "plain")
+        for c in ("sgd", "fge_1", "swa_1", "ema_1")
+    }
     markdown = render(table)
     labels = [line[0] for line in table_lines(markdown)[1:]]
     assert labels == ["VGG-16 (200) [finetune] †", "VGG-16 (200) [plain]"]
     assert markdown.count("† fine-tuned from the SGD run") == 1
 
 
-@pytest.mark.parametrize("edit,message", [
-    (lambda s: s["results"].update(sgd=99.99), "sgd = 99.99, but metrics.jsonl recorded 93.1"),
-    (lambda s: s["results"].update(sgd=-5), "sgd = -5 is not an accuracy in %"),
-    (lambda s: s["results"].update(sgd=1000), "sgd = 1000 is not an accuracy in %"),
-    (lambda s: s["results"].update(sgd=1e308), "is not an accuracy in %"),
-    (lambda s: s.update(results_nll={"sgd": -1.0}), "results_nll sgd = -1.0 is not a test loss"),
-    (lambda s: s.update(seed=5), "its seed is 5, config.yaml's 1"),
-    (lambda s: s.update(method="swa"), "its method is 'swa', config.yaml's 'sgd'"),
-    (lambda s: s.update(model="wrn28x10"), "its model is 'wrn28x10', config.yaml's 'vgg16'"),
-    (lambda s: s["results"].update({"swa_1": 95.0}), "swa_1 is not a column this run reports (sgd)"),
-    (lambda s: s["results"].update({"sgd_2": 95.0}), "not a table column"),
-])
+@pytest.mark.parametrize(
+    "edit,message",
+    [
+        (lambda s: s["results"].update(sgd=99.99), "sgd = 99.99, but metrics.jsonl recorded 93.1"),
+        (lambda s: s["results"].update(sgd=-5), "sgd = -5 is not an accuracy in %"),
+        (lambda s: s["results"].update(sgd=1000), "sgd = 1000 is not an accuracy in %"),
+        (lambda s: s["results"].update(sgd=1e308), "is not an accuracy in %"),
+        (lambda s: s.update(results_nll={"sgd": -1.0}), "results_nll sgd = -1.0 is not a test loss"),
+        (lambda s: s.update(seed=5), "its seed is 5, config.yaml's 1"),
+        (lambda s: s.update(method="swa"), "its method is 'swa', config.yaml's 'sgd'"),
+        (lambda s: s.update(model="wrn28x10"), "its model is 'wrn28x10', config.yaml's 'vgg16'"),
+        (lambda s: s["results"].update({"swa_1": 95.0}), "swa_1 is not a column this run reports (sgd)"),
+        (lambda s: s["results"].update({"sgd_2": 95.0}), "not a table column"),
+    ],
+)
 def test_an_edited_summary_is_not_counted_and_named(tmp_path, edit, message):
     """A summary is the run's own: an edit of any field the table reads is refused in one line."""
     root = tmp_path / "runs"

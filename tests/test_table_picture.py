@@ -5,10 +5,10 @@ import statistics
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from test_table import FOLDER, write_summary  # the fake summaries of the table tests
 
 from swa_bench.cli import main
 from swa_bench.figures.table_picture import plot_table
-from test_table import FOLDER, write_summary  # the fake summaries of the table tests
 
 SGD = [78.2, 78.6, 78.4]
 SWA = [79.6, 79.9, 80.0]  # swa_1 - sgd: 1.4, 1.3, 1.6
@@ -73,7 +73,6 @@ def test_a_number_from_another_source_names_it(runs, tmp_path):
 def test_fge_and_ema_are_drawn_once_for_all_swa_variants(tmp_path):
     """The table gives each SWA variant's row a copy of the FGE and EMA cells (their runs have no
     variant); the picture draws them once, under the row without a variant."""
-    import json
     import shutil
 
     root = tmp_path / "runs"
@@ -82,14 +81,25 @@ def test_fge_and_ema_are_drawn_once_for_all_swa_variants(tmp_path):
         write_summary(root, "cifar10", "preresnet20", "fge", seed, {"fge_1": 55.5}, data=FOLDER, subset=1000)
         write_summary(root, "cifar10", "preresnet20", "ema", seed, {"ema_1": 55.2}, data=FOLDER, subset=1000)
         for variant, gain in (("a", 1.0), ("b", -1.0)):
-            run = write_summary(root, "cifar10", "preresnet20", "swa", seed, {"swa_1": 55.0 + gain}, data=FOLDER,
-                                subset=1000, variant=variant)
+            run = write_summary(
+                root,
+                "cifar10",
+                "preresnet20",
+                "swa",
+                seed,
+                {"swa_1": 55.0 + gain},
+                data=FOLDER,
+                subset=1000,
+                variant=variant,
+            )
             shutil.move(run, run.parent.parent / f"swa-{variant}" / run.name)
     data = pd.read_csv(plot_table(root, tmp_path / "out")[-1], keep_default_na=False, na_values=[""])
     assert sorted(data.column) == ["ema_1", "fge_1", "swa_1", "swa_1"]
     assert set(data[data.column.isin(["fge_1", "ema_1"])]["row"]) == {"PreResNet-20 (200)"}
     assert dict(zip(data[data.column == "swa_1"]["row"], data[data.column == "swa_1"]["vs_sgd_mean"])) == {
-        "PreResNet-20 (200) [a]": pytest.approx(1.0), "PreResNet-20 (200) [b]": pytest.approx(-1.0)}
+        "PreResNet-20 (200) [a]": pytest.approx(1.0),
+        "PreResNet-20 (200) [b]": pytest.approx(-1.0),
+    }
     assert data[data.column == "fge_1"]["vs_sgd_mean"].iloc[0] == pytest.approx(0.5)
 
 

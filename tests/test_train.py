@@ -6,19 +6,38 @@ import pytest
 import torch
 import yaml
 from click.testing import CliRunner
+from conftest import REPO
 
 from swa_bench.cli import main
 from swa_bench.records import RunRecords
 
-from conftest import REPO
-
-TINY = ["--budget-scale", "0.02", "--device", "cpu", "--quiet",
-        "--set", "data.verify_checksums=false", "--set", "data.workers=0"]
+TINY = [
+    "--budget-scale",
+    "0.02",
+    "--device",
+    "cpu",
+    "--quiet",
+    "--set",
+    "data.verify_checksums=false",
+    "--set",
+    "data.workers=0",
+]
 
 
 def train(config, method, data_path, out, *extra):
-    args = ["train", "--config", str(REPO / "configs" / config), "--method", method,
-            "--data-path", str(data_path), "--out", str(out), *TINY, *extra]
+    args = [
+        "train",
+        "--config",
+        str(REPO / "configs" / config),
+        "--method",
+        method,
+        "--data-path",
+        str(data_path),
+        "--out",
+        str(out),
+        *TINY,
+        *extra,
+    ]
     return CliRunner().invoke(main, args)
 
 
@@ -114,8 +133,19 @@ def test_missing_dataset_is_a_clear_error(tmp_path):
 
 
 def _digits(out, *extra):
-    args = ["train", "--config", str(REPO / "configs/demo/digits.yaml"), "--method", "swa", "--out", str(out),
-            "--budget-scale", "0.25", "--quiet", *extra]
+    args = [
+        "train",
+        "--config",
+        str(REPO / "configs/demo/digits.yaml"),
+        "--method",
+        "swa",
+        "--out",
+        str(out),
+        "--budget-scale",
+        "0.25",
+        "--quiet",
+        *extra,
+    ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     return out / "digits/digits_cnn/swa/seed0-scale0.25-subset300"
@@ -145,7 +175,21 @@ def test_precision_is_part_of_the_run_but_the_loader_is_not(tmp_path):
     for rolling in ("last.pt", "previous.pt"):
         (run / "checkpoints" / rolling).unlink()
     _digits(tmp_path, "--set", "data.loader=torch")  # runtime key: accepted
-    result = CliRunner().invoke(main, ["train", "--config", str(REPO / "configs/demo/digits.yaml"), "--method", "swa",
-                                       "--out", str(tmp_path), "--budget-scale", "0.25", "--quiet",
-                                       "--set", "run.precision=bf16"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "--config",
+            str(REPO / "configs/demo/digits.yaml"),
+            "--method",
+            "swa",
+            "--out",
+            str(tmp_path),
+            "--budget-scale",
+            "0.25",
+            "--quiet",
+            "--set",
+            "run.precision=bf16",
+        ],
+    )
     assert result.exit_code == 2 and "run.precision" in result.output

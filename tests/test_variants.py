@@ -8,14 +8,13 @@ import statistics
 import pytest
 import yaml
 from click.testing import CliRunner
+from conftest import REPO
 
 from swa_bench.cli import main
 from swa_bench.config import ConfigError, load_config
 from swa_bench.grid.plan import build_plan
 from swa_bench.records import RunMismatchError, RunRecords, run_dir_of
 from swa_bench.tables import aggregate, load_paper, render
-
-from conftest import REPO
 
 DIGITS = REPO / "configs/demo/digits.yaml"
 
@@ -49,11 +48,16 @@ def test_grid_plans_each_sgd_run_once(tmp_path):
     plan = build_plan("mini", configs, tmp_path / "out", seeds=2)
     names = [spec.name for spec in plan.runs]
     assert names == [
-        "digits/digits_cnn/sgd/seed0-subset300", "digits/digits_cnn/sgd/seed1-subset300",
-        "digits/digits_cnn/swa-lr0.02/seed0-subset300", "digits/digits_cnn/swa-lr0.02/seed1-subset300",
-        "digits/digits_cnn/ema/seed0-subset300", "digits/digits_cnn/ema/seed1-subset300",
-        "digits/digits_cnn/swa-lr0.04/seed0-subset300", "digits/digits_cnn/swa-lr0.04/seed1-subset300",
-        "digits/digits_cnn/fge/seed0-subset300", "digits/digits_cnn/fge/seed1-subset300",
+        "digits/digits_cnn/sgd/seed0-subset300",
+        "digits/digits_cnn/sgd/seed1-subset300",
+        "digits/digits_cnn/swa-lr0.02/seed0-subset300",
+        "digits/digits_cnn/swa-lr0.02/seed1-subset300",
+        "digits/digits_cnn/ema/seed0-subset300",
+        "digits/digits_cnn/ema/seed1-subset300",
+        "digits/digits_cnn/swa-lr0.04/seed0-subset300",
+        "digits/digits_cnn/swa-lr0.04/seed1-subset300",
+        "digits/digits_cnn/fge/seed0-subset300",
+        "digits/digits_cnn/fge/seed1-subset300",
     ]  # the FGE runs once too (no swa key changes them), after the runs they continue
 
 
@@ -77,8 +81,24 @@ def variant_grid(tmp_path_factory):
     root = tmp_path_factory.mktemp("variants")
     configs = write_variants(root / "configs")
     out = root / "out"
-    result = CliRunner().invoke(main, ["grid", "--table", "mini", "--configs", str(configs), "--seeds", "2", "--jobs", "2",
-                                       "--budget-scale", "0.25", "--out", str(out)])
+    result = CliRunner().invoke(
+        main,
+        [
+            "grid",
+            "--table",
+            "mini",
+            "--configs",
+            str(configs),
+            "--seeds",
+            "2",
+            "--jobs",
+            "2",
+            "--budget-scale",
+            "0.25",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     return out
 

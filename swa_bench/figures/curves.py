@@ -25,8 +25,15 @@ def _series(run_dirs: list[Path]) -> pd.DataFrame:
         if method == "swa" and variant:  # SWA variants of one row are curves of their own
             label += f" [{variant}]"
         for row in records.read_metrics():
-            base = {"run": str(run_dir), "label": label, "method": method, "seed": config["run"]["seed"],
-                    "epoch": row["epoch"], "lr": row.get("lr"), "lr_end": row.get("lr_end")}
+            base = {
+                "run": str(run_dir),
+                "label": label,
+                "method": method,
+                "seed": config["run"]["seed"],
+                "epoch": row["epoch"],
+                "lr": row.get("lr"),
+                "lr_end": row.get("lr_end"),
+            }
             if method == "ema":  # its iterate and rates are the SGD run's: only its average is its own
                 if "ema_test_acc" in row:
                     rows.append({**base, "series": "ema", "test_acc": row["ema_test_acc"]})
@@ -49,8 +56,13 @@ def _series(run_dirs: list[Path]) -> pd.DataFrame:
 SERIES = ("sgd", "swa_sgd", "swa", "ema", "fge", "fge_member")
 
 
-def plot_curves(run_dirs: list[str | Path], out: str | Path, name: str = "curves", zoom_from: int | None = None,
-                series: tuple[str, ...] = SERIES) -> list[Path]:
+def plot_curves(
+    run_dirs: list[str | Path],
+    out: str | Path,
+    name: str = "curves",
+    zoom_from: int | None = None,
+    series: tuple[str, ...] = SERIES,
+) -> list[Path]:
     """The figure, and with `zoom_from` a panel of the epochs from it on beside, where the averaged
     models separate from the iterates by a point or two that the full scale flattens. `series`: the
     curves to draw (e.g. only SGD and the averages, when many SWA settings share one figure)."""
@@ -61,9 +73,11 @@ def plot_curves(run_dirs: list[str | Path], out: str | Path, name: str = "curves
     data = data[data.series.isin(series)]
     if data.empty:
         raise ValueError("the runs have no evaluated epochs yet")
-    stats = (data.groupby(["label", "series", "epoch"])
-             .agg(mean=("test_acc", "mean"), low=("test_acc", "min"), high=("test_acc", "max"), seeds=("run", "nunique"))
-             .reset_index())
+    stats = (
+        data.groupby(["label", "series", "epoch"])
+        .agg(mean=("test_acc", "mean"), low=("test_acc", "min"), high=("test_acc", "max"), seeds=("run", "nunique"))
+        .reset_index()
+    )
     # A mean over seeds only where every seed was evaluated (one seed may be evaluated more often).
     runs = data.groupby(["label", "series"])["run"].nunique().rename("runs").reset_index()
     stats = stats.merge(runs, on=["label", "series"])
@@ -80,9 +94,14 @@ def plot_curves(run_dirs: list[str | Path], out: str | Path, name: str = "curves
         top = fig.add_subplot(grid[0, 0])
         bottom = fig.add_subplot(grid[1, 0], sharex=top)
         zoom = fig.add_subplot(grid[:, 1])
-    names = {"sgd": "SGD", "swa_sgd": "SWA run, SGD iterate", "swa": "SWA (averaged, BN recomputed)",
-             "ema": "EMA of the SGD run (BN recomputed; beyond the paper)", "fge": "FGE ensemble",
-             "fge_member": "FGE, each collected model"}
+    names = {
+        "sgd": "SGD",
+        "swa_sgd": "SWA run, SGD iterate",
+        "swa": "SWA (averaged, BN recomputed)",
+        "ema": "EMA of the SGD run (BN recomputed; beyond the paper)",
+        "fge": "FGE ensemble",
+        "fge_member": "FGE, each collected model",
+    }
     # Several SWA labels (variants, rows): each label's series get a shade of their own.
     swa_labels = sorted(set(stats[stats.series != "sgd"]["label"]))
 
@@ -93,20 +112,30 @@ def plot_curves(run_dirs: list[str | Path], out: str | Path, name: str = "curves
 
     # One dataset and model in the figure: name it once in the title, and each curve by its variant.
     rows = {label.split(" [")[0] for label in stats["label"]}
-    shown = (lambda label: label[len(next(iter(rows))):].strip()) if len(rows) == 1 else (lambda label: label)
+    shown = (lambda label: label[len(next(iter(rows))) :].strip()) if len(rows) == 1 else (lambda label: label)
     if len(rows) == 1:
         fig.suptitle(next(iter(rows)), fontsize=10)
     for (label, series), part in stats.groupby(["label", "series"]):
         seeds = int(part["seeds"].max())
         text = ", ".join(p for p in (shown(label), f"{seeds} seed{'s' if seeds != 1 else ''}") if p)
         text = f"{names[series]} ({text})"
-        style = dict(color=color(label, series), marker="o" if series in ("swa", "ema", "fge", "fge_member") else None,
-                     markersize=3, linestyle="--" if series in ("swa_sgd", "fge_member") else "-")
+        style = dict(
+            color=color(label, series),
+            marker="o" if series in ("swa", "ema", "fge", "fge_member") else None,
+            markersize=3,
+            linestyle="--" if series in ("swa_sgd", "fge_member") else "-",
+        )
         panels = [(top, part, text)] + ([(zoom, part[part["epoch"] >= zoom_from], None)] if zoom is not None else [])
         for ax, shown_part, legend in panels:
             ax.plot(shown_part["epoch"], shown_part["mean"], label=legend, **style)
-            ax.fill_between(shown_part["epoch"], shown_part["low"], shown_part["high"], color=style["color"],
-                            alpha=0.15, linewidth=0)
+            ax.fill_between(
+                shown_part["epoch"],
+                shown_part["low"],
+                shown_part["high"],
+                color=style["color"],
+                alpha=0.15,
+                linewidth=0,
+            )
     top.set_ylabel("test accuracy (%)")
     top.legend(fontsize=8 if zoom is None else 7, loc="lower right")
     if zoom is not None:
@@ -114,10 +143,15 @@ def plot_curves(run_dirs: list[str | Path], out: str | Path, name: str = "curves
         zoom.set_xlabel("epoch")
         zoom.set_ylabel("test accuracy (%)")
     for (label, method), part in lr.groupby(["label", "method"]):
-        legend = method.upper() + (label[label.index(" ["):] if " [" in label else "")
+        legend = method.upper() + (label[label.index(" [") :] if " [" in label else "")
         within = part["lr_end"].notna().any()  # a sawtooth: thin, so the flat rates beside it stay visible
-        bottom.plot(*_rate_path(part), color=color(label, method if method in ("sgd", "fge") else "swa"), label=legend,
-                    linewidth=0.7 if within else None, alpha=0.8 if within else None)
+        bottom.plot(
+            *_rate_path(part),
+            color=color(label, method if method in ("sgd", "fge") else "swa"),
+            label=legend,
+            linewidth=0.7 if within else None,
+            alpha=0.8 if within else None,
+        )
     bottom.set_ylabel("learning rate")
     bottom.set_xlabel("epoch")
     bottom.legend(fontsize=7 if len(lr.groupby(["label", "method"])) > 3 else 8, ncol=2 if len(swa_labels) > 3 else 1)

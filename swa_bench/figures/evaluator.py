@@ -19,17 +19,25 @@ from torch.utils.data import Subset
 from swa_bench.averaging import recompute_bn
 from swa_bench.config import config_from_dict
 from swa_bench.data import build_datasets, make_loader, resolve_loader_kind
-from swa_bench.data.loaders import image_rows
 from swa_bench.data.datasets import ImageArrayDataset
+from swa_bench.data.loaders import image_rows
+from swa_bench.engine import evaluate, resolve_device
 from swa_bench.execution import Execution
 from swa_bench.models import create_model
 from swa_bench.records import RunRecords
-from swa_bench.engine import evaluate, resolve_device
 
 
 class PointEvaluator:
-    def __init__(self, run_dir: str | Path, data_path: str | None = None, device: str | None = None,
-                 train_images: int | None = None, seed: int = 0, progress: bool = True, test_images: int | None = None):
+    def __init__(
+        self,
+        run_dir: str | Path,
+        data_path: str | None = None,
+        device: str | None = None,
+        train_images: int | None = None,
+        seed: int = 0,
+        progress: bool = True,
+        test_images: int | None = None,
+    ):
         stored = RunRecords(run_dir).stored_config()["config"]
         if data_path:
             stored["data"]["path"] = data_path
@@ -76,8 +84,10 @@ class PointEvaluator:
         shapes = dict(self.model.named_parameters())
         wrong = [n for n in self.names if n not in state or getattr(state[n], "shape", None) != shapes[n].shape]
         if wrong:
-            raise ValueError(f"{source}: not weights of this run's model ({self.cfg.model.name}: "
-                             f"{'no' if wrong[0] not in state else 'another shape of'} {wrong[0]})")
+            raise ValueError(
+                f"{source}: not weights of this run's model ({self.cfg.model.name}: "
+                f"{'no' if wrong[0] not in state else 'another shape of'} {wrong[0]})"
+            )
         return flatten_parameters(state, self.names)
 
     @torch.no_grad()
@@ -85,7 +95,7 @@ class PointEvaluator:
         offset = 0
         for p in self.model.parameters():
             n = p.numel()
-            p.copy_(vector[offset:offset + n].view_as(p).to(p.dtype))
+            p.copy_(vector[offset : offset + n].view_as(p).to(p.dtype))
             offset += n
 
     @torch.no_grad()
@@ -97,8 +107,13 @@ class PointEvaluator:
         test = evaluate(self.model, self.test_loader, self.execution)
         train = evaluate(self.model, self.train_loader, self.execution)
         l2 = 0.5 * self.cfg.optim.weight_decay * float(vector.pow(2).sum())
-        return {"test_error": 100.0 - test["acc"], "test_loss": test["loss"], "train_error": 100.0 - train["acc"],
-                "train_loss": train["loss"], "train_loss_l2": train["loss"] + l2}
+        return {
+            "test_error": 100.0 - test["acc"],
+            "test_loss": test["loss"],
+            "train_error": 100.0 - train["acc"],
+            "train_loss": train["loss"],
+            "train_loss_l2": train["loss"] + l2,
+        }
 
 
 POINT_METRICS = ("test_error", "test_loss", "train_error", "train_loss", "train_loss_l2")

@@ -15,8 +15,15 @@ from tqdm import tqdm
 
 from swa_bench.figures.evaluator import PointCache, PointEvaluator, finite
 from swa_bench.figures.output import COLORS, pyplot, save_figure
-from swa_bench.figures.weights import (FigureInputError, Plane, grid_axis, load_state, random_directions, run_dir_of,
-                                       solution_file)
+from swa_bench.figures.weights import (
+    FigureInputError,
+    Plane,
+    grid_axis,
+    load_state,
+    random_directions,
+    run_dir_of,
+    solution_file,
+)
 from swa_bench.records import RunRecords, atomic_write_text, config_differences
 
 METRICS = [("test_error", "test error (%)"), ("train_loss_l2", "train loss (L2-regularised)")]
@@ -61,8 +68,10 @@ def _solutions(swa_run, sgd_run) -> tuple[Path, Path]:
         config = RunRecords(run).stored_config()["config"]
         method = config.get("run", {}).get("method")
         if method not in methods:
-            raise FigureInputError(f"{flag} {run}: a {method} run (run.method), not {' or '.join(methods)}; "
-                                   f"give the {'averaged' if flag == '--swa' else 'SGD'} run there")
+            raise FigureInputError(
+                f"{flag} {run}: a {method} run (run.method), not {' or '.join(methods)}; "
+                f"give the {'averaged' if flag == '--swa' else 'SGD'} run there"
+            )
         configs[flag] = config
     for key in ("dataset", "name"):
         section = "data" if key == "dataset" else "model"
@@ -71,9 +80,11 @@ def _solutions(swa_run, sgd_run) -> tuple[Path, Path]:
             raise FigureInputError(f"--swa and --sgd: runs of different {section}s ({section}.{key} {a} and {b})")
     for key, theirs, mine in config_differences(configs["--sgd"], configs["--swa"], _not_the_sgd_runs):
         what = "seeds" if key == "run.seed" else "configs"
-        raise FigureInputError(f"--swa {swa_run} and --sgd {sgd_run}: runs of different {what} ({key} {mine!r} and "
-                               f"{theirs!r}); the figure compares an averaged run with the SGD run of its own seed "
-                               f"and protocol")
+        raise FigureInputError(
+            f"--swa {swa_run} and --sgd {sgd_run}: runs of different {what} ({key} {mine!r} and "
+            f"{theirs!r}); the figure compares an averaged run with the SGD run of its own seed "
+            f"and protocol"
+        )
     return solution_file(swa_run), solution_file(sgd_run)
 
 
@@ -90,12 +101,19 @@ def _distinct(flag: str, files) -> None:
 
 
 def _evaluator(run_dir, options) -> PointEvaluator:
-    return PointEvaluator(run_dir, options.get("data_path"), options.get("device"), options.get("train_images"),
-                          progress=options.get("progress", True), test_images=options.get("test_images"))
+    return PointEvaluator(
+        run_dir,
+        options.get("data_path"),
+        options.get("device"),
+        options.get("train_images"),
+        progress=options.get("progress", True),
+        test_images=options.get("test_images"),
+    )
 
 
-def rays(swa_run, sgd_run, out, rays: int = 10, max_distance: float = 50.0, points: int = 21, seed: int = 0,
-         **options) -> list[Path]:
+def rays(
+    swa_run, sgd_run, out, rays: int = 10, max_distance: float = 50.0, points: int = 21, seed: int = 0, **options
+) -> list[Path]:
     """Test error and L2-regularised train loss along `rays` random unit directions from each solution."""
     out = Path(out)
     files = _solutions(swa_run, sgd_run)
@@ -120,8 +138,14 @@ def rays(swa_run, sgd_run, out, rays: int = 10, max_distance: float = 50.0, poin
     for ax, (metric, title) in zip(axes, METRICS):
         for name, part in data.groupby("solution"):
             for r, ray in part.groupby("ray"):
-                ax.plot(ray["distance"], finite(ray[metric]), color=COLORS[name], alpha=0.5, linewidth=1,
-                        label=name.upper() if r == 0 else None)
+                ax.plot(
+                    ray["distance"],
+                    finite(ray[metric]),
+                    color=COLORS[name],
+                    alpha=0.5,
+                    linewidth=1,
+                    label=name.upper() if r == 0 else None,
+                )
         ax.set_xlabel("distance along a random direction")
         ax.set_ylabel(title)
         ax.legend()
@@ -153,14 +177,22 @@ def ray_widths(data: pd.DataFrame, rises: dict[str, tuple[float, ...]] = WIDTH_R
                 else:
                     i = above[0]  # i > 0: the solution itself is never above its own value
                     at = t[i - 1] + (v[0] + rise - v[i - 1]) / (v[i] - v[i - 1]) * (t[i] - t[i - 1])
-                rows.append({"solution": name, "metric": metric, "ray": r, "rise": rise, "distance": at,
-                             "value_at_0": v[0]})
+                rows.append(
+                    {"solution": name, "metric": metric, "ray": r, "rise": rise, "distance": at, "value_at_0": v[0]}
+                )
     per_ray = pd.DataFrame(rows)
-    return (per_ray.groupby(["metric", "solution", "rise"], sort=False)
-            .agg(value_at_0=("value_at_0", "first"), mean_distance=("distance", "mean"),
-                 min_distance=("distance", "min"), max_distance=("distance", "max"),
-                 rays_reaching=("distance", "count"), rays=("ray", "count"))
-            .reset_index())
+    return (
+        per_ray.groupby(["metric", "solution", "rise"], sort=False)
+        .agg(
+            value_at_0=("value_at_0", "first"),
+            mean_distance=("distance", "mean"),
+            min_distance=("distance", "min"),
+            max_distance=("distance", "max"),
+            rays_reaching=("distance", "count"),
+            rays=("ray", "count"),
+        )
+        .reset_index()
+    )
 
 
 def line(swa_run, sgd_run, out, t_range: tuple[float, float] = (-1.0, 2.0), points: int = 31, **options) -> list[Path]:
@@ -197,8 +229,15 @@ def line(swa_run, sgd_run, out, t_range: tuple[float, float] = (-1.0, 2.0), poin
     return save_figure(fig, out, "line", data)
 
 
-def plane(checkpoints: list[str | Path], out, grid: int = 21, margin: float = 0.2, extra: list[str | Path] = (),
-          mean_of: list[str | Path] = (), **options) -> list[Path]:
+def plane(
+    checkpoints: list[str | Path],
+    out,
+    grid: int = 21,
+    margin: float = 0.2,
+    extra: list[str | Path] = (),
+    mean_of: list[str | Path] = (),
+    **options,
+) -> list[Path]:
     """Contours of test error and train loss on the plane through three weight files, the three
     (and any `extra`, projected) marked. `mean_of`: also mark the average of those weights (e.g. every
     model an FGE run collected: the SWA solution of its trajectory, the paper's Figure 1, left). Each
@@ -208,16 +247,20 @@ def plane(checkpoints: list[str | Path], out, grid: int = 21, margin: float = 0.
         raise ValueError(f"--mean-of {mean_of[0]}: an average needs at least two weight files")
     for p in list(checkpoints) + list(extra) + list(mean_of):
         if not RunRecords.of_weights_file(p).config_path.is_file():
-            raise ValueError(f"{p}: not a weights file in a run's checkpoints/ folder (RUN/checkpoints/NAME.pt, "
-                             f"beside RUN/config.yaml), so the run it belongs to is unknown")
+            raise ValueError(
+                f"{p}: not a weights file in a run's checkpoints/ folder (RUN/checkpoints/NAME.pt, "
+                f"beside RUN/config.yaml), so the run it belongs to is unknown"
+            )
     _distinct("--mean-of", mean_of)
     # Each file the run's own where it lies, before the data are loaded.
     states = {p: load_state(p) for p in dict.fromkeys([*checkpoints, *extra, *mean_of])}
     ev = _evaluator(run_dir_of(checkpoints[0]), options)
     vectors = [ev.vector(states[p], p) for p in checkpoints]
     geometry = Plane.through(*vectors, names=[str(p) for p in checkpoints])
-    points = [(f"w{i + 1} ({Path(p).parent.parent.parent.name} {Path(p).stem})", vectors[i], [p])
-              for i, p in enumerate(checkpoints)]
+    points = [
+        (f"w{i + 1} ({Path(p).parent.parent.parent.name} {Path(p).stem})", vectors[i], [p])
+        for i, p in enumerate(checkpoints)
+    ]
     points += [(Path(p).stem, ev.vector(states[p], p), [p]) for p in extra]
     if mean_of:
         average = torch.stack([ev.vector(states[p], p) for p in mean_of]).mean(0)
@@ -247,15 +290,27 @@ def plane(checkpoints: list[str | Path], out, grid: int = 21, margin: float = 0.
         for name, x, y in marked:
             ax.plot(x, y, marker="o", color="white", markeredgecolor="black")
             right = x > (xs[0] + xs[-1]) / 2  # labels grow towards the middle, never off the axes
-            ax.annotate(name.split(" (")[0], (x, y), textcoords="offset points", xytext=(-4 if right else 4, 4),
-                        ha="right" if right else "left", fontsize=7, color="white")
+            ax.annotate(
+                name.split(" (")[0],
+                (x, y),
+                textcoords="offset points",
+                xytext=(-4 if right else 4, 4),
+                ha="right" if right else "left",
+                fontsize=7,
+                color="white",
+            )
         ax.set_title(title)
         ax.set_xlabel("x (along w2 - w1)")
         ax.set_ylabel("y")
     # The points' full names once, under the panels (on them they would cover the contours).
     fig.text(0.01, -0.01, "   ".join(name for name, _, _ in marked[:3]), fontsize=7, color="#555555", va="top")
-    data = {"x": xs, "y": ys,
-            "points": [{"name": n, "x": x, "y": y, "distance_from_plane": d, **{k: m[k] for k in m if k != "key"}}
-                       for (n, x, y), d, m in zip(marked, off_plane, measured)],
-            **{metric: values[metric].tolist() for metric, _ in METRICS}}
+    data = {
+        "x": xs,
+        "y": ys,
+        "points": [
+            {"name": n, "x": x, "y": y, "distance_from_plane": d, **{k: m[k] for k in m if k != "key"}}
+            for (n, x, y), d, m in zip(marked, off_plane, measured)
+        ],
+        **{metric: values[metric].tolist() for metric, _ in METRICS},
+    }
     return save_figure(fig, out, "plane", data)

@@ -8,12 +8,23 @@ from pathlib import Path
 
 import pandas as pd
 
-COLORS = {"sgd": "#c0392b", "swa": "#1f5fa8", "swa_sgd": "#7f8c8d", "ema": "#d6338a", "lr": "#555555",
-          "fge": "#e67e22", "fge_member": "#f0b27a"}
+COLORS = {
+    "sgd": "#c0392b",
+    "swa": "#1f5fa8",
+    "swa_sgd": "#7f8c8d",
+    "ema": "#d6338a",
+    "lr": "#555555",
+    "fge": "#e67e22",
+    "fge_member": "#f0b27a",
+}
 # Distinct shades of one series, for figures with several SWA settings.
-SHADES = {"swa": ["#1f5fa8", "#27ae60", "#8e44ad", "#d68910", "#17a2b8", "#6d4c41", "#e84393", "#2c3e50"],
-          "swa_sgd": ["#7f8c8d", "#a3c9a8", "#b9a3c9", "#e0c08a", "#9fd8e0", "#bcaaa4", "#f5a6c9", "#95a5a6"],
-          "ema": ["#d6338a", "#f07cb8", "#9c1f5e", "#f5a9d0"], "fge": ["#e67e22"], "fge_member": ["#f0b27a"]}
+SHADES = {
+    "swa": ["#1f5fa8", "#27ae60", "#8e44ad", "#d68910", "#17a2b8", "#6d4c41", "#e84393", "#2c3e50"],
+    "swa_sgd": ["#7f8c8d", "#a3c9a8", "#b9a3c9", "#e0c08a", "#9fd8e0", "#bcaaa4", "#f5a6c9", "#95a5a6"],
+    "ema": ["#d6338a", "#f07cb8", "#9c1f5e", "#f5a9d0"],
+    "fge": ["#e67e22"],
+    "fge_member": ["#f0b27a"],
+}
 
 
 def pyplot():
@@ -25,11 +36,21 @@ def pyplot():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    plt.rcParams.update({
-        "figure.dpi": 120, "savefig.dpi": 150, "font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10,
-        "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True, "grid.alpha": 0.3,
-        "legend.frameon": False, "lines.linewidth": 1.6,
-    })
+    plt.rcParams.update(
+        {
+            "figure.dpi": 120,
+            "savefig.dpi": 150,
+            "font.size": 10,
+            "axes.titlesize": 11,
+            "axes.labelsize": 10,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+            "legend.frameon": False,
+            "lines.linewidth": 1.6,
+        }
+    )
     return plt
 
 

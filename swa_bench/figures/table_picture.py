@@ -33,7 +33,8 @@ def table_differences(runs_dir: str | Path, paper_dir: str | Path | None = None)
         raise NothingToPlotError(f"{runs_dir}: no finished runs yet")
     # The paper's SGD of each row: the number the table puts beside that row's SGD cell.
     sgd = table[table.column == "sgd"][_ROW_KEYS + ["paper_mean", "paper_source"]].rename(
-        columns={"paper_mean": "paper_sgd", "paper_source": "sgd_source"})
+        columns={"paper_mean": "paper_sgd", "paper_source": "sgd_source"}
+    )
     lines = table[table.column != "sgd"].merge(sgd, on=_ROW_KEYS, how="left")
     if lines.empty:
         raise NothingToPlotError(f"{runs_dir}: no finished runs of an averaged column (FGE, SWA, EMA) yet, only SGD")
@@ -51,8 +52,20 @@ def table_differences(runs_dir: str | Path, paper_dir: str | Path | None = None)
     lines["column_title"] = [Column(c).title(d) for c, d in zip(lines.column, lines.dataset)]
     lines["order"] = lines.column.map(lambda c: Column(c).order())
     lines = lines.sort_values(_ROW_KEYS + ["order"])  # the table's order
-    return lines[_ROW_KEYS + ["row", "column", "column_title", "vs_sgd_mean", "vs_sgd_std", "vs_sgd_n", "vs_sgd_se",
-                              "paper_diff", "paper_source"]].reset_index(drop=True)
+    return lines[
+        _ROW_KEYS
+        + [
+            "row",
+            "column",
+            "column_title",
+            "vs_sgd_mean",
+            "vs_sgd_std",
+            "vs_sgd_n",
+            "vs_sgd_se",
+            "paper_diff",
+            "paper_source",
+        ]
+    ].reset_index(drop=True)
 
 
 def _heading(row: str, setting: str) -> str:
@@ -65,19 +78,45 @@ def _panel(ax, lines: pd.DataFrame) -> None:
     for keys, row in lines.groupby(_ROW_KEYS, sort=False):
         # The row's name on a line of its own across the panel: as a tick label it would be as wide
         # as its setting is long and squeeze the panel.
-        ax.text(0.005, y, _heading(row.row.iloc[0], keys[3]), transform=ax.get_yaxis_transform(),
-                fontweight="bold", va="center", bbox={"facecolor": "white", "edgecolor": "none", "pad": 1})
+        ax.text(
+            0.005,
+            y,
+            _heading(row.row.iloc[0], keys[3]),
+            transform=ax.get_yaxis_transform(),
+            fontweight="bold",
+            va="center",
+            bbox={"facecolor": "white", "edgecolor": "none", "pad": 1},
+        )
         for line in row.itertuples():
             y += 1
             ticks.append(y)
             labels.append(line.column_title)
-            ax.errorbar(line.vs_sgd_mean, y, xerr=0 if pd.isna(line.vs_sgd_std) else line.vs_sgd_std, fmt="o",
-                        color=COLORS.get(Column(line.column).method, "#333333"), markersize=5, capsize=3)
+            ax.errorbar(
+                line.vs_sgd_mean,
+                y,
+                xerr=0 if pd.isna(line.vs_sgd_std) else line.vs_sgd_std,
+                fmt="o",
+                color=COLORS.get(Column(line.column).method, "#333333"),
+                markersize=5,
+                capsize=3,
+            )
             # A third of a line lower: beside the measured point, never hidden by it.
-            ax.plot(line.paper_diff, y + 0.3, "s" if line.paper_source else "D", markerfacecolor="none",
-                    markeredgecolor="black", markersize=6)
-            ax.annotate("no SGD run" if pd.isna(line.vs_sgd_n) else f"n={int(line.vs_sgd_n)}", (1.01, y),
-                        xycoords=("axes fraction", "data"), va="center", fontsize=8, color="#555555")
+            ax.plot(
+                line.paper_diff,
+                y + 0.3,
+                "s" if line.paper_source else "D",
+                markerfacecolor="none",
+                markeredgecolor="black",
+                markersize=6,
+            )
+            ax.annotate(
+                "no SGD run" if pd.isna(line.vs_sgd_n) else f"n={int(line.vs_sgd_n)}",
+                (1.01, y),
+                xycoords=("axes fraction", "data"),
+                va="center",
+                fontsize=8,
+                color="#555555",
+            )
         y += 1.5  # a gap before the next row's heading
     ax.set_yticks(ticks, labels)
     ax.tick_params(axis="y", length=0)
@@ -89,11 +128,14 @@ def _panel(ax, lines: pd.DataFrame) -> None:
 
 def _legend(fig, plt, lines: pd.DataFrame) -> None:
     """The markers, and beneath the figure what a missing or differently shaped paper marker means."""
+
     def hollow(shape: str, label: str):
         return plt.Line2D([], [], color="black", marker=shape, markerfacecolor="none", linestyle="none", label=label)
 
-    handles = [plt.Line2D([], [], color="#555555", marker="o", label="this reproduction: mean ± std"),
-               hollow("D", "the paper: its column minus its SGD")]
+    handles = [
+        plt.Line2D([], [], color="#555555", marker="o", label="this reproduction: mean ± std"),
+        hollow("D", "the paper: its column minus its SGD"),
+    ]
     sources = sorted(set(lines.paper_source) - {""})
     if sources:
         handles.append(hollow("s", "the same, with a number from another source †"))
@@ -106,8 +148,9 @@ def _legend(fig, plt, lines: pd.DataFrame) -> None:
     fig.text(0.01, 0.0, "\n".join(notes), fontsize=8, color="#555555", va="top")
 
 
-def plot_table(runs_dir: str | Path, out: str | Path, paper_dir: str | Path | None = None,
-               name: str = "table_vs_sgd") -> list[Path]:
+def plot_table(
+    runs_dir: str | Path, out: str | Path, paper_dir: str | Path | None = None, name: str = "table_vs_sgd"
+) -> list[Path]:
     """OUT/NAME.png, .pdf and .csv (the plotted numbers, `table_differences`): one panel per dataset,
     sharing the x axis so that gains compare across datasets."""
     lines = table_differences(runs_dir, paper_dir)
@@ -115,8 +158,14 @@ def plot_table(runs_dir: str | Path, out: str | Path, paper_dir: str | Path | No
     parts = [part for _, part in lines.groupby("dataset", sort=False)]
     # Each panel as high as its lines and headings, so that every line gets the same room.
     sizes = [len(part) + part.groupby(_ROW_KEYS).ngroups for part in parts]
-    fig, axes = plt.subplots(len(parts), 1, figsize=(8, 1.2 + 0.26 * sum(sizes) + 0.5 * len(parts)), sharex=True,
-                             squeeze=False, gridspec_kw={"height_ratios": sizes})
+    fig, axes = plt.subplots(
+        len(parts),
+        1,
+        figsize=(8, 1.2 + 0.26 * sum(sizes) + 0.5 * len(parts)),
+        sharex=True,
+        squeeze=False,
+        gridspec_kw={"height_ratios": sizes},
+    )
     for ax, part in zip(axes[:, 0], parts):
         _panel(ax, part)
     axes[-1, 0].set_xlabel(XLABEL)

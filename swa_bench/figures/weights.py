@@ -69,15 +69,19 @@ def fge_member_files(run_dir: str | Path) -> list[Path]:
     its summary lists them: a missing one is refused in one line, never left out of an average."""
     records = RunRecords(run_dir)
     if not records.summary_path.is_file():
-        raise FigureInputError(f"{records.dir}: no summary.json: the FGE run has not finished, so which models it "
-                               f"collected is not known yet")
+        raise FigureInputError(
+            f"{records.dir}: no summary.json: the FGE run has not finished, so which models it "
+            f"collected is not known yet"
+        )
     names = records.kept_member_names()
     if not names:
         raise FigureInputError(f"{records.summary_path}: lists no collected models (fge_members): not an FGE run's")
     for name in names:
         if not records.checkpoint_path(name).is_file():
-            raise FigureInputError(f"{records.checkpoint_path(name)}: missing, though {records.summary_path.name} "
-                                   f"lists the collected model it holds; the run's models are not all there")
+            raise FigureInputError(
+                f"{records.checkpoint_path(name)}: missing, though {records.summary_path.name} "
+                f"lists the collected model it holds; the run's models are not all there"
+            )
     return [records.checkpoint_path(name) for name in names]
 
 

@@ -32,7 +32,9 @@ def _submitit(executor: str, wait: bool):
     def launch(plan: Plan, o: LaunchOptions, say) -> bool | None:
         from swa_bench.grid.slurm import SlurmResources, submit
 
-        resources = SlurmResources(o.partition, o.time_min, o.gpus_per_run, o.cpus_per_run, o.mem_gb, o.array_parallelism)
+        resources = SlurmResources(
+            o.partition, o.time_min, o.gpus_per_run, o.cpus_per_run, o.mem_gb, o.array_parallelism
+        )
         jobs = submit(plan, resources, executor, say=say)
         if not wait:
             return None  # submitted: the scheduler runs them

@@ -9,10 +9,10 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
+from swa_bench.errors import UserError
 from swa_bench.grid.plan import Plan, RunSpec
 from swa_bench.grid.runner import record_failure, run_spec
 from swa_bench.outcomes import NOT_FAILURES
-from swa_bench.errors import UserError
 from swa_bench.records import RunRecords
 
 
@@ -43,7 +43,7 @@ def gpu_slots(gpus: list[str], jobs_per_gpu: int, gpus_per_run: int) -> list[str
     """One entry per concurrent run: the CUDA_VISIBLE_DEVICES it gets (None: the CPU)."""
     if not gpus:
         return [None]
-    groups = [",".join(gpus[i:i + gpus_per_run]) for i in range(0, len(gpus) - gpus_per_run + 1, gpus_per_run)]
+    groups = [",".join(gpus[i : i + gpus_per_run]) for i in range(0, len(gpus) - gpus_per_run + 1, gpus_per_run)]
     return [g for g in groups for _ in range(jobs_per_gpu)]
 
 
@@ -57,8 +57,10 @@ def run_local(plan: Plan, jobs: int | None = None, jobs_per_gpu: int = 1, gpus_p
     free = list(slots[:parallel])
     lock = threading.Lock()
     pending = [s for s in plan.runs if not is_done(s)]
-    say(f"grid: {len(plan.runs)} runs, {len(plan.runs) - len(pending)} already finished, "
-        f"{len(pending)} to run, {parallel} at a time")
+    say(
+        f"grid: {len(plan.runs)} runs, {len(plan.runs) - len(pending)} already finished, "
+        f"{len(pending)} to run, {parallel} at a time"
+    )
     results: dict[str, int] = {}
     running: dict[Future, tuple[RunSpec, str | None]] = {}
     status_by_dir: dict[str, int] = {}
@@ -74,7 +76,8 @@ def run_local(plan: Plan, jobs: int | None = None, jobs_per_gpu: int = 1, gpus_p
                 if spec.after is not None:
                     blocker = status_by_dir.get(spec.after)
                     sgd_pending = any(s.run_dir == spec.after for s in pending) or spec.after in {
-                        r.run_dir for r, _ in running.values()}
+                        r.run_dir for r, _ in running.values()
+                    }
                     if sgd_pending:
                         continue
                     if blocker is not None and blocker != 0:
@@ -101,8 +104,12 @@ def run_local(plan: Plan, jobs: int | None = None, jobs_per_gpu: int = 1, gpus_p
                 results[spec.name] = status_by_dir[spec.run_dir] = status
                 with lock:
                     free.append(slot)
-                word = {0: "finished", 3: "diverged", 75: "stopped by a signal",
-                        69: "in use by another process (left to it)"}.get(status, f"failed (exit {status})")
+                word = {
+                    0: "finished",
+                    3: "diverged",
+                    75: "stopped by a signal",
+                    69: "in use by another process (left to it)",
+                }.get(status, f"failed (exit {status})")
                 say(f"grid: {spec.name}: {word}")
     failed = [name for name, status in results.items() if status not in NOT_FAILURES]
     say(f"grid: done; {len(failed)} failed" + (f": {', '.join(failed)}" if failed else ""))

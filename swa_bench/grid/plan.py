@@ -1,6 +1,6 @@
 """A table's runs: every row config of the table, its methods, every seed, in an order where a run
-that continues an SGD run (an SWA continuation, FGE) comes after it. The plan is written to OUT/grid.json so that `status`
-can show runs that have not started yet."""
+that continues an SGD run (an SWA continuation, FGE) comes after it. The plan is written to OUT/grid.json so
+that `status` can show runs that have not started yet."""
 
 from __future__ import annotations
 
@@ -13,8 +13,14 @@ from swa_bench.config import DATASETS, ConfigError, load_config, parse_set_optio
 from swa_bench.protocol import resolve_protocol
 from swa_bench.records import atomic_write_text, run_dir_of
 
-TABLES = {"cifar10": ["cifar10"], "cifar100": ["cifar100"], "imagenet": ["imagenet"],
-          "all": ["cifar10", "cifar100", "imagenet"], "demo": ["demo"], "mini": ["mini"]}
+TABLES = {
+    "cifar10": ["cifar10"],
+    "cifar100": ["cifar100"],
+    "imagenet": ["imagenet"],
+    "all": ["cifar10", "cifar100", "imagenet"],
+    "demo": ["demo"],
+    "mini": ["mini"],
+}
 METHODS = ("sgd", "swa")  # the paper's; rows with fge settings add FGE, the demo and the miniature the EMA
 MAX_SEEDS = 1000  # a plan lists every run; more seeds than this is a typo, not a study
 TABLE_METHODS = {"demo": ("sgd", "swa", "ema"), "mini": ("sgd", "swa", "ema")}
@@ -42,8 +48,18 @@ class RunSpec:
 
     def train_args(self) -> list[str]:
         """`swa-bench train` arguments: a list, never a shell string."""
-        args = ["train", "--config", self.config, "--method", self.method, "--seed", str(self.seed),
-                "--out", self.out, "--quiet"]
+        args = [
+            "train",
+            "--config",
+            self.config,
+            "--method",
+            self.method,
+            "--seed",
+            str(self.seed),
+            "--out",
+            self.out,
+            "--quiet",
+        ]
         if self.data_path:
             args += ["--data-path", self.data_path]
         if self.budget_scale is not None:
@@ -57,8 +73,15 @@ class RunSpec:
     def command(self, processes: int = 1) -> list[str]:
         launcher = [sys.executable, "-m", "swa_bench"]
         if processes > 1:  # one run over several GPUs of a node
-            launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-                        f"--nproc_per_node={processes}", "-m", "swa_bench"]
+            launcher = [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--standalone",
+                f"--nproc_per_node={processes}",
+                "-m",
+                "swa_bench",
+            ]
         return launcher + self.train_args()
 
 
@@ -71,8 +94,13 @@ class Plan:
 
     def write(self) -> Path:
         path = Path(self.out) / "grid.json"
-        atomic_write_text(path, json.dumps({"table": self.table, "runs": [asdict(r) for r in self.runs],
-                                            "unplanned": self.unplanned}, indent=1) + "\n")
+        atomic_write_text(
+            path,
+            json.dumps(
+                {"table": self.table, "runs": [asdict(r) for r in self.runs], "unplanned": self.unplanned}, indent=1
+            )
+            + "\n",
+        )
         return path
 
 
@@ -90,9 +118,17 @@ def row_configs(table: str, configs_dir: Path, rows: list[str] | None = None) ->
     return found
 
 
-def build_plan(table: str, configs_dir: str | Path, out: str | Path, seeds: int = 3, rows: list[str] | None = None,
-               sets: tuple[str, ...] = (), data_path: str | None = None, budget_scale: float | None = None,
-               device: str | None = None) -> Plan:
+def build_plan(
+    table: str,
+    configs_dir: str | Path,
+    out: str | Path,
+    seeds: int = 3,
+    rows: list[str] | None = None,
+    sets: tuple[str, ...] = (),
+    data_path: str | None = None,
+    budget_scale: float | None = None,
+    device: str | None = None,
+) -> Plan:
     """Every run of `table`, SGD runs first so that continuations find theirs finished."""
     if not 1 <= seeds <= MAX_SEEDS:
         raise ConfigError(f"--seeds: must be between 1 and {MAX_SEEDS}, got {seeds}")
@@ -125,18 +161,39 @@ def _overrides(sets, data_path, budget_scale, device) -> dict:
     return overrides
 
 
-def plan_run(config: str | Path, method: str, seed: int, out: str | Path, sets: tuple[str, ...] = (),
-             data_path: str | None = None, budget_scale: float | None = None, device: str | None = None) -> RunSpec:
+def plan_run(
+    config: str | Path,
+    method: str,
+    seed: int,
+    out: str | Path,
+    sets: tuple[str, ...] = (),
+    data_path: str | None = None,
+    budget_scale: float | None = None,
+    device: str | None = None,
+) -> RunSpec:
     """One run of a config (ConfigError if it does not load), waiting for the SGD run it continues."""
-    cfg = load_config(config, {**_overrides(sets, data_path, budget_scale, device), "run.method": method, "run.seed": seed})
+    cfg = load_config(
+        config, {**_overrides(sets, data_path, budget_scale, device), "run.method": method, "run.seed": seed}
+    )
     after = None
     if method == "fge" or (method == "swa" and cfg.swa.start_from == "sgd_run"):
         after = str(run_dir_of(out, cfg, "sgd"))
     proto = resolve_protocol(cfg)
-    return RunSpec(config=str(config), method=method, seed=seed, run_dir=str(run_dir_of(out, cfg)),
-                   epochs=proto.epochs - proto.first_epoch, train_images=cfg.data.train_subset, model=cfg.model.name,
-                   after=after, out=str(out), sets=tuple(sets), data_path=data_path, budget_scale=budget_scale,
-                   device=device)
+    return RunSpec(
+        config=str(config),
+        method=method,
+        seed=seed,
+        run_dir=str(run_dir_of(out, cfg)),
+        epochs=proto.epochs - proto.first_epoch,
+        train_images=cfg.data.train_subset,
+        model=cfg.model.name,
+        after=after,
+        out=str(out),
+        sets=tuple(sets),
+        data_path=data_path,
+        budget_scale=budget_scale,
+        device=device,
+    )
 
 
 def _row_methods(config: Path, table: str, overrides: dict) -> tuple[str, ...]:
@@ -151,7 +208,6 @@ def _row_methods(config: Path, table: str, overrides: dict) -> tuple[str, ...]:
 
 # --------------------------------------------------------------------------------------------------
 # Time estimates for --dry-run, from `swa-bench bench` figures where they exist
-
 
 
 def bench_rates(bench_dirs: list[Path]) -> dict[str, float]:
@@ -193,6 +249,8 @@ def render_plan(plan: Plan, rates: dict[str, float]) -> str:
         rows.append([spec.name, spec.epochs, "its SGD run" if spec.after else "", format_duration(seconds)])
     basis = "from `swa-bench bench` figures" if rates else "run `swa-bench bench --model M` for estimates"
     scope = "" if known else " for the runs with figures"
-    return (tabulate(rows, headers=["run", "epochs", "waits for", "est. training time"], disable_numparse=True)
-            + f"\n\n{len(plan.runs)} runs, {sum(s.epochs for s in plan.runs)} epochs; estimated "
-            f"{format_duration(total)} of training on the benchmarked device{scope} ({basis})\n")
+    return (
+        tabulate(rows, headers=["run", "epochs", "waits for", "est. training time"], disable_numparse=True)
+        + f"\n\n{len(plan.runs)} runs, {sum(s.epochs for s in plan.runs)} epochs; estimated "
+        f"{format_duration(total)} of training on the benchmarked device{scope} ({basis})\n"
+    )

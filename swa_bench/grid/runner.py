@@ -24,8 +24,9 @@ def run_spec(spec: RunSpec, env: dict | None = None, processes: int = 1, started
     log = log_path(spec)
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a") as handle:
-        proc = subprocess.Popen(spec.command(processes), stdout=handle, stderr=subprocess.STDOUT,
-                                env={**os.environ, **(env or {})})
+        proc = subprocess.Popen(
+            spec.command(processes), stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+        )
         if started is not None:
             started(proc)
         status = proc.wait()
@@ -36,7 +37,8 @@ def run_spec(spec: RunSpec, env: dict | None = None, processes: int = 1, started
 
 def record_failure(spec: RunSpec, status: int, error: str) -> None:
     RunRecords(spec.run_dir).write_failure(
-        {"run": spec.name, "exit_status": status, "error": error, "log": str(log_path(spec))})
+        {"run": spec.name, "exit_status": status, "error": error, "log": str(log_path(spec))}
+    )
 
 
 def _error_line(log: Path) -> str:

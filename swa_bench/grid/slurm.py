@@ -68,9 +68,16 @@ def submit(plan: Plan, resources: SlurmResources, executor: str = "slurm", say=p
         ex.update_parameters(timeout_min=resources.time_min)
     else:
         ex = submitit.AutoExecutor(folder=folder, cluster="slurm")
-        params = dict(timeout_min=resources.time_min, gpus_per_node=resources.gpus_per_run,
-                      cpus_per_task=resources.cpus_per_run, slurm_array_parallelism=resources.array_parallelism,
-                      nodes=1, tasks_per_node=1, name=f"swa-bench-{plan.table}", **resources.extra)
+        params = dict(
+            timeout_min=resources.time_min,
+            gpus_per_node=resources.gpus_per_run,
+            cpus_per_task=resources.cpus_per_run,
+            slurm_array_parallelism=resources.array_parallelism,
+            nodes=1,
+            tasks_per_node=1,
+            name=f"swa-bench-{plan.table}",
+            **resources.extra,
+        )
         if resources.partition:
             params["slurm_partition"] = resources.partition
         if resources.mem_gb:
@@ -87,11 +94,16 @@ def submit(plan: Plan, resources: SlurmResources, executor: str = "slurm", say=p
             for job in previous:
                 job.wait()
         elif previous:
-            ex.update_parameters(slurm_additional_parameters={"dependency": f"afterany:{previous[0].job_id.split('_')[0]}"})
+            ex.update_parameters(
+                slurm_additional_parameters={"dependency": f"afterany:{previous[0].job_id.split('_')[0]}"}
+            )
         processes = max(1, resources.gpus_per_run)
         with ex.batch():
             submitted = [ex.submit(GridTask(spec, processes)) for spec in level]
         jobs += submitted
         previous = submitted
-        say(f"grid: submitted {len(level)} runs" + (f" (array {submitted[0].job_id.split('_')[0]})" if submitted else ""))
+        say(
+            f"grid: submitted {len(level)} runs"
+            + (f" (array {submitted[0].job_id.split('_')[0]})" if submitted else "")
+        )
     return jobs

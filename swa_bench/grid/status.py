@@ -9,7 +9,6 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from swa_bench.records import RunRecords
 from swa_bench.timefmt import format_duration
 
@@ -35,7 +34,9 @@ def run_state(run_dir: Path, name: str) -> RunState:
         try:
             records.stored_config()
         except Exception as e:  # RunMismatchError, in words: a run whose identity cannot be read
-            return RunState(name, "damaged", done, total, None, str(e).split("; ")[0].removeprefix(str(records.dir) + "/"))
+            return RunState(
+                name, "damaged", done, total, None, str(e).split("; ")[0].removeprefix(str(records.dir) + "/")
+            )
     try:
         summary = records.checked_summary()
     except ValueError as e:
@@ -45,8 +46,14 @@ def run_state(run_dir: Path, name: str) -> RunState:
             return RunState(name, "diverged", done, total, None, f"at epoch {summary.get('diverged_epoch')}")
         missing = records.missing_weights(summary["results"])
         if missing:
-            return RunState(name, "damaged", done, total, None, f"finished, but checkpoints/ lacks the weights of "
-                                                                f"{', '.join(missing)}")
+            return RunState(
+                name,
+                "damaged",
+                done,
+                total,
+                None,
+                f"finished, but checkpoints/ lacks the weights of {', '.join(missing)}",
+            )
         results = ", ".join(f"{k} {v:.2f}" for k, v in summary["results"].items())
         return RunState(name, "done", done, total, 0.0, results)
     seconds = [r["seconds"] for r in rows if isinstance(r.get("seconds"), (int, float))]
@@ -78,12 +85,22 @@ def grid_states(runs_dir: str | Path) -> list[RunState]:
         except (OSError, ValueError, KeyError, TypeError, AttributeError):  # a damaged grid.json: runs found on disk
             warnings.warn(f"{plan_file}: not a readable grid plan; showing the run directories found")
     # Runs by any of their records: a run whose config.yaml is lost is shown (damaged), not hidden.
-    found = {r.dir for marker in ("config.yaml", "failure.json", "metrics.jsonl") for r in RunRecords.find(root, marker)}
+    found = {
+        r.dir for marker in ("config.yaml", "failure.json", "metrics.jsonl") for r in RunRecords.find(root, marker)
+    }
     dirs = list(dict.fromkeys(planned + sorted(found - set(planned))))
     states = [run_state(d, _name(d, root)) for d in dirs]
     for row in unplanned:
-        states.append(RunState(f"{Path(str(row.get('config', '?'))).name} {row.get('method', '?')} seed{row.get('seed', '?')}",
-                               "failed", 0, None, None, str(row.get("error", ""))))
+        states.append(
+            RunState(
+                f"{Path(str(row.get('config', '?'))).name} {row.get('method', '?')} seed{row.get('seed', '?')}",
+                "failed",
+                0,
+                None,
+                None,
+                str(row.get("error", "")),
+            )
+        )
     return states
 
 
@@ -110,11 +127,20 @@ def render_states(states: list[RunState]) -> str:
     rows = []
     for s in states:
         progress = f"{s.epochs_done}/{s.epochs}" if s.epochs is not None else "–"
-        rows.append([s.run, s.state, progress, format_duration(s.eta_seconds) if s.state in ("running", "stopped") else "",
-                     s.detail])
+        rows.append(
+            [
+                s.run,
+                s.state,
+                progress,
+                format_duration(s.eta_seconds) if s.state in ("running", "stopped") else "",
+                s.detail,
+            ]
+        )
     counts = {}
     for s in states:
         counts[s.state] = counts.get(s.state, 0) + 1
     summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
-    return tabulate(rows, headers=["run", "state", "epochs", "eta", "detail"], disable_numparse=True) + \
-        f"\n\n{len(states)} runs: {summary}\n"
+    return (
+        tabulate(rows, headers=["run", "state", "epochs", "eta", "detail"], disable_numparse=True)
+        + f"\n\n{len(states)} runs: {summary}\n"
+    )

@@ -30,9 +30,7 @@ class PreActBlock(nn.Module):
         self.residual = nn.Sequential(*layers)
         # Projection without BN on the raw input, where the shape changes (reference behaviour).
         self.shortcut = (
-            nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False)
-            if stride != 1 or in_ch != out_ch
-            else nn.Identity()
+            nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False) if stride != 1 or in_ch != out_ch else nn.Identity()
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -28,7 +28,9 @@ class WeightsError(UserError, RuntimeError):
 
 
 # Old DenseNet checkpoints name a dense layer's parts "norm.1", "conv.2"...; the modules are norm1, conv2.
-_DENSENET_OLD_KEY = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.([12])\.(weight|bias|running_mean|running_var|num_batches_tracked)$")
+_DENSENET_OLD_KEY = re.compile(
+    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.([12])\.(weight|bias|running_mean|running_var|num_batches_tracked)$"
+)
 
 
 def weights_enum(model: ModelConfig):
@@ -76,7 +78,8 @@ def _locate(model: ModelConfig) -> tuple[Path, str, str]:
         torch.hub.download_url_to_file(url, str(path), hash_prefix=expected, progress=True)
     except Exception as e:  # no network, a proxy, a full disk, a corrupted download
         raise WeightsError(
-            f"model.weights: downloading {url} failed ({e.__class__.__name__}); fetch it elsewhere and pass --weights PATH"
+            f"model.weights: downloading {url} failed ({e.__class__.__name__}); fetch it elsewhere and "
+            "pass --weights PATH"
         ) from None
     return path, url, expected
 
@@ -87,7 +90,7 @@ def load_pretrained(module: nn.Module, model: ModelConfig) -> dict:
     sha256 = _sha256(path)
     if model.verify_weights and not sha256.startswith(expected):
         raise WeightsError(
-            f"{path}: sha256 starts {sha256[:len(expected)]}, not {expected} as torchvision's {model.weights} file "
+            f"{path}: sha256 starts {sha256[: len(expected)]}, not {expected} as torchvision's {model.weights} file "
             f"{url.rsplit('/', 1)[-1]}; use --set model.verify_weights=false for weights made elsewhere"
         )
     try:

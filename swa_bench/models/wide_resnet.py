@@ -13,7 +13,6 @@ import torch
 import torch.nn as nn
 
 
-
 class WideBlock(nn.Module):
     def __init__(self, in_ch: int, out_ch: int, stride: int, dropout: float):
         super().__init__()
@@ -27,9 +26,7 @@ class WideBlock(nn.Module):
             nn.Conv2d(out_ch, out_ch, 3, stride=stride, padding=1, bias=True),
         )
         self.shortcut = (
-            nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=True)
-            if stride != 1 or in_ch != out_ch
-            else nn.Identity()
+            nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=True) if stride != 1 or in_ch != out_ch else nn.Identity()
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -37,8 +34,15 @@ class WideBlock(nn.Module):
 
 
 class WideResNet(nn.Module):
-    def __init__(self, depth: int, widen: int, num_classes: int, dropout: float, final_bn_momentum: float,
-                 bn_weight_init: str = "uniform"):
+    def __init__(
+        self,
+        depth: int,
+        widen: int,
+        num_classes: int,
+        dropout: float,
+        final_bn_momentum: float,
+        bn_weight_init: str = "uniform",
+    ):
         super().__init__()
         if (depth - 4) % 6:
             raise ValueError(f"WideResNet depth must be 6n+4, got {depth}")
@@ -72,8 +76,12 @@ class WideResNet(nn.Module):
         return self.fc(self.head(self.stages(self.stem(x))))
 
 
-def wrn28x10(num_classes: int, dropout: float = 0.0, final_bn_momentum: float = 0.9,
-             bn_weight_init: Literal["uniform", "ones"] = "uniform") -> WideResNet:
+def wrn28x10(
+    num_classes: int,
+    dropout: float = 0.0,
+    final_bn_momentum: float = 0.9,
+    bn_weight_init: Literal["uniform", "ones"] = "uniform",
+) -> WideResNet:
     """`final_bn_momentum=0.9` reproduces the reference (PyTorch weights the newest batch by it);
     set 0.1 for PyTorch's usual running-average behaviour. `bn_weight_init`: uniform, the
     BatchNorm weights the paper's runs started from (U(0, 1), PyTorch <= 0.4); ones, today's."""
