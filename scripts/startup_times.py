@@ -80,7 +80,7 @@ def main() -> None:
         rows["  import torch"] = [timed(python + ["import torch"]) for _ in range(n)]
         rows["  import swa_bench.cli"] = [timed(python + ["import swa_bench.cli"]) for _ in range(n)]
         rows["  import the trainer (torch, data, models)"] = [
-            timed(python + ["import swa_bench.trainer"]) for _ in range(n)
+            timed(python + ["import swa_bench.training"]) for _ in range(n)
         ]
         # torch.optim's first optimizer imports torch._dynamo (its disable-decorator), whatever the run
         rows["  import torch, then build an SGD optimizer"] = [

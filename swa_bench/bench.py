@@ -335,7 +335,7 @@ def _outside_steps(cfg, r: dict, epoch_seconds: float | None) -> dict:
     facts = DATASETS[cfg.data.dataset]
     train_images, test_images = facts.train_images, facts.test_images
     evaluated = [e for e in range(proto.first_epoch, proto.epochs) if proto.evaluates_after(e)]
-    averaged = [e for e in evaluated if proto.swa_start is not None and e + 1 >= proto.swa_start]
+    averaged = [e for e in evaluated if proto.first_collection is not None and e + 1 >= proto.first_collection]
     steps = (proto.epochs - proto.first_epoch) * train_images / r["train_img_s"]
     evaluation = (len(evaluated) + len(averaged)) * test_images / r["eval_img_s"]
     averaged_bn = averaged if r.get("bn_img_s") else []  # no BatchNorm (VGG-16): nothing to recompute

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from swa_bench.methods import method_names, methods
 from swa_bench.outcomes import (
     EXIT_DIVERGED,
     EXIT_FAILED,
@@ -20,6 +21,23 @@ from swa_bench.outcomes import (
     EXIT_USER_ERROR,
 )
 from swa_bench.shipped import CONFIG_DIR, find_config
+
+
+class _Registered(click.Choice):
+    """Choices read from the method registry when the command line is parsed, so that a method
+    registered after this module was imported is one."""
+
+    def __init__(self, names):
+        self._names = names
+        super().__init__(())
+
+    @property
+    def choices(self) -> tuple:
+        return tuple(self._names())
+
+    @choices.setter
+    def choices(self, value) -> None:  # click's __init__ sets it; the registry is the source
+        pass
 
 
 def _user_errors(fn):
@@ -81,9 +99,10 @@ def main():
 )
 @click.option(
     "--method",
-    type=click.Choice(["sgd", "swa", "ema", "fge"]),
-    help="Required: SGD baseline, SWA, an EMA of the SGD run's weights (beyond the paper), or FGE "
-    "(an ensemble continuing the SGD run, rows with fge settings); sets run.method.",
+    type=_Registered(method_names),
+    help="Required: SGD baseline, SWA, an EMA of the SGD run's weights (beyond the paper), FGE "
+    "(an ensemble continuing the SGD run, rows with fge settings), or another registered method "
+    "(swa_bench/methods); sets run.method.",
 )
 @click.option("--seed", type=int, help="Run seed (sets run.seed).")
 @click.option(
@@ -156,9 +175,9 @@ def train(
           --data-path data/cifar10-jpg --budget-scale 0.02 --set data.train_subset=5000
     """
     from swa_bench.config import ConfigError, load_config, parse_set_option
-    from swa_bench.records import run_dir_of
+    from swa_bench.identity import run_dir_of
     from swa_bench.stopping import Preempted
-    from swa_bench.trainer import train_run
+    from swa_bench.training import train_run
 
     if method is None:  # checked here rather than by click, to say it in one line
         raise ConfigError("--method: missing; give sgd (the baseline), swa, ema (beyond the paper) or fge")
@@ -488,7 +507,7 @@ def plot():
     "--series",
     "series",
     multiple=True,
-    type=click.Choice(["sgd", "swa_sgd", "swa", "ema", "fge", "fge_member"]),
+    type=_Registered(lambda: [s.key for m in methods() for s in m.series]),
     help="Draw only these curves (repeatable; default all): swa_sgd is an SWA run's own iterate, "
     "fge_member each model FGE collected.",
 )

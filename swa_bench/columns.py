@@ -7,13 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# The methods whose columns report something other than the SGD iterate (an ensemble of collected
-# models, averaged weights), in table order after SGD, as the paper orders SGD | FGE | SWA: label,
-# and for a method the paper does not have, what it is (its columns are marked as beyond the paper).
-AVERAGED_METHODS = {"fge": ("FGE", ""), "swa": ("SWA", ""), "ema": ("EMA", "exponential moving average of the weights")}
-# Of those, the ones whose reported model is an ensemble of predictions rather than one set of weights.
-ENSEMBLE_METHODS = {"fge"}
-
 
 @dataclass(frozen=True)
 class Column:
@@ -51,41 +44,60 @@ class Column:
         return self.name.partition("_")[0]
 
     @property
-    def averaged(self) -> bool:
-        """Whether it reports the averaged model (SWA, EMA) rather than the SGD iterate."""
-        return self.method != "sgd"
+    def baseline(self) -> bool:
+        """Whether it is SGD's: the column every other is paired with."""
+        return self.name == "sgd"
+
+    @property
+    def reports(self) -> str:
+        """What its model is (swa_bench/methods): the iterate, averaged weights, or an ensemble;
+        a method no longer registered reports weights."""
+        method = self._method
+        return "iterate" if self.baseline else (method.reports if method is not None else "weights")
 
     @property
     def ensemble(self) -> bool:
         """Whether it reports an ensemble's prediction (FGE): no single set of weights is its model."""
-        return self.method in ENSEMBLE_METHODS
+        return self.reports == "ensemble"
 
     @property
     def metrics_prefix(self) -> str:
         """Where its model's test metrics are in a metrics row: test_ (the iterate), swa_test_, ema_test_."""
-        return f"{self.method}_test_" if self.averaged else "test_"
+        return "test_" if self.reports == "iterate" else f"{self.method}_test_"
+
+    @property
+    def _method(self):
+        from swa_bench.methods import find_method
+
+        return find_method(self.method)
 
     @property
     def _known(self) -> tuple[str, str]:
-        return AVERAGED_METHODS.get(self.method, (self.method.upper(), "not a method of the paper"))
+        """Its method's label, and what it is when the paper does not have it."""
+        method = self._method
+        if method is None:
+            return self.method.upper(), "not a method of the paper"
+        return method.label, method.beyond_paper
 
     @property
     def beyond_paper(self) -> str:
         """The footnote of a column whose method the paper does not have ("" otherwise): such a
         column never gets a paper number."""
         label, what = self._known
-        return f"{label} ({what}): beyond the paper, which has no numbers for it" if self.averaged and what else ""
+        return f"{label} ({what}): beyond the paper, which has no numbers for it" if not self.baseline and what else ""
 
     def title(self, dataset: str = "") -> str:
-        if not self.averaged:
+        if self.baseline:
             return "SGD (pretrained)" if dataset == "imagenet" else "SGD"
         point = self.name.partition("_")[2]
         label = self._known[0]
         return f"{label} {point[:-2]} epochs" if point.endswith("ep") else f"{label} {point} B"
 
     def order(self) -> tuple:
-        """Table order: SGD, then each averaged method by its point."""
-        if not self.averaged:
+        """Table order: SGD, then each method in the registry's order (the paper's SGD | FGE | SWA,
+        then the others), each by its point."""
+        if self.baseline:
             return (0, "", 0.0)
-        rank = list(AVERAGED_METHODS).index(self.method) if self.method in AVERAGED_METHODS else len(AVERAGED_METHODS)
+        method = self._method
+        rank = method.order if method is not None else 1000
         return (1 + rank, self.method, float(self.name.partition("_")[2].removesuffix("ep")))

@@ -17,17 +17,12 @@ from pathlib import Path
 from swa_bench.config import Config
 from swa_bench.data.datasets import data_format
 from swa_bench.errors import UserError
-from swa_bench.protocol import resolve_protocol
+from swa_bench.identity import config_differences, data_format_mismatch, identity_problem, independent_of, run_identity
+from swa_bench.methods import checkpoint_keys, get_method
+from swa_bench.methods.sgd import BASELINE
+from swa_bench.protocol import budget_epochs, resolve_protocol
 from swa_bench.record_files import CorruptCheckpointError, read_checkpoint
-from swa_bench.records import (
-    RunRecords,
-    config_differences,
-    data_format_mismatch,
-    identity_problem,
-    independent_of,
-    kept_state_name,
-    run_identity,
-)
+from swa_bench.records import RunRecords, kept_state_name
 
 
 class StartPointError(UserError, RuntimeError):
@@ -37,7 +32,7 @@ class StartPointError(UserError, RuntimeError):
 def _not_the_sgd_runs(key: str) -> bool:
     """Keys an SGD run does not depend on, the method itself, and where SWA starts (an SGD run trained
     from scratch is the same run whether its row's SWA runs start from scratch or continue it)."""
-    return key in ("run.method", "swa.start_from") or independent_of("sgd")(key)
+    return key in ("run.method", "swa.start_from") or independent_of(BASELINE)(key)
 
 
 def load_start_point(
@@ -49,7 +44,8 @@ def load_start_point(
         raise StartPointError("swa.start_from is sgd_run, but no SGD run directory was given")
     sgd = RunRecords(sgd_run_dir)
     proto = resolve_protocol(cfg)
-    first_epoch, kind = proto.first_epoch, "an FGE run" if proto.method == "fge" else "an SWA continuation"
+    method = get_method(proto.method)
+    first_epoch, kind = proto.first_epoch, f"a continuation ({method.label})"
     hint = f"train it first (same config, --method sgd --seed {cfg.run.seed}, same --out)"
     if not sgd.config_path.exists():
         if sgd.has_records():
@@ -68,7 +64,7 @@ def load_start_point(
     mismatch = data_format_mismatch(stored, {"data_format": data_format(cfg.data)})
     if mismatch:
         raise StartPointError(f"{sgd.dir}: {mismatch}; {kind} needs the SGD run on the same data")
-    if stored.get("config", {}).get("run", {}).get("method") != "sgd":
+    if stored.get("config", {}).get("run", {}).get("method") != BASELINE:
         raise StartPointError(f"{sgd.dir}: not an SGD run")
     if not sgd.is_finished():
         done, budget = len(sgd.read_metrics()), stored.get("protocol", {}).get("epochs")
@@ -79,7 +75,7 @@ def load_start_point(
         )
         finish = hint.replace("train", "finish", 1)
         raise StartPointError(f"{sgd.dir}: the SGD run has not finished ({count}); {finish}")
-    kept = proto.method == "fge" or cfg.swa.from_epoch is not None  # a state kept before the SGD run's end
+    kept = first_epoch < budget_epochs(cfg)  # a state the SGD run kept before its end (FGE's start, swa.from_epoch)
     name = kept_state_name(first_epoch) if kept else "last"
     path = sgd.checkpoint_path(name)
     if kept and not path.exists():
@@ -118,7 +114,7 @@ def _not_the_sgd_state(state: dict, expected: dict, model: dict | None) -> str |
     problem = identity_problem(state.get("identity"), expected)
     if problem:
         return problem
-    for key in ("average", "ensemble"):
+    for key in checkpoint_keys():
         if state.get(key) is not None:
             return f"holds an {key}: another method's state, not an SGD run's"
     theirs = state.get("model") or {}

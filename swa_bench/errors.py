@@ -5,3 +5,7 @@ heavy imports, so that catching it costs nothing."""
 
 class UserError(Exception):
     """Bad input or a refused operation, already phrased as one line for the user."""
+
+
+class ConfigError(UserError, ValueError):
+    """A config problem, already phrased as one line for the user (file or --set, and the dotted key)."""

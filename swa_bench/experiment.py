@@ -34,6 +34,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from swa_bench.errors import UserError
+from swa_bench.methods import method_names
 from swa_bench.shipped import PACKAGE, find_config
 
 EXPERIMENT_DIR = PACKAGE / "experiments"
@@ -163,11 +164,12 @@ def _design(raw, path: Path) -> Design:
             known(group, {"configs", "methods", "seeds"}, where)
             configs = tuple(config(c, f"{where}.configs") for c in strings(group.get("configs"), f"{where}.configs"))
             methods = strings(group.get("methods"), f"{where}.methods")
-            bad = [m for m in methods if m not in ("sgd", "swa", "ema", "fge")]
+            bad = [m for m in methods if m not in method_names()]
             if bad or not methods or not configs:
                 fail(
                     f"{where}.methods" if bad else where,
-                    "needs configs and methods among sgd, swa, ema, fge" + (f"; got {bad[0]!r}" if bad else ""),
+                    f"needs configs and methods among {', '.join(method_names())}"
+                    + (f"; got {bad[0]!r}" if bad else ""),
                 )
             out.append(Runs(configs, methods, ints(group.get("seeds"), f"{where}.seeds")))
         return tuple(out)
@@ -290,12 +292,11 @@ def _specs(x: Experiment, groups: tuple[Runs, ...]) -> list:
 
 
 def _has_method(config: str, method: str) -> bool:
-    """FGE only for rows with fge settings (the others refuse it)."""
-    if method != "fge":
-        return True
+    """Whether the row has the method (FGE: only rows with fge settings; the others refuse it)."""
     from swa_bench.config import load_config
+    from swa_bench.methods import get_method
 
-    return load_config(find_config(config)).fge.alpha1 is not None
+    return get_method(method).available(load_config(find_config(config)))
 
 
 def _train(x: Experiment, part: str, specs: list) -> int:

@@ -1,6 +1,6 @@
 """How record files are written and read: atomically (a temporary file, fsync, rename), with the
 permissions the umask gives, and checkpoints checked against the sha256 in the sidecar beside them.
-RunRecords (records.py) decides which files a run has; this module, how any one of them is written."""
+RunRecords (swa_bench/records/) decides which files a run has; this module, how any one of them is written."""
 
 from __future__ import annotations
 

@@ -16,6 +16,7 @@ from tabulate import tabulate
 
 from swa_bench.columns import Column
 from swa_bench.config import DATASETS, RUNTIME_KEYS
+from swa_bench.identity import CADENCE_KEYS, FOLDER_KEYS
 from swa_bench.shipped import PAPER_DIR
 
 PAPER_SETTING = "paper protocol"
@@ -55,14 +56,6 @@ def model_label(name: str) -> str:
         return get_model_entry(name).title
     except KeyError:
         return name
-
-
-# Keys a run sets as part of the protocol's own knobs; they are labelled separately or are the
-# identity of the run, not deviations.
-_IDENTITY_KEYS = {"run.method", "run.seed", "run.budget_scale", "data.train_subset"}
-# How often a run is evaluated decides which epochs have a test row, never a number: every training
-# and BN pass is seeded by the seed and the epoch, so no evaluation shifts a later step.
-_CADENCE_KEYS = {"schedule.eval_every"}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -116,7 +109,7 @@ def find_summaries(runs_dir: str | Path) -> list[dict]:
 def _run_key(records) -> tuple:
     """What makes two records the same run: its identity (method, seed, the digest of every key its
     numbers depend on) and the kind of data files it read, from config.yaml (which a checked summary has)."""
-    from swa_bench.records import run_identity
+    from swa_bench.identity import run_identity
 
     stored = records.stored_config()
     identity = run_identity(stored["config"])
@@ -165,7 +158,7 @@ def setting_label(summary: dict) -> str:
     changed = {
         k: v
         for k, v in overrides.items()
-        if k not in RUNTIME_KEYS | _IDENTITY_KEYS | _CADENCE_KEYS and not (named and k.startswith(named))
+        if k not in RUNTIME_KEYS | FOLDER_KEYS | CADENCE_KEYS and not (named and k.startswith(named))
     }
     parts += [f"{k}={v}" for k, v in sorted(changed.items())]
     return "; ".join(parts) or PAPER_SETTING
@@ -274,10 +267,10 @@ def _run_records(summaries: list[dict]) -> pd.DataFrame:
                 "value": value,
                 # Records written before test losses were kept have none: NaN, shown as "–".
                 "nll": (s.get("results_nll") or {}).get(column, nan),
-                "train_acc": s.get("final_train_acc", nan) if column == "sgd" else nan,
+                "train_acc": s.get("final_train_acc", nan) if Column(column).baseline else nan,
                 "note": s.get("note") or "",
                 # torchvision's documented accuracy of the pretrained weights, beside their measured one
-                "documented": (s.get("start_point") or {}).get("documented_acc1") if column == "sgd" else None,
+                "documented": (s.get("start_point") or {}).get("documented_acc1") if Column(column).baseline else None,
             }
             for s in summaries
             for column, value in values(s).items()
@@ -286,9 +279,12 @@ def _run_records(summaries: list[dict]) -> pd.DataFrame:
 
 
 def varies_with_variant(column: str) -> bool:
-    """Whether a column's runs depend on the SWA variant: only SWA's; SGD, EMA and FGE runs change
-    with no swa key, so one set of them serves every variant of their row."""
-    return Column(column).method == "swa"
+    """Whether a column's runs depend on the variant: only those of a method with variants (SWA);
+    SGD, EMA and FGE runs change with no swa key, so one set of them serves every variant of their row."""
+    from swa_bench.methods import find_method
+
+    method = find_method(Column(column).method)
+    return method is not None and method.variants
 
 
 def _share_runs_without_variant(runs: pd.DataFrame) -> pd.DataFrame:
@@ -306,8 +302,9 @@ def _paired_differences(runs: pd.DataFrame) -> pd.DataFrame:
     """Each averaged column minus the SGD run of the same seed (they share initial weights, data
     order and augmentation, so the difference is paired): mean, sample std and n over seeds, and the
     standard error of that mean (std / sqrt(n)), which says whether the mean is distinguishable from 0."""
-    sgd = runs[runs.column == "sgd"][_ROW_KEYS + ["seed", "value"]].rename(columns={"value": "sgd_value"})
-    paired = runs[runs.column != "sgd"].merge(sgd, on=_ROW_KEYS + ["seed"])
+    baseline = runs.column.map(lambda c: Column(c).baseline).astype(bool)
+    sgd = runs[baseline][_ROW_KEYS + ["seed", "value"]].rename(columns={"value": "sgd_value"})
+    paired = runs[~baseline].merge(sgd, on=_ROW_KEYS + ["seed"])
     paired["diff"] = paired["value"] - paired["sgd_value"]
     stats = (
         paired.groupby(_ROW_KEYS + ["column"], sort=False)

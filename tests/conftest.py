@@ -10,9 +10,11 @@ from click.testing import CliRunner
 from swa_bench.cli import main
 
 # The writers of the real formats, imported here so that tests take them with the fixtures.
-from swa_bench.data.synthetic import (
+from swa_bench.data.synthetic import (  # noqa: F401
     CIFAR10_CLASSES,
-    N_TEST,  # noqa: F401
+    IMAGENET_CLASSES,
+    N_PER_BATCH,
+    N_TEST,
     write_cifar10,
     write_cifar100,
     write_imagefolder,

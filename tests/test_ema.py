@@ -51,7 +51,7 @@ def test_ema_protocol_is_the_sgd_schedule_reported_at_the_budget():
     sgd = resolve_protocol(load_config(DEMO, {"run.method": "sgd"}))
     ema = resolve_protocol(load_config(DEMO, {"run.method": "ema"}))
     assert ema.schedule == sgd.schedule and ema.epochs == sgd.epochs
-    assert ema.report_points == {"ema_1": sgd.epochs} and ema.swa_start is None
+    assert ema.report_points == {"ema_1": sgd.epochs} and ema.first_collection is None
 
 
 @pytest.mark.parametrize(

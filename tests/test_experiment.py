@@ -57,7 +57,7 @@ def test_the_shipped_experiments_load():
             "title: t\nout: o\nresults: r\nzoom_from: 5\ntable: "
             "{runs: [{configs: [cpu/preresnet20_ratio0.5], methods: [swag], "
             "seeds: [0]}]}\n",
-            "table.runs[0].methods: needs configs and methods among sgd, swa, ema, fge; got 'swag'",
+            "table.runs[0].methods: needs configs and methods among sgd, fge, swa, ema; got 'swag'",
         ),
         (
             "title: t\nout: o\nresults: r\nzoom_from: 5\nfinetune: {runs: [{configs: [cpu/preresnet20_ratio0.5], "

@@ -13,7 +13,6 @@ import torch.nn.functional as F
 from click.testing import CliRunner
 from conftest import REPO, signal_when
 
-from swa_bench import trainer as trainer_module
 from swa_bench.cli import main
 from swa_bench.config import ConfigError, load_config
 from swa_bench.continuation import StartPointError
@@ -21,7 +20,8 @@ from swa_bench.protocol import resolve_protocol
 from swa_bench.records import RunRecords
 from swa_bench.schedules import Triangular, triangular_lr
 from swa_bench.stopping import Preempted, StopSignals
-from swa_bench.trainer import train_run
+from swa_bench.training import run as trainer_module
+from swa_bench.training import train_run
 
 DIGITS = REPO / "configs/demo/digits.yaml"
 

@@ -1,7 +1,9 @@
-"""scripts/gpu_check.py: its arithmetic on made-up metrics rows, and its CPU rehearsal end to end (the
-same stages and code as on the GPU, tiny sizes), which must leave only small flat files behind."""
+"""scripts/gpu_check (a package: python -m scripts.gpu_check): its arithmetic on made-up metrics rows, its
+readers on made-up run records, the tqdm stand-in, and its CPU rehearsal end to end (the same stages and
+code as on the GPU, tiny sizes), which must leave only small flat files behind."""
 
-import importlib.util
+import importlib
+import json
 import os
 import subprocess
 import sys
@@ -11,17 +13,18 @@ import pytest
 from conftest import REPO
 
 
-def _gpu_check():
-    """scripts/gpu_check.py as a module (scripts/ is no package), leaving no bytecode in scripts/."""
-    spec = importlib.util.spec_from_file_location("gpu_check", REPO / "scripts/gpu_check.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["gpu_check"] = module  # its dataclasses look their module up
+def _gpu_check(module: str = "arithmetic"):
+    """scripts.gpu_check.<module>, imported from the source tree, leaving no bytecode in scripts/."""
+    added = str(REPO) not in sys.path
+    if added:
+        sys.path.insert(0, str(REPO))
     writes, sys.dont_write_bytecode = sys.dont_write_bytecode, True
     try:
-        spec.loader.exec_module(module)
+        return importlib.import_module(f"scripts.gpu_check.{module}")
     finally:
         sys.dont_write_bytecode = writes
-    return module
+        if added:
+            sys.path.remove(str(REPO))
 
 
 def _rows(seconds: dict[int, float], evaluated=(), averaged=()) -> list[dict]:
@@ -63,6 +66,60 @@ def test_the_pair_is_the_full_budget_when_it_fits_else_the_largest_scale_that_do
     assert g.choose_scale(costs, half["predicted_s"] - 1, 1.0)["scale"] < half["scale"]  # it was the largest
     assert g.choose_scale(costs, full["predicted_s"] / 2, 0.1)["scale"] == 0.1  # capped (the rehearsal)
     assert g.choose_scale(costs, 30, 1.0)["scale"] is None  # not even one hundredth of the budget fits
+
+
+def _run_dir(root, folder: str, run: dict, rows: list[dict]):
+    import yaml
+
+    path = root / folder
+    path.mkdir(parents=True)
+    (path / "config.yaml").write_text(yaml.safe_dump({"config": {"run": run}}))
+    (path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_the_runs_are_read_through_the_records_not_their_folder_names(tmp_path):
+    r = _gpu_check("readers")
+    rows = _rows({1: 3.0, 2: 1.0}, evaluated=(1,))
+    # The method and seed come from config.yaml, whatever the folders are called.
+    variant = _run_dir(tmp_path, "cifar10/vgg16/swa-finetune/seed2-scale0.02", {"method": "swa", "seed": 2}, rows)
+    _run_dir(tmp_path, "cifar10/vgg16/odd-name/x", {"method": "ema", "seed": 0}, rows[:1])
+    (tmp_path / "cifar10/vgg16/sgd/seed0").mkdir(parents=True)  # claimed, no metrics yet: not a run here
+    (tmp_path / "cifar10/vgg16/sgd/seed0/config.yaml").write_text("config: {run: {method: sgd, seed: 0}}\n")
+    runs = r.runs_under(tmp_path)
+    assert [records.dir for records in runs] == sorted([variant, tmp_path / "cifar10/vgg16/odd-name/x"])
+    by_method = {r.method_of(records): records for records in runs}
+    assert set(by_method) == {"swa", "ema"} and r.seed_of(by_method["swa"]) == "seed2"
+    assert by_method["swa"].read_metrics() == rows
+    assert r.summary_of(by_method["swa"]) is None  # not ended yet
+    (variant / "summary.json").write_text(json.dumps({"method": "swa", "results": {"swa": 60.0}}))
+    assert r.summary_of(by_method["swa"])["results"] == {"swa": 60.0}
+    (variant / "config.yaml").unlink()  # the summary names the method too
+    assert r.method_of(by_method["swa"]) == "swa"
+    assert r.runs_under(tmp_path / "missing") == []
+
+
+def test_where_tqdm_is_missing_the_runs_get_the_stand_in(tmp_path, monkeypatch, capsys):
+    modules, check, report, sizes = (_gpu_check(m) for m in ("modules", "check", "report", "sizes"))
+    c = check.Check(sizes.REHEARSAL, tmp_path, tmp_path, time.monotonic() + 60, report.Report(tmp_path))
+    real = modules.importlib.util.find_spec
+    monkeypatch.setattr(modules.importlib.util, "find_spec", lambda name: None if name == "tqdm" else real(name))
+    modules.check_modules(c)
+    assert "tqdm is not installed" in capsys.readouterr().out and c.stand_ins is not None
+    assert c.env()["PYTHONPATH"].split(os.pathsep)[:2] == [str(c.stand_ins), str(REPO)]
+    # What the trainer uses of tqdm: the iterable through, a context, write; no bars.
+    code = (
+        "from tqdm import tqdm\n"
+        "with tqdm(total=3) as bar:\n"
+        "    bar.update(1)\n"
+        "tqdm.write('epoch line')\n"
+        "print(list(tqdm(range(3), desc='x', leave=False)), tqdm.__module__)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-B", "-c", code], env={**os.environ, **c.env()}, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["epoch line", "[0, 1, 2] tqdm"] and not done.stderr
 
 
 # Two to three minutes of ~22 processes starting torch: in `make test-slow` (run it before lending the

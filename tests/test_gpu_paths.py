@@ -18,14 +18,14 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from conftest import REPO, signal_when
 
-from swa_bench import trainer as trainer_module
 from swa_bench.config import load_config
 from swa_bench.distributed import World
 from swa_bench.engine import rng_states, set_rng_states
 from swa_bench.record_files import on_host
 from swa_bench.records import RunRecords
 from swa_bench.stopping import Preempted, StopPoll, StopSignals
-from swa_bench.trainer import train_run
+from swa_bench.training import run as trainer_module
+from swa_bench.training import train_run
 
 pytestmark = pytest.mark.integration
 
@@ -132,7 +132,7 @@ def _saved(obj) -> bytes:
 def test_weights_files_load_with_a_plain_torch_load(tmp_path, monkeypatch):
     saved = []
     save_weights = RunRecords.save_weights
-    monkeypatch.setattr("swa_bench.records.torch_bytes", lambda obj: saved.append(obj) or _saved(obj))
+    monkeypatch.setattr("swa_bench.records.checkpoints.torch_bytes", lambda obj: saved.append(obj) or _saved(obj))
     assert save_weights  # the real method, through the patched serialiser
     run = tmp_path / "run"
     train_run(digits(), run, progress=False)

@@ -20,11 +20,11 @@ import yaml
 from click.testing import CliRunner
 from conftest import REPO, signal_when
 
-from swa_bench import trainer as trainer_module
 from swa_bench.cli import main
 from swa_bench.record_files import read_checkpoint, torch_bytes
 from swa_bench.records import RunRecords
 from swa_bench.stopping import StopSignals
+from swa_bench.training import run as trainer_module
 
 pytestmark = pytest.mark.integration
 

@@ -26,7 +26,7 @@ def protocol(name, method="swa", **overrides):
 
 def test_schedule_comparison_starts_from_the_kept_state():
     p = protocol("preresnet20_from_sgd")
-    assert (p.first_epoch, p.swa_start, p.epochs) == (96, 97, 150)
+    assert (p.first_epoch, p.first_collection, p.epochs) == (96, 97, 150)
     assert p.report_points == {"swa_1": 120, "swa_1.25": 150}  # budgets count the SGD epochs before it
     assert all(p.lr(e) == 0.05 for e in range(96, 150))
     # The SGD run it continues keeps exactly that state; the table's SGD runs are the same runs.
@@ -36,7 +36,7 @@ def test_schedule_comparison_starts_from_the_kept_state():
 
 def test_finetune_reports_after_epochs_from_the_end_of_the_sgd_run():
     p = protocol("preresnet20_finetune")
-    assert (p.first_epoch, p.swa_start, p.epochs) == (120, 121, 133)
+    assert (p.first_epoch, p.first_collection, p.epochs) == (120, 121, 133)
     assert p.report_points == {"swa_7ep": 127, "swa_13ep": 133}
     lrs = [p.lr(120, s, 8) for s in range(8)]
     assert lrs == sorted(lrs, reverse=True) and lrs[-1] == pytest.approx(1e-5)  # one cycle per epoch, ends at alpha2
@@ -44,7 +44,7 @@ def test_finetune_reports_after_epochs_from_the_end_of_the_sgd_run():
 
 def test_constant_rate_from_scratch():
     p = protocol("preresnet20_constant_lr")
-    assert p.swa_start == 84 and p.epochs == 180
+    assert p.first_collection == 84 and p.epochs == 180
     assert {p.lr(e) for e in range(180)} == {0.05}
 
 

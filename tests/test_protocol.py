@@ -10,17 +10,18 @@ from swa_bench.protocol import resolve_protocol, scale_epochs
 
 
 @pytest.mark.parametrize(
-    "name,method,averaged,prefix,title",
+    "name,method,reports,prefix,title",
     [
-        ("sgd", "sgd", False, "test_", "SGD"),
-        ("swa_1.25", "swa", True, "swa_test_", "SWA 1.25 B"),
-        ("ema_1", "ema", True, "ema_test_", "EMA 1 B"),
-        ("swa_10ep", "swa", True, "swa_test_", "SWA 10 epochs"),
+        ("sgd", "sgd", "iterate", "test_", "SGD"),
+        ("swa_1.25", "swa", "weights", "swa_test_", "SWA 1.25 B"),
+        ("ema_1", "ema", "weights", "ema_test_", "EMA 1 B"),
+        ("swa_10ep", "swa", "weights", "swa_test_", "SWA 10 epochs"),
+        ("fge_1", "fge", "ensemble", "fge_test_", "FGE 1 B"),
     ],
 )
-def test_a_column_name_says_what_it_reports(name, method, averaged, prefix, title):
+def test_a_column_name_says_what_it_reports(name, method, reports, prefix, title):
     column = Column(name)
-    assert (column.method, column.averaged, column.metrics_prefix, column.title()) == (method, averaged, prefix, title)
+    assert (column.method, column.reports, column.metrics_prefix, column.title()) == (method, reports, prefix, title)
     assert bool(column.beyond_paper) == (method == "ema")
 
 

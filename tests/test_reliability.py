@@ -227,7 +227,7 @@ def test_unwritable_output_is_one_line_error(tmp_path):
 
 
 def test_full_disk_during_a_checkpoint_keeps_the_previous_one(tmp_path, reference, monkeypatch):
-    import swa_bench.records as records
+    import swa_bench.record_files as records
 
     reference_out, _ = reference
     real_fdopen, writes = os.fdopen, {"n": 0}

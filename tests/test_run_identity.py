@@ -15,11 +15,11 @@ import pytest
 from click.testing import CliRunner
 from conftest import REPO, signal_when
 
-from swa_bench import trainer as trainer_module
 from swa_bench.cli import main
 from swa_bench.figures.evaluator import PointCache
 from swa_bench.records import RunRecords
 from swa_bench.stopping import StopSignals
+from swa_bench.training import run as trainer_module
 
 pytestmark = pytest.mark.integration
 

@@ -71,12 +71,12 @@ def test_swa_budget_points(row, points, start):
     proto = resolve_protocol(load_config(REPO / "configs" / f"{row}.yaml", {"run.method": "swa"}))
     assert tuple(proto.report_points.values()) == points
     assert list(proto.report_points) == ["swa_1", "swa_1.25", "swa_1.5"]
-    assert proto.epochs == points[-1] and proto.swa_start == start and proto.schedule.length == start
+    assert proto.epochs == points[-1] and proto.first_collection == start and proto.schedule.length == start
 
 
 def test_sgd_protocol():
     proto = resolve_protocol(load_config(REPO / "configs/cifar10/vgg16.yaml", {"run.method": "sgd"}))
-    assert proto.epochs == 200 and proto.report_points == {"sgd": 200} and proto.swa_start is None
+    assert proto.epochs == 200 and proto.report_points == {"sgd": 200} and proto.first_collection is None
     assert not any(proto.collects_after(e) for e in range(200))
 
 
@@ -103,7 +103,7 @@ def test_budget_scale_applies_to_every_epoch_count():
         load_config(REPO / "configs/cifar10/vgg16.yaml", {"run.method": "swa", "run.budget_scale": 0.02})
     )
     assert proto.report_points == {"swa_1": 4, "swa_1.25": 5, "swa_1.5": 6}
-    assert proto.swa_start == 3 and proto.eval_every == 1 and proto.epochs == 6
+    assert proto.first_collection == 3 and proto.eval_every == 1 and proto.epochs == 6
 
 
 # --------------------------------------------------------------------------------------------------
@@ -180,7 +180,7 @@ def test_shake_shake_cycles_replay_the_sgd_rates_of_epochs_1600_to_1700():
     sgd = _proto("cifar10/shakeshake26_2x64d", **{"run.method": "sgd"})
     swa = _proto("cifar10/shakeshake26_2x64d", **{"run.method": "swa"})
     steps = 391
-    assert swa.swa_c_epochs == 100 and swa.report_points == {"swa_1.25": 2250, "swa_1.5": 2700}
+    assert swa.collect_every == 100 and swa.report_points == {"swa_1.25": 2250, "swa_1.5": 2700}
     for cycle_start in (1800, 1900, 2600):
         assert swa.lr(cycle_start, 0, steps) == pytest.approx(sgd.lr(1600, 0, steps), rel=1e-4)
         assert swa.lr(cycle_start + 99, steps - 1, steps) == pytest.approx(sgd.lr(1699, steps - 1, steps), rel=1e-4)
@@ -208,7 +208,7 @@ def test_cyclical_schedule_from_scratch_is_available_to_any_config():
         },
     )
     steps = 10
-    assert proto.first_epoch == 0 and proto.swa_start == 161
+    assert proto.first_epoch == 0 and proto.first_collection == 161
     assert proto.lr(0) == pytest.approx(0.05)
     assert proto.lr(156, 0, steps) == pytest.approx(piecewise_linear_lr(156, 0.05, 161, 0.2))
     assert proto.lr(157, 0, steps) == pytest.approx(spec_cyclical(1, 0.01, 0.001, 40))  # cycle 1: epochs 158..161

@@ -9,13 +9,13 @@ from __future__ import annotations
 import pytest
 from conftest import REPO, signal_when
 
-from swa_bench import trainer as trainer_module
 from swa_bench.config import ConfigError, load_config
 from swa_bench.protocol import resolve_protocol
 from swa_bench.records import RunRecords, run_identity
 from swa_bench.schedules import Cyclical, Triangular, cyclical_lr, triangular_lr
 from swa_bench.stopping import Preempted, StopSignals
-from swa_bench.trainer import train_run
+from swa_bench.training import run as trainer_module
+from swa_bench.training import train_run
 
 DIGITS = REPO / "configs/demo/digits.yaml"
 FULL = REPO / "configs/cpu/preresnet20_ratio0.5.yaml"

@@ -8,11 +8,16 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from swa_bench.figures.output import COLORS, SHADES, pyplot, save_figure
+from swa_bench.figures.output import colors, pyplot, save_figure, shades
+from swa_bench.methods.sgd import BASELINE
 from swa_bench.records import RunRecords
 
 
 def _series(run_dirs: list[Path]) -> pd.DataFrame:
+    """One row per run, epoch and curve series (swa_bench/methods: each method's series), and a row
+    of each epoch's learning rate for the methods whose rate is their own."""
+    from swa_bench.methods import find_method
+
     rows = []
     for run_dir in run_dirs:
         records = RunRecords(run_dir)
@@ -20,9 +25,12 @@ def _series(run_dirs: list[Path]) -> pd.DataFrame:
             raise FileNotFoundError(f"{run_dir}: not a run directory (no config.yaml)")
         config = yaml.safe_load(records.config_path.read_text())["config"]
         method = config["run"]["method"]
+        known = find_method(method)
+        if known is None:
+            raise ValueError(f"{run_dir}: a run of {method!r}, which is not a registered method")
         label = f"{config['data']['dataset']} {config['model']['name']}"
         variant = config.get("swa", {}).get("variant")
-        if method == "swa" and variant:  # SWA variants of one row are curves of their own
+        if known.variants and variant:  # the variants of one row are curves of their own
             label += f" [{variant}]"
         for row in records.read_metrics():
             base = {
@@ -34,26 +42,18 @@ def _series(run_dirs: list[Path]) -> pd.DataFrame:
                 "lr": row.get("lr"),
                 "lr_end": row.get("lr_end"),
             }
-            if method == "ema":  # its iterate and rates are the SGD run's: only its average is its own
-                if "ema_test_acc" in row:
-                    rows.append({**base, "series": "ema", "test_acc": row["ema_test_acc"]})
-                continue
-            if method == "fge":  # the ensemble so far, and each collected model alone (its iterate at collection)
+            if known.rate_series is not None:  # the rate of every epoch (EMA's is the SGD run's)
                 rows.append({**base, "series": "lr", "test_acc": float("nan")})
-                for series, key in (("fge", "fge_test_acc"), ("fge_member", "fge_member_acc")):
-                    if key in row:
-                        rows.append({**base, "series": series, "test_acc": row[key]})
-                continue
-            rows.append({**base, "series": "lr", "test_acc": float("nan")})  # the rate of every epoch
-            if "test_acc" in row:
-                series = "sgd" if method == "sgd" else "swa_sgd"  # an SWA run's current (SGD) weights
-                rows.append({**base, "series": series, "test_acc": row["test_acc"]})
-            if "swa_test_acc" in row:
-                rows.append({**base, "series": "swa", "test_acc": row["swa_test_acc"]})
+            for series in known.series:
+                if series.field in row:
+                    rows.append({**base, "series": series.key, "test_acc": row[series.field]})
     return pd.DataFrame(rows)
 
 
-SERIES = ("sgd", "swa_sgd", "swa", "ema", "fge", "fge_member")
+def all_series() -> tuple[str, ...]:
+    from swa_bench.methods import methods
+
+    return tuple(s.key for m in methods() for s in m.series)
 
 
 def plot_curves(
@@ -61,11 +61,14 @@ def plot_curves(
     out: str | Path,
     name: str = "curves",
     zoom_from: int | None = None,
-    series: tuple[str, ...] = SERIES,
+    series: tuple[str, ...] | None = None,
 ) -> list[Path]:
     """The figure, and with `zoom_from` a panel of the epochs from it on beside, where the averaged
     models separate from the iterates by a point or two that the full scale flattens. `series`: the
     curves to draw (e.g. only SGD and the averages, when many SWA settings share one figure)."""
+    from swa_bench.methods import find_method, methods
+
+    series = all_series() if series is None else series
     data = _series([Path(p) for p in run_dirs])
     if data.empty:
         raise ValueError("the runs have no evaluated epochs yet")
@@ -94,21 +97,15 @@ def plot_curves(
         top = fig.add_subplot(grid[0, 0])
         bottom = fig.add_subplot(grid[1, 0], sharex=top)
         zoom = fig.add_subplot(grid[:, 1])
-    names = {
-        "sgd": "SGD",
-        "swa_sgd": "SWA run, SGD iterate",
-        "swa": "SWA (averaged, BN recomputed)",
-        "ema": "EMA of the SGD run (BN recomputed; beyond the paper)",
-        "fge": "FGE ensemble",
-        "fge_member": "FGE, each collected model",
-    }
-    # Several SWA labels (variants, rows): each label's series get a shade of their own.
-    swa_labels = sorted(set(stats[stats.series != "sgd"]["label"]))
+    kinds = {s.key: s for m in methods() for s in m.series}
+    palette, tones = colors(), shades()
+    # Several labels of the other methods (variants, rows): each label's series get a shade of their own.
+    swa_labels = sorted(set(stats[stats.series != BASELINE]["label"]))
 
     def color(label: str, series: str) -> str:
-        if series == "sgd" or len(swa_labels) < 2:
-            return COLORS[series]
-        return SHADES[series][swa_labels.index(label) % len(SHADES[series])]
+        if series == BASELINE or len(swa_labels) < 2:
+            return palette[series]
+        return tones[series][swa_labels.index(label) % len(tones[series])]
 
     # One dataset and model in the figure: name it once in the title, and each curve by its variant.
     rows = {label.split(" [")[0] for label in stats["label"]}
@@ -118,12 +115,12 @@ def plot_curves(
     for (label, series), part in stats.groupby(["label", "series"]):
         seeds = int(part["seeds"].max())
         text = ", ".join(p for p in (shown(label), f"{seeds} seed{'s' if seeds != 1 else ''}") if p)
-        text = f"{names[series]} ({text})"
+        text = f"{kinds[series].name} ({text})"
         style = dict(
             color=color(label, series),
-            marker="o" if series in ("swa", "ema", "fge", "fge_member") else None,
+            marker="o" if kinds[series].marked else None,
             markersize=3,
-            linestyle="--" if series in ("swa_sgd", "fge_member") else "-",
+            linestyle="--" if kinds[series].dashed else "-",
         )
         panels = [(top, part, text)] + ([(zoom, part[part["epoch"] >= zoom_from], None)] if zoom is not None else [])
         for ax, shown_part, legend in panels:
@@ -147,7 +144,7 @@ def plot_curves(
         within = part["lr_end"].notna().any()  # a sawtooth: thin, so the flat rates beside it stay visible
         bottom.plot(
             *_rate_path(part),
-            color=color(label, method if method in ("sgd", "fge") else "swa"),
+            color=color(label, find_method(method).rate_series),
             label=legend,
             linewidth=0.7 if within else None,
             alpha=0.8 if within else None,

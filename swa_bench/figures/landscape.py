@@ -14,7 +14,7 @@ import torch
 from tqdm import tqdm
 
 from swa_bench.figures.evaluator import PointCache, PointEvaluator, finite
-from swa_bench.figures.output import COLORS, pyplot, save_figure
+from swa_bench.figures.output import colors, pyplot, save_figure
 from swa_bench.figures.weights import (
     FigureInputError,
     Plane,
@@ -24,7 +24,8 @@ from swa_bench.figures.weights import (
     run_dir_of,
     solution_file,
 )
-from swa_bench.records import RunRecords, atomic_write_text, config_differences
+from swa_bench.identity import config_differences
+from swa_bench.records import RunRecords, atomic_write_text
 
 METRICS = [("test_error", "test error (%)"), ("train_loss_l2", "train loss (L2-regularised)")]
 
@@ -62,9 +63,12 @@ def _solutions(swa_run, sgd_run) -> tuple[Path, Path]:
     mismatched runs would mislabel the figure: SWA of one seed against SGD of another is not the
     paper's comparison."""
     from swa_bench.continuation import _not_the_sgd_runs
+    from swa_bench.methods import methods as registered
+    from swa_bench.methods.sgd import BASELINE
 
     configs = {}
-    for flag, run, methods in (("--swa", swa_run, ("swa", "ema")), ("--sgd", sgd_run, ("sgd",))):
+    averaged = tuple(m.name for m in registered() if m.reports == "weights")  # one set of weights: SWA, EMA
+    for flag, run, methods in (("--swa", swa_run, averaged), ("--sgd", sgd_run, (BASELINE,))):
         config = RunRecords(run).stored_config()["config"]
         method = config.get("run", {}).get("method")
         if method not in methods:
@@ -141,7 +145,7 @@ def rays(
                 ax.plot(
                     ray["distance"],
                     finite(ray[metric]),
-                    color=COLORS[name],
+                    color=colors()[name],
                     alpha=0.5,
                     linewidth=1,
                     label=name.upper() if r == 0 else None,
@@ -217,14 +221,17 @@ def line(swa_run, sgd_run, out, t_range: tuple[float, float] = (-1.0, 2.0), poin
     plt = pyplot()
     fig, left = plt.subplots(figsize=(7, 4))
     right = left.twinx()
-    left.plot(data["distance"], finite(data["test_error"]), color=COLORS["swa"], label="test error")
-    right.plot(data["distance"], finite(data["train_loss_l2"]), color=COLORS["sgd"], linestyle="--", label="train loss")
+    palette = colors()
+    left.plot(data["distance"], finite(data["test_error"]), color=palette["swa"], label="test error")
+    right.plot(
+        data["distance"], finite(data["train_loss_l2"]), color=palette["sgd"], linestyle="--", label="train loss"
+    )
     for x, name in ((0.0, "SWA"), (gap, "SGD")):
         left.axvline(x, color="black", alpha=0.3, linewidth=1)
         left.annotate(name, (x, left.get_ylim()[1]), ha="center", va="bottom", fontsize=9)
     left.set_xlabel("signed distance from the SWA solution")
-    left.set_ylabel("test error (%)", color=COLORS["swa"])
-    right.set_ylabel("train loss (L2-regularised)", color=COLORS["sgd"])
+    left.set_ylabel("test error (%)", color=palette["swa"])
+    right.set_ylabel("train loss (L2-regularised)", color=palette["sgd"])
     right.grid(False)
     return save_figure(fig, out, "line", data)
 

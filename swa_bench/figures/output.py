@@ -8,23 +8,21 @@ from pathlib import Path
 
 import pandas as pd
 
-COLORS = {
-    "sgd": "#c0392b",
-    "swa": "#1f5fa8",
-    "swa_sgd": "#7f8c8d",
-    "ema": "#d6338a",
-    "lr": "#555555",
-    "fge": "#e67e22",
-    "fge_member": "#f0b27a",
-}
-# Distinct shades of one series, for figures with several SWA settings.
-SHADES = {
-    "swa": ["#1f5fa8", "#27ae60", "#8e44ad", "#d68910", "#17a2b8", "#6d4c41", "#e84393", "#2c3e50"],
-    "swa_sgd": ["#7f8c8d", "#a3c9a8", "#b9a3c9", "#e0c08a", "#9fd8e0", "#bcaaa4", "#f5a6c9", "#95a5a6"],
-    "ema": ["#d6338a", "#f07cb8", "#9c1f5e", "#f5a9d0"],
-    "fge": ["#e67e22"],
-    "fge_member": ["#f0b27a"],
-}
+LR_COLOR = "#555555"
+
+
+def colors() -> dict[str, str]:
+    """Each curve series' colour (swa_bench/methods), and the learning rate's."""
+    from swa_bench.methods import methods
+
+    return {"lr": LR_COLOR, **{s.key: s.color for m in methods() for s in m.series}}
+
+
+def shades() -> dict[str, tuple[str, ...]]:
+    """Distinct shades of each series, for figures with several settings of one method (SWA variants)."""
+    from swa_bench.methods import methods
+
+    return {s.key: s.shades or (s.color,) for m in methods() for s in m.series}
 
 
 def pyplot():

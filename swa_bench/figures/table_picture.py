@@ -15,7 +15,8 @@ import pandas as pd
 
 from swa_bench.columns import Column
 from swa_bench.errors import UserError
-from swa_bench.figures.output import COLORS, pyplot, save_figure
+from swa_bench.figures.output import colors, pyplot, save_figure
+from swa_bench.methods.sgd import BASELINE
 from swa_bench.tables import _ROW_KEYS, PAPER_SETTING, build_table, dataset_title, row_label, varies_with_variant
 
 XLABEL = "test accuracy difference to SGD (points), mean ± std over seeds (n)"
@@ -32,10 +33,10 @@ def table_differences(runs_dir: str | Path, paper_dir: str | Path | None = None)
     if table.empty:
         raise NothingToPlotError(f"{runs_dir}: no finished runs yet")
     # The paper's SGD of each row: the number the table puts beside that row's SGD cell.
-    sgd = table[table.column == "sgd"][_ROW_KEYS + ["paper_mean", "paper_source"]].rename(
+    sgd = table[table.column == BASELINE][_ROW_KEYS + ["paper_mean", "paper_source"]].rename(
         columns={"paper_mean": "paper_sgd", "paper_source": "sgd_source"}
     )
-    lines = table[table.column != "sgd"].merge(sgd, on=_ROW_KEYS, how="left")
+    lines = table[table.column != BASELINE].merge(sgd, on=_ROW_KEYS, how="left")
     if lines.empty:
         raise NothingToPlotError(f"{runs_dir}: no finished runs of an averaged column (FGE, SWA, EMA) yet, only SGD")
     lines["paper_diff"] = lines["paper_mean"] - lines["paper_sgd"]
@@ -96,7 +97,7 @@ def _panel(ax, lines: pd.DataFrame) -> None:
                 y,
                 xerr=0 if pd.isna(line.vs_sgd_std) else line.vs_sgd_std,
                 fmt="o",
-                color=COLORS.get(Column(line.column).method, "#333333"),
+                color=colors().get(Column(line.column).method, "#333333"),
                 markersize=5,
                 capsize=3,
             )

@@ -9,7 +9,8 @@ from pathlib import Path
 import torch
 
 from swa_bench.errors import UserError
-from swa_bench.records import RunRecords, identity_problem, member_index, read_checkpoint, run_identity
+from swa_bench.identity import identity_problem, run_identity
+from swa_bench.records import RunRecords, member_index, read_checkpoint
 
 
 class FigureInputError(UserError, ValueError):

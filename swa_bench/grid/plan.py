@@ -10,8 +10,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from swa_bench.config import DATASETS, ConfigError, load_config, parse_set_option
+from swa_bench.identity import run_dir_of, run_name
+from swa_bench.methods import get_method, methods
+from swa_bench.methods.sgd import BASELINE
 from swa_bench.protocol import resolve_protocol
-from swa_bench.records import atomic_write_text, run_dir_of
+from swa_bench.records import atomic_write_text
 
 TABLES = {
     "cifar10": ["cifar10"],
@@ -21,9 +24,9 @@ TABLES = {
     "demo": ["demo"],
     "mini": ["mini"],
 }
-METHODS = ("sgd", "swa")  # the paper's; rows with fge settings add FGE, the demo and the miniature the EMA
 MAX_SEEDS = 1000  # a plan lists every run; more seeds than this is a typo, not a study
-TABLE_METHODS = {"demo": ("sgd", "swa", "ema"), "mini": ("sgd", "swa", "ema")}
+# The tables of this project's own (not the paper's) also run the methods beyond the paper (EMA).
+OWN_TABLES = {"demo", "mini"}
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ class RunSpec:
 
     @property
     def name(self) -> str:
-        return "/".join(Path(self.run_dir).parts[-4:])
+        return run_name(self.run_dir)
 
     def train_args(self) -> list[str]:
         """`swa-bench train` arguments: a list, never a shell string."""
@@ -175,9 +178,7 @@ def plan_run(
     cfg = load_config(
         config, {**_overrides(sets, data_path, budget_scale, device), "run.method": method, "run.seed": seed}
     )
-    after = None
-    if method == "fge" or (method == "swa" and cfg.swa.start_from == "sgd_run"):
-        after = str(run_dir_of(out, cfg, "sgd"))
+    after = str(run_dir_of(out, cfg, BASELINE)) if get_method(method).continues_sgd(cfg) else None
     proto = resolve_protocol(cfg)
     return RunSpec(
         config=str(config),
@@ -197,13 +198,14 @@ def plan_run(
 
 
 def _row_methods(config: Path, table: str, overrides: dict) -> tuple[str, ...]:
-    """The methods a row's runs are made with: the table's, and FGE where the row has fge settings."""
-    methods = TABLE_METHODS.get(table, METHODS)
+    """The methods a row's runs are made with: the paper's (and in this project's own tables, the others),
+    each where the row has its settings (FGE: rows with fge settings), in table order."""
+    candidates = [m for m in methods() if not m.beyond_paper or table in OWN_TABLES]
     try:
-        has_fge = load_config(config, {**overrides, "run.method": "sgd"}).fge.alpha1 is not None
-    except ConfigError:
-        return methods  # each method's load reports the problem
-    return methods + ("fge",) if has_fge else methods
+        cfg = load_config(config, {**overrides, "run.method": BASELINE})
+    except ConfigError:  # each method's load reports the problem
+        return tuple(m.name for m in candidates if not m.optional)
+    return tuple(m.name for m in candidates if m.available(cfg))
 
 
 # --------------------------------------------------------------------------------------------------

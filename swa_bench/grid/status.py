@@ -9,6 +9,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from swa_bench.identity import run_name
 from swa_bench.records import RunRecords
 from swa_bench.timefmt import format_duration
 
@@ -111,7 +112,7 @@ def _within_out(spec: dict) -> Path:
     try:
         return run_dir.relative_to(out)
     except ValueError:
-        return Path(*run_dir.parts[-4:])  # <dataset>/<model>/<method>/<seed...>, as run directories are laid out
+        return Path(run_name(run_dir))
 
 
 def _name(run_dir: Path, root: Path) -> str:
