@@ -28,14 +28,13 @@ from tqdm import tqdm
 from swa_bench.checkpointing import CheckpointWriter
 from swa_bench.columns import Column
 from swa_bench.config import Config
-from swa_bench.continuation import load_start_point
 from swa_bench.dashboards import Dashboards
 from swa_bench.data.datasets import data_format
 from swa_bench.distributed import World, init_world, shutdown
 from swa_bench.engine import STREAM_TRAIN, Tally, evaluate, rng_states, seed_epoch, set_rng_states, train_one_epoch
 from swa_bench.errors import ConfigError
 from swa_bench.identity import run_identity, run_name
-from swa_bench.methods import checkpoint_keys, get_method
+from swa_bench.methods import get_method
 from swa_bench.protocol import Protocol, resolve_protocol
 from swa_bench.provenance import process_seconds
 from swa_bench.records import RunRecords, kept_state_name
@@ -44,7 +43,6 @@ from swa_bench.summary import build_summary, diverged_summary
 from swa_bench.timefmt import format_duration
 from swa_bench.training.setup import RunContext
 from swa_bench.training.state import RunState
-from swa_bench.training.vetting import Expected, checkpoint_problem
 
 
 def resolved_config(cfg: Config, proto: Protocol, overrides: dict) -> dict:
@@ -160,45 +158,13 @@ class Run:
         return self._finish(start)
 
     def _resume(self, sgd_run_dir) -> tuple[int, dict | None]:
-        """The epoch to start from and a signal's partial epoch: from this run's checkpoint (vetted
-        first), the SGD run it continues, or the beginning."""
-        ctx, proto, records, world = self.ctx, self.proto, self.records, self.world
-        start, partial = proto.first_epoch, None
-        expected = Expected(
-            ctx.identity,
-            proto,
-            {k: v.shape for k, v in ctx.model.state_dict().items()},
-            self.method.checkpoint_key,
-            checkpoint_keys(),
-            self.tracker.implied_files,
-        )
-        # Read on the host: load_state_dict copies each part to where its module lives, and the RNG
-        # states of a mid-epoch stop must stay CPU byte tensors (torch refuses them anywhere else).
-        checkpoint = records.load_checkpoint(
-            "last", map_location="cpu", accept=lambda state: checkpoint_problem(state, expected, records)
-        )
-        if checkpoint is not None:
-            start, partial = self.state.restore(checkpoint)
-            if partial is not None and len(partial["rng"]) != world.size:
-                raise ConfigError(
-                    f"{records.dir}: stopped within an epoch with {len(partial['rng'])} process(es); "
-                    f"resume it with as many (its data were split that way)"
-                )
-            within = f" and {partial['step']} steps" if partial else ""
-            self.say(f"{records.dir}: resuming after epoch {start}{within} of {proto.epochs}")
-        elif proto.start_from == "sgd_run":
-            # The SGD run's state after B epochs (an SWA continuation) or after fge.start x B (FGE).
-            self.state.continue_from(
-                *load_start_point(self.cfg, sgd_run_dir, map_location="cpu", model=ctx.model.state_dict())
-            )
-            where = self.state.start_point
-            self.say(f"{records.dir}: continuing from {where['run']} after its epoch {where['epoch']}")
-        if checkpoint is None:
-            self.tracker.start()
-        if world.is_main:
+        """The epoch to start from and a signal's partial epoch (RunState.resume), then the records
+        and dashboards made to agree with it."""
+        start, partial, resumed = self.state.resume(sgd_run_dir, self.say)
+        if self.world.is_main:
             # Rows past the checkpoint are re-run; an evaluation-only run redoes its one row.
-            records.keep_metrics_through(start if proto.epochs else -1)
-            self.dashboards.open(resumes_after=start if checkpoint is not None else None, config=self.cfg.to_dict())
+            self.records.keep_metrics_through(start if self.proto.epochs else -1)
+            self.dashboards.open(resumes_after=start if resumed else None, config=self.cfg.to_dict())
         return start, partial
 
     def _log(self, row: dict) -> None:

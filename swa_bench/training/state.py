@@ -5,7 +5,10 @@ into a checkpoint (and a table cell's weights file) and restores itself from one
 from __future__ import annotations
 
 from swa_bench.columns import Column
+from swa_bench.continuation import load_start_point
+from swa_bench.errors import ConfigError
 from swa_bench.methods import checkpoint_keys
+from swa_bench.training.vetting import Expected, checkpoint_problem
 
 
 class RunState:
@@ -30,6 +33,42 @@ class RunState:
             "reported": dict(self.reported),
             "identity": self.ctx.identity,
         }
+
+    def resume(self, sgd_run_dir, say) -> tuple[int, dict | None, bool]:
+        """From this run's newest checkpoint (vetted first: vetting.py), else the SGD run it continues,
+        else the beginning: the epoch to start from, a signal's partial epoch, and whether it resumed."""
+        ctx, proto, records = self.ctx, self.ctx.proto, self.ctx.records
+        expected = Expected(
+            ctx.identity,
+            proto,
+            {k: v.shape for k, v in self.model.state_dict().items()},
+            self.method.checkpoint_key,
+            checkpoint_keys(),
+            self.tracker.implied_files,
+        )
+        # Read on the host: load_state_dict copies each part to where its module lives, and the RNG
+        # states of a mid-epoch stop must stay CPU byte tensors (torch refuses them anywhere else).
+        checkpoint = records.load_checkpoint(
+            "last", map_location="cpu", accept=lambda state: checkpoint_problem(state, expected, records)
+        )
+        if checkpoint is not None:
+            start, partial = self.restore(checkpoint)
+            if partial is not None and len(partial["rng"]) != ctx.world.size:
+                raise ConfigError(
+                    f"{records.dir}: stopped within an epoch with {len(partial['rng'])} process(es); "
+                    f"resume it with as many (its data were split that way)"
+                )
+            within = f" and {partial['step']} steps" if partial else ""
+            say(f"{records.dir}: resuming after epoch {start}{within} of {proto.epochs}")
+            return start, partial, True
+        if proto.start_from == "sgd_run":
+            # The SGD run's state after B epochs (an SWA continuation) or after fge.start x B (FGE).
+            self.continue_from(
+                *load_start_point(ctx.cfg, sgd_run_dir, map_location="cpu", model=self.model.state_dict())
+            )
+            say(f"{records.dir}: continuing from {self.start_point['run']} after its epoch {self.start_point['epoch']}")
+        self.tracker.start()
+        return proto.first_epoch, None, False
 
     def restore(self, checkpoint: dict) -> tuple[int, dict | None]:
         """Back to a checkpoint of this run (vetted: swa_bench/training/vetting.py); returns its epoch and
