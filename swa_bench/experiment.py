@@ -405,7 +405,7 @@ def table_outputs(x: Experiment) -> None:
     row = _dataset_dir(x, specs) / Path(specs[0].run_dir).relative_to(x.out).parts[1]
     folders = x.design.curves or sorted({Path(s.run_dir).parent.name for s in specs})
     table_runs = [d for method in folders for d in sorted((row / method).glob("seed*"))]
-    plot_curves(table_runs, x.figures, "curves", zoom_from=_zoom(x) if x.design.seed_curves else None)
+    plot_curves(table_runs, x.figures, "curves", zoom_from=_zoom(x))  # with the late zoom, where averages separate
     if x.design.seed_curves:  # the seed's runs, as exported (folder names may carry a suffix: seed0-scale0.5)
         exported = {
             _dataset_dir(x, specs).parent / Path(s.run_dir).relative_to(x.out) for s in specs if s.seed == x.design.seed

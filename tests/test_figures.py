@@ -409,3 +409,18 @@ def test_evaluator_applies_the_runs_numeric_settings(pair, monkeypatch):
     monkeypatch.setattr(Execution, "configure_backends", lambda self: configured.append(self.precision))
     PointEvaluator(pair[0], progress=False)
     assert configured == ["fp32"]
+
+
+def test_the_landscapes_test_subset_holds_every_class_equally():
+    """A subset drawn uniformly can hold a class mix harder than the whole test set (the miniature's
+    2,000 images read about 3 points worse than all 10,000); each class equally, as the whole set has it."""
+    from swa_bench.figures.evaluator import stratified_pick
+
+    targets = torch.tensor([c for c in range(10) for _ in range(1000)])[
+        torch.randperm(10_000, generator=torch.Generator().manual_seed(3))
+    ]
+    pick = stratified_pick(targets, 2000, seed=1)
+    assert pick == sorted(set(pick)) and len(pick) == 2000
+    assert torch.bincount(targets[pick], minlength=10).tolist() == [200] * 10
+    assert pick == stratified_pick(targets, 2000, seed=1) and pick != stratified_pick(targets, 2000, seed=2)
+    assert torch.bincount(targets[stratified_pick(targets, 25, seed=0)], minlength=10).tolist() == [3] * 5 + [2] * 5

@@ -48,7 +48,7 @@ def test_figure_holds_the_paired_and_the_papers_differences(runs, tmp_path):
     assert pd.isna(paper.loc["fge_1", "paper_source"])
     assert pd.isna(paper.loc["ema_1", "paper_diff"]) and paper.loc["ema_1", "vs_sgd_mean"] == pytest.approx(0.5)
     mini = data[data.dataset == "cifar10"].iloc[0]
-    assert mini["row"] == "PreResNet-20 (200)" and mini["setting"] == "ImageFolder copy; 1000 train images"
+    assert mini["row"] == "PreResNet-20, B = 200 epochs" and mini["setting"] == "ImageFolder copy; 1000 train images"
     assert mini["vs_sgd_mean"] == pytest.approx(1.0) and pd.isna(mini["paper_diff"])
 
 
@@ -95,10 +95,10 @@ def test_fge_and_ema_are_drawn_once_for_all_swa_variants(tmp_path):
             shutil.move(run, run.parent.parent / f"swa-{variant}" / run.name)
     data = pd.read_csv(plot_table(root, tmp_path / "out")[-1], keep_default_na=False, na_values=[""])
     assert sorted(data.column) == ["ema_1", "fge_1", "swa_1", "swa_1"]
-    assert set(data[data.column.isin(["fge_1", "ema_1"])]["row"]) == {"PreResNet-20 (200)"}
+    assert set(data[data.column.isin(["fge_1", "ema_1"])]["row"]) == {"PreResNet-20, B = 200 epochs"}
     assert dict(zip(data[data.column == "swa_1"]["row"], data[data.column == "swa_1"]["vs_sgd_mean"])) == {
-        "PreResNet-20 (200) [a]": pytest.approx(1.0),
-        "PreResNet-20 (200) [b]": pytest.approx(-1.0),
+        "PreResNet-20, B = 200 epochs, SWA setting a": pytest.approx(1.0),
+        "PreResNet-20, B = 200 epochs, SWA setting b": pytest.approx(-1.0),
     }
     assert data[data.column == "fge_1"]["vs_sgd_mean"].iloc[0] == pytest.approx(0.5)
 

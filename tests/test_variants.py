@@ -158,5 +158,8 @@ def test_curves_draw_each_variant(variant_grid, tmp_path):
     import pandas as pd
 
     data = pd.read_csv(tmp_path / "curves.csv")
-    assert set(data[data.series == "swa"]["label"]) == {"digits digits_cnn [lr0.02]", "digits digits_cnn [lr0.04]"}
-    assert set(data[data.series == "sgd"]["label"]) == {"digits digits_cnn"}
+    assert set(data[data.series == "swa"]["label"]) == {
+        "Digits 8x8 (demo) digits CNN [lr0.02]",
+        "Digits 8x8 (demo) digits CNN [lr0.04]",
+    }
+    assert set(data[data.series == "sgd"]["label"]) == {"Digits 8x8 (demo) digits CNN"}

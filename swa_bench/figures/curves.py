@@ -28,12 +28,15 @@ def _series(run_dirs: list[Path]) -> pd.DataFrame:
         known = find_method(method)
         if known is None:
             raise ValueError(f"{run_dir}: a run of {method!r}, which is not a registered method")
-        label = f"{config['data']['dataset']} {config['model']['name']}"
+        label = _row_name(config["data"]["dataset"], config["model"]["name"])
         variant = config.get("swa", {}).get("variant")
         if known.variants and variant:  # the variants of one row are curves of their own
             label += f" [{variant}]"
+        # The epoch after which the run's method first collects a model (None: it never does).
+        collect_from = (records.stored_protocol() or {}).get("swa_start")
         for row in records.read_metrics():
             base = {
+                "collect_from": collect_from,
                 "run": str(run_dir),
                 "label": label,
                 "method": method,
@@ -48,6 +51,14 @@ def _series(run_dirs: list[Path]) -> pd.DataFrame:
                 if series.field in row:
                     rows.append({**base, "series": series.key, "test_acc": row[series.field]})
     return pd.DataFrame(rows)
+
+
+def _row_name(dataset: str, model: str) -> str:
+    """A row as tables title it: CIFAR-10 PreResNet-20."""
+    from swa_bench.config import DATASETS
+    from swa_bench.tables import model_label
+
+    return f"{DATASETS[dataset].title if dataset in DATASETS else dataset} {model_label(model)}"
 
 
 def all_series() -> tuple[str, ...]:
@@ -74,6 +85,7 @@ def plot_curves(
         raise ValueError("the runs have no evaluated epochs yet")
     lr = data[data.series == "lr"].groupby(["label", "method", "epoch"])[["lr", "lr_end"]].first().reset_index()
     data = data[data.series.isin(series)]
+    starts = sorted({int(e) for e in data["collect_from"].dropna()})
     if data.empty:
         raise ValueError("the runs have no evaluated epochs yet")
     stats = (
@@ -109,17 +121,22 @@ def plot_curves(
 
     # One dataset and model in the figure: name it once in the title, and each curve by its variant.
     rows = {label.split(" [")[0] for label in stats["label"]}
-    shown = (lambda label: label[len(next(iter(rows))) :].strip()) if len(rows) == 1 else (lambda label: label)
+
+    def shown(label: str) -> str:  # the row once in the title; a variant as the setting it names
+        text = label[len(next(iter(rows))) :].strip() if len(rows) == 1 else label
+        return text.replace(" [", ", setting ").replace("[", "setting ").replace("]", "")
+
     if len(rows) == 1:
         fig.suptitle(next(iter(rows)), fontsize=10)
     for (label, series), part in stats.groupby(["label", "series"]):
         seeds = int(part["seeds"].max())
         text = ", ".join(p for p in (shown(label), f"{seeds} seed{'s' if seeds != 1 else ''}") if p)
         text = f"{kinds[series].name} ({text})"
+        # Every evaluation marked: a line between two evaluations epochs apart is not a measurement.
         style = dict(
             color=color(label, series),
-            marker="o" if kinds[series].marked else None,
-            markersize=3,
+            marker="o",
+            markersize=3 if kinds[series].marked else 2,
             linestyle="--" if kinds[series].dashed else "-",
         )
         panels = [(top, part, text)] + ([(zoom, part[part["epoch"] >= zoom_from], None)] if zoom is not None else [])
@@ -133,25 +150,35 @@ def plot_curves(
                 alpha=0.15,
                 linewidth=0,
             )
+    for axis in [top] + ([zoom] if zoom is not None else []):
+        for epoch in starts:  # where averaging (or FGE's collecting) begins
+            axis.axvline(epoch, color="#888888", linestyle=":", linewidth=1)
+    if starts:  # one label for them all: starts a few epochs apart would print over each other
+        text = f"collecting from epoch {', '.join(map(str, starts))}"
+        top.annotate(text, (starts[0], 1.0), xycoords=("data", "axes fraction"), fontsize=7, color="#555555",
+                     ha="right", va="top", rotation=90)  # fmt: skip
     top.set_ylabel("test accuracy (%)")
     top.legend(fontsize=8 if zoom is None else 7, loc="lower right")
     if zoom is not None:
         zoom.set_title(f"from epoch {zoom_from}", fontsize=9)
         zoom.set_xlabel("epoch")
         zoom.set_ylabel("test accuracy (%)")
+    # Each run's rate in its curves' colour (no legend of its own over the lines); a cycle within epochs
+    # thin, so the flat rates beside it stay visible; on a log scale where the rates span decades.
     for (label, method), part in lr.groupby(["label", "method"]):
-        legend = method.upper() + (label[label.index(" [") :] if " [" in label else "")
-        within = part["lr_end"].notna().any()  # a sawtooth: thin, so the flat rates beside it stay visible
+        within = part["lr_end"].notna().any()
         bottom.plot(
             *_rate_path(part),
             color=color(label, find_method(method).rate_series),
-            label=legend,
-            linewidth=0.7 if within else None,
-            alpha=0.8 if within else None,
+            linewidth=0.6 if within else 1.2,
+            alpha=0.6 if within else 1.0,
         )
-    bottom.set_ylabel("learning rate")
+    positive = pd.concat([lr["lr"], lr["lr_end"]]).dropna()
+    positive = positive[positive > 0]
+    if len(positive) and positive.max() / positive.min() >= 10:
+        bottom.set_yscale("log")
+    bottom.set_ylabel("learning rate\n(the curves' colours)", fontsize=8)
     bottom.set_xlabel("epoch")
-    bottom.legend(fontsize=7 if len(lr.groupby(["label", "method"])) > 3 else 8, ncol=2 if len(swa_labels) > 3 else 1)
     return save_figure(fig, Path(out), name, stats)
 
 

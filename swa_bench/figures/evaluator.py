@@ -57,9 +57,9 @@ class PointEvaluator:
             pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:train_images]
             train = Subset(train, sorted(pick.tolist()))
         test = data.test
-        if test_images is not None and test_images < len(test):  # likewise for quick figures
-            pick = torch.randperm(len(test), generator=torch.Generator().manual_seed(seed + 1))[:test_images]
-            test = Subset(test, sorted(pick.tolist()))
+        if test_images is not None and test_images < len(test):  # likewise, drawn to represent the test set
+            test_base, test_rows = image_rows(test)
+            test = Subset(test, stratified_pick(test_base.targets[test_rows], test_images, seed + 1))
         base, indices = image_rows(train)
         # The same training images without augmentation, for the training loss.
         images, targets = base.images[indices], base.targets[indices]
@@ -76,6 +76,7 @@ class PointEvaluator:
         self.names = [n for n, _ in self.model.named_parameters()]
         self.seed = seed
         self.train_size = len(plain_train)
+        self.test_size, self.test_total = len(test), len(data.test)
 
     def vector(self, state: dict, source="weights") -> torch.Tensor:
         """The parameters of `state` as one vector, after checking they are this run's model's."""
@@ -114,6 +115,26 @@ class PointEvaluator:
             "train_loss": train["loss"],
             "train_loss_l2": train["loss"] + l2,
         }
+
+
+# How a test subset is drawn (a point cache's key names it, so points of another draw are never reused).
+TEST_SUBSET = "stratified"
+
+
+def stratified_pick(targets, n: int, seed: int) -> list[int]:
+    """`n` indices in which every class is represented as equally as `n` allows (the first n mod k
+    classes one image more), drawn at random within each class with `seed`; sorted. A uniform draw of
+    2,000 of CIFAR-10's 10,000 test images can be several points harder than the whole set (its
+    class mix differs); an equal mix of the classes, as the whole set has, does not add that error."""
+    targets = torch.as_tensor(targets)
+    generator = torch.Generator().manual_seed(seed)
+    classes = sorted(set(targets.tolist()))
+    picked = []
+    for i, c in enumerate(classes):
+        members = torch.nonzero(targets == c).flatten()
+        take = n // len(classes) + (1 if i < n % len(classes) else 0)
+        picked += members[torch.randperm(len(members), generator=generator)[:take]].tolist()
+    return sorted(picked)
 
 
 POINT_METRICS = ("test_error", "test_loss", "train_error", "train_loss", "train_loss_l2")

@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from swa_bench.figures.evaluator import PointCache, PointEvaluator, finite
+from swa_bench.figures.evaluator import TEST_SUBSET, PointCache, PointEvaluator, finite
 from swa_bench.figures.output import colors, pyplot, save_figure
 from swa_bench.figures.weights import (
     FigureInputError,
@@ -25,7 +25,7 @@ from swa_bench.figures.weights import (
     solution_file,
 )
 from swa_bench.identity import config_differences
-from swa_bench.records import RunRecords, atomic_write_text
+from swa_bench.records import RunRecords, atomic_write_text, read_checkpoint
 
 METRICS = [("test_error", "test error (%)"), ("train_loss_l2", "train loss (L2-regularised)")]
 
@@ -40,6 +40,7 @@ def _cache(out: Path, name: str, weights_files, *setting) -> PointCache:
     setting (subsets, directions...). Anything else gets another file, so cached numbers are never
     paired with other weights or settings."""
     contents = [_file_digest(Path(f)) for f in weights_files]
+    setting = (*setting, TEST_SUBSET)
     digest = hashlib.sha256(json.dumps([contents, [str(i) for i in setting]]).encode()).hexdigest()[:16]
     return PointCache(out / f"{name}.points.{digest}.jsonl")
 
@@ -104,6 +105,47 @@ def _distinct(flag: str, files) -> None:
         seen[digest] = Path(f)
 
 
+def _meta(path) -> dict:
+    """A weights file's fields beside the weights: its column, epoch, a member's index."""
+    return {k: v for k, v in read_checkpoint(path).items() if k != "model"}
+
+
+def _own_error(path: Path) -> tuple[float, str] | None:
+    """The test error its run recorded for a weights file's model on the whole test set, and how it
+    was measured when not as here: a table cell's result, or an FGE member's own accuracy (None
+    where the run recorded none)."""
+    try:
+        summary = RunRecords.of_weights_file(path).read_summary()
+    except (OSError, ValueError):
+        return None
+    state = _meta(path)
+    column = state.get("column")
+    if column == "fge_member":  # evaluated when collected, with the BN statistics it trained with
+        members = summary.get("fge_members") or []
+        index = state.get("index")
+        acc = members[index - 1].get("acc") if isinstance(index, int) and 0 < index <= len(members) else None
+        return None if acc is None else (100.0 - acc, ", its training BN statistics")
+    acc = (summary.get("results") or {}).get(column)
+    return None if acc is None else (100.0 - acc, "")
+
+
+def _subset_note(ev: PointEvaluator, compared: list[tuple[str, float, tuple[float, str] | None]]) -> str:
+    """What the figure's test error is measured on, and at its marked models beside the number each
+    model's run recorded on the whole test set: a reader compares the two."""
+    if ev.test_size < ev.test_total:
+        where = f"test error on {ev.test_size:,} of the {ev.test_total:,} test images (the same number of each class)"
+    else:
+        where = f"test error on all {ev.test_total:,} test images"
+    pairs = []
+    for label, here, own in compared:
+        pair = f"{label} {here:.2f} %"
+        if own is not None:
+            error, how = own
+            pair += f" (its run, all {ev.test_total:,}: {error:.2f} %{how})"
+        pairs.append(pair)
+    return f"{where}; BN recomputed at every point. Here: " + ", ".join(pairs)
+
+
 def _evaluator(run_dir, options) -> PointEvaluator:
     return PointEvaluator(
         run_dir,
@@ -137,25 +179,38 @@ def rays(
                     rows.append({"solution": name, "ray": r, "distance": t, **{k: m[k] for k in m if k != "key"}})
                     bar.update(1)
     data = pd.DataFrame(rows)
+    width = ray_widths(data)
     plt = pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
+    palette = colors()
     for ax, (metric, title) in zip(axes, METRICS):
         for name, part in data.groupby("solution"):
             for r, ray in part.groupby("ray"):
                 ax.plot(
                     ray["distance"],
                     finite(ray[metric]),
-                    color=colors()[name],
+                    color=palette[name],
                     alpha=0.5,
                     linewidth=1,
                     label=name.upper() if r == 0 else None,
                 )
-        ax.set_xlabel("distance along a random direction")
+            # The rises the widths are measured at (rays_width.csv), from this solution's own value.
+            for _, w in width[(width.metric == metric) & (width.solution == name)].iterrows():
+                ax.axhline(w.value_at_0 + w.rise, color=palette[name], linestyle=":", linewidth=0.8, alpha=0.8)
+        if metric == "train_loss_l2":
+            ax.set_yscale("log")  # a rise of 0.05 from ~0.3 and the climb to ~3 on one axis
+        ax.set_xlabel("distance from the solution (L2 norm of the weights' change)")
         ax.set_ylabel(title)
-        ax.legend()
-    fig.suptitle(f"Width of the optima: {rays} random rays from each solution")
+        ax.legend(fontsize=8)
+    fig.suptitle(
+        f"Width of the optima: {rays} random unit directions from each solution; dotted: the rises the widths are "
+        "measured at (rays_width.csv)",
+        fontsize=10,
+    )
+    start = data[data.distance == 0].groupby("solution")["test_error"].first()
+    compared = [(n.upper(), float(start[n]), _own_error(f)) for n, f in zip(("swa", "sgd"), files)]
+    fig.text(0.01, -0.02, _subset_note(ev, compared), fontsize=7, color="#555555", va="top")
     paths = save_figure(fig, out, "rays", data)
-    width = ray_widths(data)
     atomic_write_text(out / "rays_width.csv", width.to_csv(index=False))
     return paths + [out / "rays_width.csv"]
 
@@ -229,11 +284,40 @@ def line(swa_run, sgd_run, out, t_range: tuple[float, float] = (-1.0, 2.0), poin
     for x, name in ((0.0, "SWA"), (gap, "SGD")):
         left.axvline(x, color="black", alpha=0.3, linewidth=1)
         left.annotate(name, (x, left.get_ylim()[1]), ha="center", va="bottom", fontsize=9)
-    left.set_xlabel("signed distance from the SWA solution")
+    left.set_xlabel("signed distance from the SWA solution (L2 norm of the weights' change)")
     left.set_ylabel("test error (%)", color=palette["swa"])
     right.set_ylabel("train loss (L2-regularised)", color=palette["sgd"])
     right.grid(False)
+    left.set_title("The line through the SWA and SGD solutions: w(t) = t w_SGD + (1 - t) w_SWA", fontsize=10, pad=18)
+    at = data.set_index("t")["test_error"]
+    compared = [(n, float(at[t]), _own_error(f)) for n, t, f in zip(("SWA", "SGD"), (0.0, 1.0), files)]
+    fig.text(0.01, -0.02, _subset_note(ev, compared), fontsize=7, color="#555555", va="top", wrap=True)
     return save_figure(fig, out, "line", data)
+
+
+def _describe(path) -> str:
+    """A weights file as a reader knows it: the run's method, and which of its models it is."""
+    run, state = RunRecords.of_weights_file(path), _meta(path)
+    try:
+        method = run.stored_config()["config"]["run"]["method"].upper()
+    except Exception:  # noqa: BLE001 (a name for a figure; the file itself was checked before)
+        method = run.dir.parent.name
+    if state.get("column") == "fge_member":
+        return f"{method} model {state.get('index')} (epoch {state.get('epoch')})"
+    return f"{method} {state.get('column', Path(path).stem)} (epoch {state.get('epoch')})"
+
+
+def _contour_levels(field: np.ndarray, metric: str, test_images: int) -> np.ndarray:
+    """Contour levels no finer than what the figure can tell apart: for the test error, two standard
+    errors of a test error measured on `test_images` images (binomial, at the field's median);
+    otherwise twelve steps over the field's range."""
+    low, high = float(np.min(field)), float(np.max(field))
+    steps = 12
+    if metric == "test_error":
+        p = float(np.median(field)) / 100.0
+        noise = 2 * 100.0 * (p * (1 - p) / max(1, test_images)) ** 0.5
+        steps = int(max(2, min(20, (high - low) / max(noise, 1e-9))))
+    return np.linspace(low, high if high > low else low + 1e-6, steps + 1)
 
 
 def plane(
@@ -264,10 +348,7 @@ def plane(
     ev = _evaluator(run_dir_of(checkpoints[0]), options)
     vectors = [ev.vector(states[p], p) for p in checkpoints]
     geometry = Plane.through(*vectors, names=[str(p) for p in checkpoints])
-    points = [
-        (f"w{i + 1} ({Path(p).parent.parent.parent.name} {Path(p).stem})", vectors[i], [p])
-        for i, p in enumerate(checkpoints)
-    ]
+    points = [(f"w{i + 1}", vectors[i], [p]) for i, p in enumerate(checkpoints)]
     points += [(Path(p).stem, ev.vector(states[p], p), [p]) for p in extra]
     if mean_of:
         average = torch.stack([ev.vector(states[p], p) for p in mean_of]).mean(0)
@@ -288,12 +369,16 @@ def plane(
                     values[metric][j, i] = m[metric]
                 bar.update(1)
     plt = pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    # Drawn to scale (one unit of x is one of y), the two panels side by side.
+    height = 4.5 * max(0.5, min(1.5, (ys[-1] - ys[0]) / (xs[-1] - xs[0])))
+    fig, axes = plt.subplots(1, 2, figsize=(11, height + 1.2))
     for ax, (metric, title) in zip(axes, METRICS):
         field = finite(values[metric])
-        filled = ax.contourf(xs, ys, field, levels=20, cmap="viridis")
-        ax.contour(xs, ys, field, levels=20, colors="white", linewidths=0.3, alpha=0.5)
+        levels = _contour_levels(field, metric, ev.test_size)
+        filled = ax.contourf(xs, ys, field, levels=levels, cmap="viridis")
+        ax.contour(xs, ys, field, levels=levels, colors="white", linewidths=0.3, alpha=0.5)
         fig.colorbar(filled, ax=ax)
+        ax.set_aspect("equal")
         for name, x, y in marked:
             ax.plot(x, y, marker="o", color="white", markeredgecolor="black")
             right = x > (xs[0] + xs[-1]) / 2  # labels grow towards the middle, never off the axes
@@ -307,10 +392,20 @@ def plane(
                 color="white",
             )
         ax.set_title(title)
-        ax.set_xlabel("x (along w2 - w1)")
-        ax.set_ylabel("y")
-    # The points' full names once, under the panels (on them they would cover the contours).
-    fig.text(0.01, -0.01, "   ".join(name for name, _, _ in marked[:3]), fontsize=7, color="#555555", va="top")
+        ax.set_xlabel("x: along w2 - w1 (L2 norm)")
+        ax.set_ylabel("y: orthogonal to x (L2 norm)")
+    # What the points are, under the panels (on them they would cover the contours): the three
+    # models the plane passes through, and how far off it a marked average lies (its marker sits at
+    # its projection; the colour under it is the plane's value there, not its own).
+    notes = [", ".join(f"w{i + 1} = {_describe(p)}" for i, p in enumerate(checkpoints))]
+    for (name, _, _), d, m in list(zip(marked, off_plane, measured))[3:]:
+        notes.append(
+            f"{name}: {d:.2f} off the plane, marked at its projection (the colour there is the plane's, "
+            f"not its own); its own test error {m['test_error']:.2f} %, train loss {m['train_loss_l2']:.3f}"
+        )
+    compared = [(f"w{i + 1}", m["test_error"], _own_error(p)) for i, (p, m) in enumerate(zip(checkpoints, measured))]
+    notes.append(_subset_note(ev, compared))
+    fig.text(0.01, -0.01, "\n".join(notes), fontsize=7, color="#555555", va="top")
     data = {
         "x": xs,
         "y": ys,

@@ -17,7 +17,7 @@ from swa_bench.columns import Column
 from swa_bench.errors import UserError
 from swa_bench.figures.output import colors, pyplot, save_figure
 from swa_bench.methods.sgd import BASELINE
-from swa_bench.tables import _ROW_KEYS, PAPER_SETTING, build_table, dataset_title, row_label, varies_with_variant
+from swa_bench.tables import _ROW_KEYS, PAPER_SETTING, build_table, dataset_title, model_label, varies_with_variant
 
 XLABEL = "test accuracy difference to SGD (points), mean ± std over seeds (n)"
 
@@ -49,7 +49,7 @@ def table_differences(runs_dir: str | Path, paper_dir: str | Path | None = None)
     shared = ~lines.column.map(varies_with_variant)
     lines.loc[shared, "variant"] = ""
     lines = lines.drop_duplicates(subset=_ROW_KEYS + ["column"])
-    lines["row"] = [row_label(*keys) for keys in zip(lines.dataset, lines.model, lines.budget, lines.variant)]
+    lines["row"] = [_row_title(*keys) for keys in zip(lines.dataset, lines.model, lines.budget, lines.variant)]
     lines["column_title"] = [Column(c).title(d) for c, d in zip(lines.column, lines.dataset)]
     lines["order"] = lines.column.map(lambda c: Column(c).order())
     lines = lines.sort_values(_ROW_KEYS + ["order"])  # the table's order
@@ -69,6 +69,12 @@ def table_differences(runs_dir: str | Path, paper_dir: str | Path | None = None)
     ].reset_index(drop=True)
 
 
+def _row_title(dataset: str, model: str, budget, variant: str) -> str:
+    """A row as a reader names it: the model, its budget in epochs, its SWA setting's name."""
+    title = model_label(model) + ("" if dataset == "imagenet" else f", B = {budget} epochs")
+    return title + (f", SWA setting {variant}" if variant else "")
+
+
 def _heading(row: str, setting: str) -> str:
     return row if setting == PAPER_SETTING else f"{row} — {setting}"
 
@@ -76,13 +82,15 @@ def _heading(row: str, setting: str) -> str:
 def _panel(ax, lines: pd.DataFrame) -> None:
     """One dataset: each table row a bold heading over one line per averaged column, top to bottom."""
     ticks, labels, y = [], [], 0
+    # A setting every row shares is said once, in the panel's title, not in each heading.
+    shared = lines.setting.iloc[0] if lines.setting.nunique() == 1 else None
     for keys, row in lines.groupby(_ROW_KEYS, sort=False):
         # The row's name on a line of its own across the panel: as a tick label it would be as wide
         # as its setting is long and squeeze the panel.
         ax.text(
             0.005,
             y,
-            _heading(row.row.iloc[0], keys[3]),
+            _heading(row.row.iloc[0], PAPER_SETTING if shared is not None else keys[3]),
             transform=ax.get_yaxis_transform(),
             fontweight="bold",
             va="center",
@@ -124,7 +132,8 @@ def _panel(ax, lines: pd.DataFrame) -> None:
     ax.set_ylim(y - 1, -0.8)
     ax.axvline(0, color="black", linestyle="--", linewidth=1)
     ax.grid(axis="y", visible=False)
-    ax.set_title(dataset_title(lines.dataset.iloc[0]), loc="left")
+    title = dataset_title(lines.dataset.iloc[0])
+    ax.set_title(title if shared in (None, PAPER_SETTING) else f"{title}: {shared}", loc="left")
 
 
 def _legend(fig, plt, lines: pd.DataFrame) -> None:
@@ -133,17 +142,17 @@ def _legend(fig, plt, lines: pd.DataFrame) -> None:
     def hollow(shape: str, label: str):
         return plt.Line2D([], [], color="black", marker=shape, markerfacecolor="none", linestyle="none", label=label)
 
-    handles = [
-        plt.Line2D([], [], color="#555555", marker="o", label="this reproduction: mean ± std"),
-        hollow("D", "the paper: its column minus its SGD"),
-    ]
-    sources = sorted(set(lines.paper_source) - {""})
+    handles = [plt.Line2D([], [], color="#555555", marker="o", label="this reproduction: mean ± std")]
+    drawn = lines.paper_diff.notna()
+    if (drawn & (lines.paper_source == "")).any():  # a shape in the legend only where one is drawn
+        handles.append(hollow("D", "the paper: its column minus its SGD"))
+    sources = sorted(set(lines.paper_source[drawn]) - {""})
     if sources:
         handles.append(hollow("s", "the same, with a number from another source †"))
     fig.legend(handles=handles, loc="upper center", ncol=len(handles), bbox_to_anchor=(0.5, 1.0), fontsize=9)
     notes = [f"† {source}" for source in sources]
     if lines.paper_diff.isna().all():
-        notes.append("No ◇: the paper has no numbers for these rows.")
+        notes.append("The paper has no numbers for these rows (settings of this reproduction's own).")
     elif lines.paper_diff.isna().any():
         notes.append("No ◇ where the paper has no number for the column or for its SGD (e.g. EMA, beyond the paper).")
     fig.text(0.01, 0.0, "\n".join(notes), fontsize=8, color="#555555", va="top")
