@@ -167,6 +167,26 @@ def imagenet_run_dir(out, method):
     return found
 
 
+DIGITS = REPO / "configs/demo/digits.yaml"
+
+
+def digits_args(out, method="swa", *extra):
+    """`train` arguments of the demo's quarter-budget digits run, the tests' smallest real training run."""
+    return [
+        "train",
+        "--config",
+        str(DIGITS),
+        "--method",
+        method,
+        "--out",
+        str(out),
+        "--budget-scale",
+        "0.25",
+        "--quiet",
+        *extra,
+    ]
+
+
 def without_seconds(rows):
     """Metrics rows without their timings, to compare runs."""
     return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import REPO
+from conftest import digits_args
 
 from swa_bench.cli import main
 from swa_bench.records import RunRecords
@@ -17,19 +17,7 @@ RUN = Path("digits/digits_cnn/swa/seed0-scale0.25-subset300")
 def _train(out, *extra):
     result = CliRunner().invoke(
         main,
-        [
-            "train",
-            "--config",
-            str(REPO / "configs/demo/digits.yaml"),
-            "--method",
-            "swa",
-            "--out",
-            str(out),
-            "--budget-scale",
-            "0.25",
-            "--quiet",
-            *extra,
-        ],
+        digits_args(out, "swa", *extra),
     )
     assert result.exit_code == 0, result.output
     return result.output

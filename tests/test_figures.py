@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from conftest import REPO
+from conftest import digits_args
 
 from swa_bench.averaging import recompute_bn
 from swa_bench.cli import main
@@ -21,18 +21,7 @@ def pair(tmp_path_factory):
     for method in ("sgd", "swa"):
         result = CliRunner().invoke(
             main,
-            [
-                "train",
-                "--config",
-                str(REPO / "configs/demo/digits.yaml"),
-                "--method",
-                method,
-                "--out",
-                str(out),
-                "--budget-scale",
-                "0.25",
-                "--quiet",
-            ],
+            digits_args(out, method),
         )
         assert result.exit_code == 0, result.output
     return (
@@ -195,26 +184,9 @@ def test_rays_are_unit_and_start_at_the_solutions(pair, evaluator, tmp_path):
     assert all(float(d.norm()) == pytest.approx(1.0) for d in directions)
     assert not torch.allclose(directions[0], directions[1])
     assert torch.equal(random_directions(1000, 4, seed=3)[2], directions[2])  # reproducible
-    result = CliRunner().invoke(
-        main,
-        [
-            "landscape",
-            "rays",
-            "--swa",
-            str(pair[0]),
-            "--sgd",
-            str(pair[1]),
-            "--rays",
-            "2",
-            "--points",
-            "3",
-            "--max-distance",
-            "10",
-            "--out",
-            str(tmp_path),
-            "--quiet",
-        ],
-    )
+    rays = ["landscape", "rays", "--swa", str(pair[0]), "--sgd", str(pair[1]), "--rays", "2", "--points", "3"]
+    rays += ["--max-distance", "10", "--out", str(tmp_path), "--quiet"]
+    result = CliRunner().invoke(main, rays)
     assert result.exit_code == 0, result.output
     assert_readable_png(tmp_path / "rays.png")
     import pandas as pd
@@ -240,26 +212,7 @@ def test_rays_are_unit_and_start_at_the_solutions(pair, evaluator, tmp_path):
     original = ev.PointEvaluator.metrics
     ev.PointEvaluator.metrics = fail
     try:
-        again = CliRunner().invoke(
-            main,
-            [
-                "landscape",
-                "rays",
-                "--swa",
-                str(pair[0]),
-                "--sgd",
-                str(pair[1]),
-                "--rays",
-                "2",
-                "--points",
-                "3",
-                "--max-distance",
-                "10",
-                "--out",
-                str(tmp_path),
-                "--quiet",
-            ],
-        )
+        again = CliRunner().invoke(main, rays)
     finally:
         ev.PointEvaluator.metrics = original
     assert again.exit_code == 0, again.output

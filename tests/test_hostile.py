@@ -17,7 +17,7 @@ import pytest
 import torch
 import yaml
 from click.testing import CliRunner
-from conftest import CIFAR10_CLASSES, REPO, write_cifar10, write_imagefolder
+from conftest import CIFAR10_CLASSES, REPO, digits_args, write_cifar10, write_imagefolder
 
 from swa_bench.cli import main
 from swa_bench.records import RunRecords, read_checkpoint
@@ -417,22 +417,7 @@ def test_weights_option_pointing_to_a_saved_list_is_one_line(tmp_path):
 
 
 def _command(out, *extra):
-    return [
-        sys.executable,
-        "-m",
-        "swa_bench",
-        "train",
-        "--config",
-        str(DEMO),
-        "--method",
-        "swa",
-        "--out",
-        str(out),
-        "--budget-scale",
-        "0.25",
-        "--quiet",
-        *extra,
-    ]
+    return [sys.executable, "-m", "swa_bench", *digits_args(out, "swa", *extra)]
 
 
 def _assert_complete(run: Path, reference: Path):

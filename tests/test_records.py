@@ -8,7 +8,7 @@ import stat
 import pytest
 import torch
 from click.testing import CliRunner
-from conftest import REPO
+from conftest import digits_args
 
 from swa_bench.cli import main
 
@@ -25,18 +25,7 @@ def finished_runs(tmp_path_factory):
         try:
             result = CliRunner().invoke(
                 main,
-                [
-                    "train",
-                    "--config",
-                    str(REPO / "configs/demo/digits.yaml"),
-                    "--method",
-                    "swa",
-                    "--out",
-                    str(out),
-                    "--budget-scale",
-                    "0.25",
-                    "--quiet",
-                ],
+                digits_args(out),
             )
         finally:
             os.umask(old)

@@ -6,7 +6,7 @@ import pytest
 import torch
 import yaml
 from click.testing import CliRunner
-from conftest import REPO
+from conftest import REPO, digits_args
 
 from swa_bench.cli import main
 from swa_bench.records import RunRecords
@@ -133,19 +133,7 @@ def test_missing_dataset_is_a_clear_error(tmp_path):
 
 
 def _digits(out, *extra):
-    args = [
-        "train",
-        "--config",
-        str(REPO / "configs/demo/digits.yaml"),
-        "--method",
-        "swa",
-        "--out",
-        str(out),
-        "--budget-scale",
-        "0.25",
-        "--quiet",
-        *extra,
-    ]
+    args = digits_args(out, "swa", *extra)
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     return out / "digits/digits_cnn/swa/seed0-scale0.25-subset300"
@@ -177,19 +165,6 @@ def test_precision_is_part_of_the_run_but_the_loader_is_not(tmp_path):
     _digits(tmp_path, "--set", "data.loader=torch")  # runtime key: accepted
     result = CliRunner().invoke(
         main,
-        [
-            "train",
-            "--config",
-            str(REPO / "configs/demo/digits.yaml"),
-            "--method",
-            "swa",
-            "--out",
-            str(tmp_path),
-            "--budget-scale",
-            "0.25",
-            "--quiet",
-            "--set",
-            "run.precision=bf16",
-        ],
+        digits_args(tmp_path, "swa", "--set", "run.precision=bf16"),
     )
     assert result.exit_code == 2 and "run.precision" in result.output
