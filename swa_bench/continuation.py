@@ -4,7 +4,7 @@ kept at fge.start x B), or an FGE run (from that kept state).
 
 The SGD run must be the same row and seed under the same protocol (everything but the method and the
 keys the SGD run does not depend on equal), finished, with that state at the right epoch, and the
-state must be that run's own: the identity it carries (records.run_identity) that of the config the
+state must be that run's own: the identity it carries (identity.run_identity) that of the config the
 SGD run's config.yaml holds, so that another seed's, rate's, budget's, method's or model's state copied
 or linked in its place, or a config.yaml edited after training, is caught. Anything else is refused
 with one line: continuing from the wrong weights would silently corrupt a table cell.

@@ -3,7 +3,7 @@ every checkpoint and weights file carries), and its folder under --out,
 
     <out>/<dataset>/<model>/<method folder>/seed<k>[-scale<x>][-subset<n>]
 
-with a parser back from a folder. The seed folder says what makes a run another experiment than the
+and a run's name read back from its folder (run_name). The seed folder says what makes a run another experiment than the
 paper's full one (a budget scale, a training subset), so quick and full runs of a row live side by
 side; the method folder is the method's own (swa-<variant> for an SWA variant). Runtime keys (marked on
 the config's schema) change where or how fast a run goes, never its numbers; each method's section
@@ -71,19 +71,6 @@ class RunPlace:
             cfg.data.train_subset,
         )
 
-    @classmethod
-    def parse(cls, run_dir: str | Path) -> "RunPlace":
-        """The place of a run folder (its last four parts, whatever --out was)."""
-        parts = Path(run_dir).parts
-        if len(parts) < len(LAYOUT):
-            raise ValueError(f"{run_dir}: not a run folder (<out>/{'/'.join(f'<{p}>' for p in LAYOUT)})")
-        return cls(*parts[-len(LAYOUT) :])
-
-    @property
-    def name(self) -> str:
-        """dataset/model/folder/seed_folder: how logs, grids and tables name the run."""
-        return "/".join(self.parts)
-
     @property
     def parts(self) -> tuple[str, str, str, str]:
         return self.dataset, self.model, self.folder, self.seed_folder
@@ -96,20 +83,6 @@ def run_name(run_dir: str | Path) -> str:
     """How logs, grids and dashboards name a run: <dataset>/<model>/<method folder>/<seed folder>,
     the last parts of its folder (fewer for a folder given outside that layout)."""
     return "/".join(Path(run_dir).parts[-len(LAYOUT) :])
-
-
-def run_dir_for(
-    out: str | Path,
-    dataset: str,
-    model: str,
-    method: str,
-    seed: int,
-    variant: str | None = None,
-    budget_scale: float = 1.0,
-    train_subset: int | None = None,
-) -> Path:
-    """A run's directory under `out` (RunPlace.of)."""
-    return RunPlace.of(dataset, model, method, seed, variant, budget_scale, train_subset).under(out)
 
 
 def run_dir_of(out: str | Path, cfg, method: str | None = None) -> Path:

@@ -71,9 +71,8 @@ def choose_scale(costs: dict, budget: float, max_scale: float) -> dict:
             proto = resolve_protocol(load_config(VGG16, {"run.method": method, "run.budget_scale": scale}))
             span = range(proto.first_epoch, proto.epochs)
             evaluations = sum(1 for e in span if proto.evaluates_after(e))
-            # The first collection, by the name config.yaml records it under (the Protocol's own field
-            # is being renamed): an averaged model is evaluated from there on.
-            first = proto.to_dict()["swa_start"]
+            # The first collection: an averaged model is evaluated from there on.
+            first = proto.first_collection
             averaged = sum(1 for e in span if proto.evaluates_after(e) and first and e + 1 >= first)
             compiles = 1 + (method == "swa")  # the first epoch; the first evaluation of the average
             total += (

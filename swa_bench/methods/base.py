@@ -102,10 +102,6 @@ class Method:
 
         return Tracker(ctx)
 
-    def metrics_prefix(self) -> str:
-        """Where its reported model's test metrics are in a metrics row."""
-        return "test_" if self.reports == "iterate" else f"{self.name}_test_"
-
 
 # --------------------------------------------------------------------------------------------------
 # The registry

@@ -28,23 +28,12 @@ and its folder's place under --out are swa_bench/identity.py's.
 
 from __future__ import annotations
 
-from swa_bench.identity import (  # noqa: F401  (readers of the records ask these here too)
-    config_differences,
-    data_format_mismatch,
-    flatten,
-    identity_problem,
-    independent_of,
-    run_dir_for,
-    run_dir_of,
-    run_identity,
-)
+from swa_bench.identity import run_dir_of, run_identity  # noqa: F401  (readers of the records ask these here too)
 from swa_bench.record_files import (  # noqa: F401
     CorruptCheckpointError,
     RecordsWriteError,
-    atomic_write_bytes,
     atomic_write_text,
     read_checkpoint,
-    read_json_object,
     sidecar_of,
 )
 from swa_bench.records.checkpoints import Checkpoints, kept_state_name, member_index, member_name  # noqa: F401

@@ -20,7 +20,7 @@ from swa_bench.records import RunRecords, kept_state_name
 class Expected:
     """What a run expects of its own checkpoints."""
 
-    identity: dict  # records.run_identity of its config
+    identity: dict  # identity.run_identity of its config
     proto: Protocol
     shapes: dict  # parameter and buffer name -> shape of its model
     state_key: str | None  # where its method keeps its state (None: nothing beside the iterate)
