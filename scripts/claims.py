@@ -32,8 +32,9 @@ def table_claims(results: Path) -> None:
             if r.column in shown:
                 continue
             shown.add(r.column)
+        label = f"[{r.variant}] " if r.column.startswith("swa") else ""  # FGE, EMA: not the row's variant
         print(
-            f"  [{r.variant}] {r.column}: {r['mean']:.2f} ± {r['std']:.2f} (n={r.n:.0f}); vs SGD "
+            f"  {label}{r.column}: {r['mean']:.2f} ± {r['std']:.2f} (n={r.n:.0f}); vs SGD "
             f"{r.vs_sgd_mean:+.2f} ± {r.vs_sgd_std:.2f} (s.e. {r.vs_sgd_se:.2f}, n={r.vs_sgd_n:.0f}"
             f"{_paired_t(r.vs_sgd_mean, r.vs_sgd_se, r.vs_sgd_n)}); NLL {r.nll_mean:.3f}"
         )
