@@ -321,6 +321,16 @@ def test_ray_widths_interpolate_the_first_rise():
     assert width.loc[("train_loss_l2", "swa", 0.15), "value_at_0"] == pytest.approx(0.3)
 
 
+def test_test_error_contours_step_by_about_one_standard_error():
+    from swa_bench.figures.landscape import _contour_levels
+
+    field = np.array([[41.6, 44.0], [45.0, 47.55]])  # median 44.5 %: one s.e. on 2,000 images is 1.11 points
+    steps = np.diff(_contour_levels(field, "test_error", 2000))
+    assert len(steps) == 5 and steps[0] == pytest.approx(5.95 / 5)
+    assert len(np.diff(_contour_levels(field, "test_error", 10))) == 3  # never fewer than 3 bands
+    assert len(np.diff(_contour_levels(field, "train_loss_l2", 2000))) == 12
+
+
 def test_bn_statistics_are_recomputed_at_every_point(pair, evaluator):
     state = load_state(solution_file(pair[1]))  # the SGD solution, with its own running statistics
     vector = evaluator.vector(state)

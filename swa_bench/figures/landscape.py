@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -308,15 +309,16 @@ def _describe(path) -> str:
 
 
 def _contour_levels(field: np.ndarray, metric: str, test_images: int) -> np.ndarray:
-    """Contour levels no finer than what the figure can tell apart: for the test error, two standard
-    errors of a test error measured on `test_images` images (binomial, at the field's median);
-    otherwise twelve steps over the field's range."""
+    """Contour levels a reader can read: for the test error, steps of one standard error of a test
+    error measured on `test_images` images (binomial, at the field's median), so that a band is about
+    what one measurement can tell apart, with 3 to 20 steps over the field's range; otherwise twelve
+    steps. (Two standard errors left a plane on 2,000 images two bands: the picture showed nothing.)"""
     low, high = float(np.min(field)), float(np.max(field))
     steps = 12
     if metric == "test_error":
         p = float(np.median(field)) / 100.0
-        noise = 2 * 100.0 * (p * (1 - p) / max(1, test_images)) ** 0.5
-        steps = int(max(2, min(20, (high - low) / max(noise, 1e-9))))
+        noise = 100.0 * (p * (1 - p) / max(1, test_images)) ** 0.5
+        steps = int(max(3, min(20, round((high - low) / max(noise, 1e-9)))))
     return np.linspace(low, high if high > low else low + 1e-6, steps + 1)
 
 
@@ -372,12 +374,14 @@ def plane(
     # Drawn to scale (one unit of x is one of y), the two panels side by side.
     height = 4.5 * max(0.5, min(1.5, (ys[-1] - ys[0]) / (xs[-1] - xs[0])))
     fig, axes = plt.subplots(1, 2, figsize=(11, height + 1.2))
+    steps = {}
     for ax, (metric, title) in zip(axes, METRICS):
         field = finite(values[metric])
         levels = _contour_levels(field, metric, ev.test_size)
+        steps[metric] = float(levels[1] - levels[0])
         filled = ax.contourf(xs, ys, field, levels=levels, cmap="viridis")
         ax.contour(xs, ys, field, levels=levels, colors="white", linewidths=0.3, alpha=0.5)
-        fig.colorbar(filled, ax=ax)
+        fig.colorbar(filled, ax=ax, format="%.3g")
         ax.set_aspect("equal")
         for name, x, y in marked:
             ax.plot(x, y, marker="o", color="white", markeredgecolor="black")
@@ -405,7 +409,13 @@ def plane(
         )
     compared = [(f"w{i + 1}", m["test_error"], _own_error(p)) for i, (p, m) in enumerate(zip(checkpoints, measured))]
     notes.append(_subset_note(ev, compared))
-    fig.text(0.01, -0.01, "\n".join(notes), fontsize=7, color="#555555", va="top")
+    notes.append(
+        f"test-error contours every {steps['test_error']:.2f} points: about one standard error of an error "
+        f"measured on {ev.test_size:,} images"
+    )
+    # Wrapped to the figure's width: one long line would widen the saved figure and shrink the panels.
+    text = "\n".join(textwrap.fill(note, 190, subsequent_indent="  ") for note in notes)
+    fig.text(0.01, -0.01, text, fontsize=7, color="#555555", va="top")
     data = {
         "x": xs,
         "y": ys,
