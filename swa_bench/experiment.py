@@ -487,7 +487,7 @@ def part_schedules(x: Experiment) -> int:
     runs = [Path(s.run_dir) for s in specs]
     sgd, variants = runs[0], runs[2:] if x.design.schedules.fixed_rate else runs[1:]
     plot_curves(
-        [sgd, *variants], x.figures, "schedules", zoom_from=_zoom(x), series=("sgd", "swa")
+        [sgd, *variants], x.figures, "schedules", zoom_from=_zoom(x), series=("sgd", "swa"), by_rates=True
     )  # the averages against SGD; each run's own iterate is in the CSV of its records
     if x.design.schedules.fixed_rate:
         plot_curves([sgd, runs[1]], x.figures, "constant_lr", zoom_from=_zoom(x))

@@ -82,6 +82,17 @@ def test_curves_write_png_pdf_and_data(pair, tmp_path):
     assert bad.exit_code != 0 and "--name" in bad.output
 
 
+def test_schedules_figure_names_each_average_by_its_rates(pair, tmp_path):
+    import pandas as pd
+
+    from swa_bench.figures.curves import plot_curves
+
+    plot_curves(list(pair), tmp_path, "schedules", zoom_from=2, series=("sgd", "swa"), by_rates=True)
+    assert_readable_png(tmp_path / "schedules.png")
+    labels = set(pd.read_csv(tmp_path / "schedules.csv").label)
+    assert any(label.endswith("[constant 0.02]") for label in labels), labels  # the config's swa.lr
+
+
 def test_curves_average_seeds_only_where_every_seed_was_evaluated(pair, tmp_path):
     """One seed evaluated more often than the others (the miniature's seed 0) adds no epochs of its own
     to a mean over seeds."""

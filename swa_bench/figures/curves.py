@@ -32,6 +32,12 @@ def _series(run_dirs: list[Path]) -> pd.DataFrame:
         variant = config.get("swa", {}).get("variant")
         if known.variants and variant:  # the variants of one row are curves of their own
             label += f" [{variant}]"
+        swa = config.get("swa") or {}
+        rates = None  # an averaging run's rates in words, for figures that compare schedules
+        if method == "swa" and swa.get("lr_schedule") == "cyclical":
+            rates = f"cyclical {swa['alpha1']:g} → {swa['alpha2']:g}"
+        elif method == "swa" and swa.get("lr") is not None:
+            rates = f"constant {swa['lr']:g}"
         # The epoch after which the run's method first collects a model (None: it never does).
         collect_from = (records.stored_protocol() or {}).get("swa_start")
         for row in records.read_metrics():
@@ -44,6 +50,7 @@ def _series(run_dirs: list[Path]) -> pd.DataFrame:
                 "epoch": row["epoch"],
                 "lr": row.get("lr"),
                 "lr_end": row.get("lr_end"),
+                "rates": rates,
             }
             if known.rate_series is not None:  # the rate of every epoch (EMA's is the SGD run's)
                 rows.append({**base, "series": "lr", "test_acc": float("nan")})
@@ -73,16 +80,24 @@ def plot_curves(
     name: str = "curves",
     zoom_from: int | None = None,
     series: tuple[str, ...] | None = None,
+    by_rates: bool = False,
 ) -> list[Path]:
     """The figure, and with `zoom_from` a panel of the epochs from it on beside, where the averaged
     models separate from the iterates by a point or two that the full scale flattens. `series`: the
-    curves to draw (e.g. only SGD and the averages, when many SWA settings share one figure)."""
+    curves to draw (e.g. only SGD and the averages, when many SWA settings share one figure).
+    `by_rates` (schedules compared): each SWA run named by its rates ("cyclical 0.1 → 0.001"), one
+    colour per top rate, cyclical dashed, the legend under the panels and no rate panel (the legend
+    states every rate; eight schedules' rates drawn over each other could not be read)."""
     from swa_bench.methods import find_method, methods
 
     series = all_series() if series is None else series
     data = _series([Path(p) for p in run_dirs])
     if data.empty:
         raise ValueError("the runs have no evaluated epochs yet")
+    if by_rates:
+        named = data["rates"].notna()
+        row_names = data.loc[named, "label"].str.split(" [", regex=False).str[0]
+        data.loc[named, "label"] = row_names + " [" + data.loc[named, "rates"] + "]"
     lr = data[data.series == "lr"].groupby(["label", "method", "epoch"])[["lr", "lr_end"]].first().reset_index()
     data = data[data.series.isin(series)]
     starts = sorted({int(e) for e in data["collect_from"].dropna()})
@@ -98,23 +113,29 @@ def plot_curves(
     stats = stats.merge(runs, on=["label", "series"])
     stats = stats[stats["seeds"] == stats["runs"]].drop(columns="runs")
     plt = pyplot()
-    if zoom_from is None:
-        fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
-        zoom = None
+    if zoom_from is not None and not (stats["epoch"] >= zoom_from).any():
+        raise ValueError(f"--zoom-from {zoom_from}: no evaluation at or after that epoch")
+    fig = plt.figure(figsize=(7 if zoom_from is None else 12, 5.5))
+    panels = 1 if zoom_from is None else 2
+    ratios = dict(width_ratios=[7, 5]) if panels == 2 else {}
+    if by_rates:
+        grid = fig.add_gridspec(1, panels, **ratios)
+        top, bottom = fig.add_subplot(grid[0, 0]), None
     else:
-        if not (stats["epoch"] >= zoom_from).any():
-            raise ValueError(f"--zoom-from {zoom_from}: no evaluation at or after that epoch")
-        fig = plt.figure(figsize=(12, 5.5))
-        grid = fig.add_gridspec(2, 2, height_ratios=[3, 1], width_ratios=[7, 5])
+        grid = fig.add_gridspec(2, panels, height_ratios=[3, 1], **ratios)
         top = fig.add_subplot(grid[0, 0])
         bottom = fig.add_subplot(grid[1, 0], sharex=top)
-        zoom = fig.add_subplot(grid[:, 1])
+    zoom = fig.add_subplot(grid[:, 1]) if panels == 2 else None
     kinds = {s.key: s for m in methods() for s in m.series}
     palette, tones = colors(), shades()
     # Several labels of the other methods (variants, rows): each label's series get a shade of their own.
     swa_labels = sorted(set(stats[stats.series != BASELINE]["label"]))
 
+    top_rates = sorted({_top_rate(label) for label in swa_labels if by_rates}, reverse=True)
+
     def color(label: str, series: str) -> str:
+        if by_rates and series != BASELINE:
+            return RATE_COLORS[top_rates.index(_top_rate(label)) % len(RATE_COLORS)]
         if series == BASELINE or len(swa_labels) < 2:
             return palette[series]
         return tones[series][swa_labels.index(label) % len(tones[series])]
@@ -124,7 +145,8 @@ def plot_curves(
 
     def shown(label: str) -> str:  # the row once in the title; a variant as the setting it names
         text = label[len(next(iter(rows))) :].strip() if len(rows) == 1 else label
-        return text.replace(" [", ", setting ").replace("[", "setting ").replace("]", "")
+        setting = "" if by_rates else "setting "
+        return text.replace(" [", f", {setting}").replace("[", setting).replace("]", "")
 
     if len(rows) == 1:
         fig.suptitle(next(iter(rows)), fontsize=10)
@@ -137,7 +159,7 @@ def plot_curves(
             color=color(label, series),
             marker="o",
             markersize=3 if kinds[series].marked else 2,
-            linestyle="--" if kinds[series].dashed else "-",
+            linestyle="--" if kinds[series].dashed or (by_rates and "cyclical" in label) else "-",
         )
         panels = [(top, part, text)] + ([(zoom, part[part["epoch"] >= zoom_from], None)] if zoom is not None else [])
         for ax, shown_part, legend in panels:
@@ -158,11 +180,17 @@ def plot_curves(
         top.annotate(text, (starts[0], 1.0), xycoords=("data", "axes fraction"), fontsize=7, color="#555555",
                      ha="right", va="top", rotation=90)  # fmt: skip
     top.set_ylabel("test accuracy (%)")
-    top.legend(fontsize=8 if zoom is None else 7, loc="lower right")
+    if by_rates:  # under the panels: over them it would hide the curves it names
+        top.set_xlabel("epoch")
+        top.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.0, -0.12), ncol=2, handlelength=4)
+    else:
+        top.legend(fontsize=8 if zoom is None else 7, loc="lower right")
     if zoom is not None:
         zoom.set_title(f"from epoch {zoom_from}", fontsize=9)
         zoom.set_xlabel("epoch")
         zoom.set_ylabel("test accuracy (%)")
+    if bottom is None:
+        return save_figure(fig, Path(out), name, stats)
     # Each run's rate in its curves' colour (no legend of its own over the lines); a cycle within epochs
     # thin, so the flat rates beside it stay visible; on a log scale where the rates span decades.
     for (label, method), part in lr.groupby(["label", "method"]):
@@ -180,6 +208,15 @@ def plot_curves(
     bottom.set_ylabel("learning rate\n(the curves' colours)", fontsize=8)
     bottom.set_xlabel("epoch")
     return save_figure(fig, Path(out), name, stats)
+
+
+# One colour per top rate in a figure of schedules: constant and cyclical at one rate share it.
+RATE_COLORS = ("#d95f02", "#7570b3", "#1b9e77", "#e7298a", "#66a61e", "#a6761d")
+
+
+def _top_rate(label: str) -> float:
+    """The highest rate a label's schedule names: "... [cyclical 0.1 → 0.001]" → 0.1."""
+    return float(label.rsplit("[", 1)[-1].rstrip("]").split()[1])
 
 
 def _rate_path(rates: pd.DataFrame) -> tuple[list, list]:
