@@ -154,3 +154,13 @@ def test_submitit_local_executor_requeues_a_preempted_run_which_resumes(tmp_path
         run = Path("digits/digits_cnn") / method / "seed0-scale0.25-subset300"
         got = json.loads((out / run / "summary.json").read_text())["results"]
         assert got == json.loads((reference_out / run / "summary.json").read_text())["results"]
+
+
+def test_a_grid_on_busy_cores_says_so(monkeypatch):
+    from swa_bench.grid import local
+
+    monkeypatch.setattr(local.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(local.os, "getloadavg", lambda: (2.1, 2.0, 1.9))
+    assert local.cores_busy() == "the CPU is busy already (load average 2.1 on 2 cores)"
+    monkeypatch.setattr(local.os, "getloadavg", lambda: (0.3, 0.2, 0.1))
+    assert local.cores_busy() is None

@@ -47,6 +47,21 @@ def gpu_slots(gpus: list[str], jobs_per_gpu: int, gpus_per_run: int) -> list[str
     return [g for g in groups for _ in range(jobs_per_gpu)]
 
 
+def cores_busy() -> str | None:
+    """Whether the CPU is already busy (another grid or experiment training on it), in words. Each
+    grid gives its runs all the cores: two at once oversubscribe them, and the threads of a training
+    step then wait on each other (measured: a 50,000-image epoch at one thread, 83 s alone, took 666 s
+    with two such grids of two-thread runs on 2 cores)."""
+    cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # not on every platform
+        return None
+    if load < 0.75 * cores:
+        return None
+    return f"the CPU is busy already (load average {load:.1f} on {cores} cores)"
+
+
 def run_local(plan: Plan, jobs: int | None = None, jobs_per_gpu: int = 1, gpus_per_run: int = 1, say=print) -> dict:
     """Run every unfinished run of `plan`; returns {run name: exit status} of those started."""
     slots = gpu_slots(visible_gpus(), jobs_per_gpu, gpus_per_run)
@@ -54,6 +69,11 @@ def run_local(plan: Plan, jobs: int | None = None, jobs_per_gpu: int = 1, gpus_p
     if slots == [None]:
         slots = [None] * parallel
         threads = max(1, (os.cpu_count() or 1) // parallel)  # CPU runs share the cores
+        busy = cores_busy()
+        if busy:
+            say(f"warning: {busy}; these runs' {parallel * threads} threads will share the cores with it, "
+                f"which can slow every run several times over: one grid or experiment at a time per machine "
+                f"(its --jobs shares the cores between its runs)")  # fmt: skip
     free = list(slots[:parallel])
     lock = threading.Lock()
     pending = [s for s in plan.runs if not is_done(s)]
