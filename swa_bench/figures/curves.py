@@ -33,11 +33,11 @@ def _series(run_dirs: list[Path]) -> pd.DataFrame:
         if known.variants and variant:  # the variants of one row are curves of their own
             label += f" [{variant}]"
         swa = config.get("swa") or {}
-        rates = None  # an averaging run's rates in words, for figures that compare schedules
+        rates, top_rate = None, None  # an averaging run's rates, for figures that compare schedules
         if method == "swa" and swa.get("lr_schedule") == "cyclical":
-            rates = f"cyclical {swa['alpha1']:g} → {swa['alpha2']:g}"
+            rates, top_rate = f"cyclical {swa['alpha1']:g} → {swa['alpha2']:g}", swa["alpha1"]
         elif method == "swa" and swa.get("lr") is not None:
-            rates = f"constant {swa['lr']:g}"
+            rates, top_rate = f"constant {swa['lr']:g}", swa["lr"]
         # The epoch after which the run's method first collects a model (None: it never does).
         collect_from = (records.stored_protocol() or {}).get("swa_start")
         for row in records.read_metrics():
@@ -51,6 +51,7 @@ def _series(run_dirs: list[Path]) -> pd.DataFrame:
                 "lr": row.get("lr"),
                 "lr_end": row.get("lr_end"),
                 "rates": rates,
+                "top_rate": top_rate,
             }
             if known.rate_series is not None:  # the rate of every epoch (EMA's is the SGD run's)
                 rows.append({**base, "series": "lr", "test_acc": float("nan")})
@@ -131,11 +132,12 @@ def plot_curves(
     # Several labels of the other methods (variants, rows): each label's series get a shade of their own.
     swa_labels = sorted(set(stats[stats.series != BASELINE]["label"]))
 
-    top_rates = sorted({_top_rate(label) for label in swa_labels if by_rates}, reverse=True)
+    top_rate = data.dropna(subset=["top_rate"]).groupby("label")["top_rate"].first().to_dict()
+    top_rates = sorted(set(top_rate.values()), reverse=True)
 
     def color(label: str, series: str) -> str:
         if by_rates and series != BASELINE:
-            return RATE_COLORS[top_rates.index(_top_rate(label)) % len(RATE_COLORS)]
+            return RATE_COLORS[top_rates.index(top_rate[label]) % len(RATE_COLORS)]
         if series == BASELINE or len(swa_labels) < 2:
             return palette[series]
         return tones[series][swa_labels.index(label) % len(tones[series])]
@@ -212,11 +214,6 @@ def plot_curves(
 
 # One colour per top rate in a figure of schedules: constant and cyclical at one rate share it.
 RATE_COLORS = ("#d95f02", "#7570b3", "#1b9e77", "#e7298a", "#66a61e", "#a6761d")
-
-
-def _top_rate(label: str) -> float:
-    """The highest rate a label's schedule names: "... [cyclical 0.1 → 0.001]" → 0.1."""
-    return float(label.rsplit("[", 1)[-1].rstrip("]").split()[1])
 
 
 def _rate_path(rates: pd.DataFrame) -> tuple[list, list]:
