@@ -91,7 +91,10 @@ class Column:
             return "SGD (pretrained)" if dataset == "imagenet" else "SGD"
         point = self.name.partition("_")[2]
         label = self._known[0]
-        return f"{label} {point[:-2]} epochs" if point.endswith("ep") else f"{label} {point} B"
+        if point.endswith("ep"):
+            epochs = point[:-2]
+            return f"{label} {epochs} epoch{'' if float(epochs) == 1 else 's'}"
+        return f"{label} {point} B"
 
     def order(self) -> tuple:
         """Table order: SGD, then each method in the registry's order (the paper's SGD | FGE | SWA,

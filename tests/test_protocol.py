@@ -16,6 +16,7 @@ from swa_bench.protocol import resolve_protocol, scale_epochs
         ("swa_1.25", "swa", "weights", "swa_test_", "SWA 1.25 B"),
         ("ema_1", "ema", "weights", "ema_test_", "EMA 1 B"),
         ("swa_10ep", "swa", "weights", "swa_test_", "SWA 10 epochs"),
+        ("swa_1ep", "swa", "weights", "swa_test_", "SWA 1 epoch"),
         ("fge_1", "fge", "ensemble", "fge_test_", "FGE 1 B"),
     ],
 )
