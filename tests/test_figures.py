@@ -93,6 +93,26 @@ def test_schedules_figure_names_each_average_by_its_rates(pair, tmp_path):
     assert any(label.endswith("[constant 0.02]") for label in labels), labels  # the config's swa.lr
 
 
+def test_schedules_figure_says_when_a_constant_rate_collects_within_epochs(pair, tmp_path):
+    """Two averages at one rate, one collecting every epoch and one every 26 steps: two curves, told apart."""
+    import shutil
+
+    import pandas as pd
+    import yaml
+
+    from swa_bench.figures.curves import plot_curves
+
+    often = tmp_path / "often"
+    shutil.copytree(pair[0], often, ignore=shutil.ignore_patterns("checkpoints"))
+    stored = yaml.safe_load((often / "config.yaml").read_text())
+    stored["config"]["swa"].update(cycle_steps=26, variant="often")
+    (often / "config.yaml").write_text(yaml.safe_dump(stored))
+    plot_curves([pair[1], pair[0], often], tmp_path, "schedules", series=("sgd", "swa"), by_rates=True)
+    labels = set(pd.read_csv(tmp_path / "schedules.csv").label)
+    assert any(label.endswith("[constant 0.02]") for label in labels), labels
+    assert any(label.endswith("[constant 0.02, every 26 steps]") for label in labels), labels
+
+
 def test_curves_average_seeds_only_where_every_seed_was_evaluated(pair, tmp_path):
     """One seed evaluated more often than the others (the miniature's seed 0) adds no epochs of its own
     to a mean over seeds."""

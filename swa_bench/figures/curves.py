@@ -38,6 +38,8 @@ def _series(run_dirs: list[Path]) -> pd.DataFrame:
             rates, top_rate = f"cyclical {swa['alpha1']:g} → {swa['alpha2']:g}", swa["alpha1"]
         elif method == "swa" and swa.get("lr") is not None:
             rates, top_rate = f"constant {swa['lr']:g}", swa["lr"]
+        if rates and swa.get("cycle_steps"):  # how often it collects, when not once an epoch (or cycle of epochs)
+            rates += f", every {swa['cycle_steps']} steps"
         # The epoch after which the run's method first collects a model (None: it never does).
         collect_from = (records.stored_protocol() or {}).get("swa_start")
         for row in records.read_metrics():
@@ -161,7 +163,7 @@ def plot_curves(
             color=color(label, series),
             marker="o",
             markersize=3 if kinds[series].marked else 2,
-            linestyle="--" if kinds[series].dashed or (by_rates and "cyclical" in label) else "-",
+            linestyle=_rates_style(label) if by_rates and series != BASELINE else "--" if kinds[series].dashed else "-",
         )
         panels = [(top, part, text)] + ([(zoom, part[part["epoch"] >= zoom_from], None)] if zoom is not None else [])
         for ax, shown_part, legend in panels:
@@ -214,6 +216,11 @@ def plot_curves(
 
 # One colour per top rate in a figure of schedules: constant and cyclical at one rate share it.
 RATE_COLORS = ("#d95f02", "#7570b3", "#1b9e77", "#e7298a", "#66a61e", "#a6761d")
+
+
+def _rates_style(label: str) -> str:
+    """A schedule's line: cyclical dashed, constant solid, a constant rate collected within epochs dotted."""
+    return "--" if "cyclical" in label else ":" if "every" in label else "-"
 
 
 def _rate_path(rates: pd.DataFrame) -> tuple[list, list]:
