@@ -418,3 +418,14 @@ def test_the_landscapes_test_subset_holds_every_class_equally():
     assert torch.bincount(targets[pick], minlength=10).tolist() == [200] * 10
     assert pick == stratified_pick(targets, 2000, seed=1) and pick != stratified_pick(targets, 2000, seed=2)
     assert torch.bincount(targets[stratified_pick(targets, 25, seed=0)], minlength=10).tolist() == [3] * 5 + [2] * 5
+
+
+def test_a_saved_figure_is_closed(tmp_path):
+    """pyplot keeps each figure until it is closed: an experiment drawing dozens must not hold them all."""
+    from swa_bench.figures.output import pyplot, save_figure
+
+    plt = pyplot()
+    fig = plt.figure()
+    save_figure(fig, tmp_path, "closed", {"a": 1})
+    assert fig.number not in plt.get_fignums()
+    assert (tmp_path / "closed.png").exists() and (tmp_path / "closed.json").exists()

@@ -72,5 +72,7 @@ def save_figure(fig, out: Path, name: str, data: pd.DataFrame | dict) -> list[Pa
         path = out / f"{name}.json"
         atomic_write_text(path, json.dumps(data, indent=1) + "\n")
     written.append(path)
-    fig.clf()
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)  # pyplot keeps every figure it made until closed: a long experiment draws dozens
     return written
