@@ -98,9 +98,11 @@ class Column:
 
     def order(self) -> tuple:
         """Table order: SGD, then each method in the registry's order (the paper's SGD | FGE | SWA,
-        then the others), each by its point."""
+        then the others), each by its point: budgets before epochs, so that "swa_1" and "swa_1ep" never
+        tie (a tie would leave their order to a set's, which changes from process to process)."""
         if self.baseline:
-            return (0, "", 0.0)
+            return (0, "", False, 0.0)
         method = self._method
         rank = method.order if method is not None else 1000
-        return (1 + rank, self.method, float(self.name.partition("_")[2].removesuffix("ep")))
+        point = self.name.partition("_")[2]
+        return (1 + rank, self.method, point.endswith("ep"), float(point.removesuffix("ep")))
