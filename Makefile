@@ -79,7 +79,7 @@ table: install
 # Experiments on real CIFAR-10 images, on a CPU, each described by a file (swa_bench/experiments/<name>.yaml)
 # and run in parts that run alone and resume (finished runs and landscape points are kept and skipped):
 #   make reproduce-cpu     Table 1 at full size: PreResNet-20 on all 50,000 images, B = 10 (results/cifar10-jpg-full);
-#                          2 to 10 hours on 2 cores by the CPU, over as many sittings as it takes: run it again to resume
+#                          3 to 14 hours on 2 cores by the CPU, over as many sittings as it takes: run it again to resume
 #   make reproduce-mini    the paper in miniature: 1,000 images (results/cifar10-jpg-mini), 1 h 15 min to 2 h 30 min on 2 cores
 # One part: make reproduce-cpu-table (or -finetune, -schedules, -picture), make reproduce-mini-figures (or
 # -table, -schedules, -finetune, -picture). The parts:

@@ -89,12 +89,11 @@ class Column:
     def title(self, dataset: str = "") -> str:
         if self.baseline:
             return "SGD (pretrained)" if dataset == "imagenet" else "SGD"
-        point = self.name.partition("_")[2]
+        number, in_epochs = self._point
         label = self._known[0]
-        if point.endswith("ep"):
-            epochs = point[:-2]
-            return f"{label} {epochs} epoch{'' if float(epochs) == 1 else 's'}"
-        return f"{label} {point} B"
+        if in_epochs:
+            return f"{label} {number} epoch{'' if float(number) == 1 else 's'}"
+        return f"{label} {number} B"
 
     def order(self) -> tuple:
         """Table order: SGD, then each method in the registry's order (the paper's SGD | FGE | SWA,
@@ -104,5 +103,11 @@ class Column:
             return (0, "", False, 0.0)
         method = self._method
         rank = method.order if method is not None else 1000
+        number, in_epochs = self._point
+        return (1 + rank, self.method, in_epochs, float(number))
+
+    @property
+    def _point(self) -> tuple[str, bool]:
+        """Its point as written, and whether it counts epochs ("10ep") rather than budgets ("1.25")."""
         point = self.name.partition("_")[2]
-        return (1 + rank, self.method, point.endswith("ep"), float(point.removesuffix("ep")))
+        return point.removesuffix("ep"), point.endswith("ep")

@@ -33,11 +33,14 @@ def _series(run_dirs: list[Path]) -> pd.DataFrame:
         if known.variants and variant:  # the variants of one row are curves of their own
             label += f" [{variant}]"
         swa = config.get("swa") or {}
-        rates, top_rate = None, None  # an averaging run's rates, for figures that compare schedules
+        # An averaging run's rates and its line, for figures that compare schedules: cyclical dashed,
+        # constant solid, a constant rate collected within epochs dotted.
+        rates, top_rate, rates_style = None, None, None
         if method == "swa" and swa.get("lr_schedule") == "cyclical":
-            rates, top_rate = f"cyclical {swa['alpha1']:g} → {swa['alpha2']:g}", swa["alpha1"]
+            rates, top_rate, rates_style = f"cyclical {swa['alpha1']:g} → {swa['alpha2']:g}", swa["alpha1"], "--"
         elif method == "swa" and swa.get("lr") is not None:
             rates, top_rate = f"constant {swa['lr']:g}", swa["lr"]
+            rates_style = ":" if swa.get("cycle_steps") else "-"
         if rates and swa.get("cycle_steps"):  # how often it collects, when not once an epoch (or cycle of epochs)
             rates += f", every {swa['cycle_steps']} steps"
         # The epoch after which the run's method first collects a model (None: it never does).
@@ -54,6 +57,7 @@ def _series(run_dirs: list[Path]) -> pd.DataFrame:
                 "lr_end": row.get("lr_end"),
                 "rates": rates,
                 "top_rate": top_rate,
+                "rates_style": rates_style,
             }
             if known.rate_series is not None:  # the rate of every epoch (EMA's is the SGD run's)
                 rows.append({**base, "series": "lr", "test_acc": float("nan")})
@@ -135,6 +139,7 @@ def plot_curves(
     swa_labels = sorted(set(stats[stats.series != BASELINE]["label"]))
 
     top_rate = data.dropna(subset=["top_rate"]).groupby("label")["top_rate"].first().to_dict()
+    rates_style = data.dropna(subset=["rates_style"]).groupby("label")["rates_style"].first().to_dict()
     top_rates = sorted(set(top_rate.values()), reverse=True)
 
     def color(label: str, series: str) -> str:
@@ -163,7 +168,7 @@ def plot_curves(
             color=color(label, series),
             marker="o",
             markersize=3 if kinds[series].marked else 2,
-            linestyle=_rates_style(label) if by_rates and series != BASELINE else "--" if kinds[series].dashed else "-",
+            linestyle=rates_style[label] if by_rates and series != BASELINE else "--" if kinds[series].dashed else "-",
         )
         panels = [(top, part, text)] + ([(zoom, part[part["epoch"] >= zoom_from], None)] if zoom is not None else [])
         for ax, shown_part, legend in panels:
@@ -216,11 +221,6 @@ def plot_curves(
 
 # One colour per top rate in a figure of schedules: constant and cyclical at one rate share it.
 RATE_COLORS = ("#d95f02", "#7570b3", "#1b9e77", "#e7298a", "#66a61e", "#a6761d")
-
-
-def _rates_style(label: str) -> str:
-    """A schedule's line: cyclical dashed, constant solid, a constant rate collected within epochs dotted."""
-    return "--" if "cyclical" in label else ":" if "every" in label else "-"
 
 
 def _rate_path(rates: pd.DataFrame) -> tuple[list, list]:
